@@ -1,0 +1,330 @@
+"""Profiles, the kit's home folder, and secrets.
+
+`environment()` is the only function that reads the process environment. A profile is a TOML
+file under `<home>/profiles/<name>.toml`; it names base URLs, ids and defaults, and holds only
+*references* to secrets:
+
+    env:KOMET_FTD_TOKEN        an environment variable
+    file:komet_customer_token  a key in `<home>/secrets.toml`, which must be mode 0600
+    sandbox:komet.customer     a token of the running sandbox twin (`sandbox:ftd` for FTD)
+
+The built-in `sandbox` profile needs no file: it points at the running twin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+SANDBOX = "sandbox"
+SECRET_SCHEMES = ("env", "file", "sandbox")
+
+
+def environment() -> Mapping[str, str]:
+    """The process environment. The one place the kit reads it."""
+    return os.environ
+
+
+def home(env: Mapping[str, str] | None = None) -> Path:
+    """Where the kit keeps runs/, its state database, profiles and secrets."""
+    env = environment() if env is None else env
+    return Path(env.get("KOMET_FTD_OPS_HOME") or Path.cwd()).resolve()
+
+
+def state_db_path(root: Path | None = None) -> Path:
+    return (root or home()) / "state.sqlite3"
+
+
+def sandbox_dir(root: Path | None = None) -> Path:
+    return (root or home()) / "sandbox"
+
+
+def sandbox_info_path(root: Path | None = None) -> Path:
+    """Written by the running twin: base URLs, ids and sandbox tokens."""
+    return sandbox_dir(root) / "info.json"
+
+
+class Secret:
+    """A secret value that prints as *** everywhere: repr, str, f-strings, logs, tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def masked(self, keep: int = 4) -> str:
+        """For hand-off sheets: the last few characters only."""
+        tail = self._value[-keep:] if len(self._value) > keep * 3 else ""
+        return "***" + tail
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __format__(self, spec: str) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self) -> Any:  # never pickled into a file by accident
+        raise TypeError("a Secret cannot be pickled")
+
+
+def check_secret_ref(ref: str, what: str) -> str:
+    """A secret reference must name where the secret is, never hold it."""
+    scheme, _, name = ref.partition(":")
+    if scheme not in SECRET_SCHEMES or not name:
+        raise ConfigError(
+            f"{what} must be a secret reference such as 'env:KOMET_FTD_TOKEN', "
+            f"'file:komet_customer_token' or 'sandbox:komet.customer', not a literal value. "
+            f"Put the token in an environment variable or in secrets.toml (mode 0600)."
+        )
+    return ref
+
+
+def secrets_file(root: Path | None = None) -> Path:
+    return (root or home()) / "secrets.toml"
+
+
+def read_secrets_file(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigError(
+            f"{path} is readable by others (mode {mode:04o}); run `chmod 600 {path}` and retry."
+        )
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def write_secret(key: str, value: str, root: Path | None = None) -> str:
+    """Store a secret in secrets.toml (created 0600) and return its reference."""
+    path = secrets_file(root)
+    existing = read_secrets_file(path)
+    existing[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        for k, v in sorted(existing.items()):
+            fh.write(f"{json.dumps(k)} = {json.dumps(v)}\n")
+    os.replace(path.with_suffix(".tmp"), path)
+    os.chmod(path, 0o600)
+    return f"file:{key}"
+
+
+def read_sandbox_info(root: Path | None = None) -> dict[str, Any]:
+    path = sandbox_info_path(root)
+    if not path.exists():
+        raise ConfigError(
+            f"the sandbox twin is not running (no {path}); start it with "
+            f"`komet-ftd-ops sandbox up`."
+        )
+    return json.loads(path.read_text())
+
+
+def resolve_secret(ref: str, root: Path | None = None, env: Mapping[str, str] | None = None) -> Secret:
+    """Turn a secret reference into the secret. Errors name the reference, never the value."""
+    check_secret_ref(ref, "a secret reference")
+    scheme, _, name = ref.partition(":")
+    env = environment() if env is None else env
+    if scheme == "env":
+        value = env.get(name, "")
+        if not value:
+            raise ConfigError(f"environment variable {name} (from {ref!r}) is not set or empty.")
+        return Secret(value)
+    if scheme == "file":
+        path = secrets_file(root)
+        values = read_secrets_file(path)
+        if name not in values:
+            raise ConfigError(f"no key {name!r} in {path} (from {ref!r}).")
+        return Secret(values[name])
+    info = read_sandbox_info(root)
+    if name == "ftd":
+        return Secret(info["ftd"]["token"])
+    service, _, kind = name.partition(".")
+    try:
+        return Secret(info[service]["tokens"][kind])
+    except KeyError:
+        raise ConfigError(f"the sandbox has no token {name!r} (from {ref!r}).") from None
+
+
+@dataclass(frozen=True)
+class SyncRules:
+    markup_pct: float = 0.0
+    min_boxes: int = 1
+    max_aging_days: int | None = None
+    exclude_categories: tuple[str, ...] = ()
+    exclude_colors: tuple[str, ...] = ()
+    safety_buffer_boxes: int = 0
+    heal_every_minutes: int = 60
+    full_after_downtime_minutes: int = 30
+    every_minutes: int = 5
+    deadline_seconds: int = 240
+    currency: str = "USD"
+
+
+@dataclass(frozen=True)
+class OrderRules:
+    price_tolerance_pct: float = 1.0
+    accept_partial: bool = False
+    overlap_seconds: int = 120
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    komet_base_url: str
+    komet_company_id: str
+    ftd_customer_id: str
+    komet_token_ref: str
+    ftd_base_url: str
+    ftd_supplier_id: str
+    ftd_token_ref: str
+    komet_company_token_ref: str = ""
+    komet_location_id: str = ""
+    komet_paid_users: int = 1
+    carrier_id: str = ""
+    ship_to_id: str = ""
+    timeout_seconds: float = 20.0
+    sync: SyncRules = field(default_factory=SyncRules)
+    orders: OrderRules = field(default_factory=OrderRules)
+
+    @property
+    def daily_quota(self) -> int:
+        return 1000 * max(1, self.komet_paid_users)
+
+    def secret_refs(self) -> dict[str, str]:
+        refs = {"komet_token": self.komet_token_ref, "ftd_token": self.ftd_token_ref}
+        if self.komet_company_token_ref:
+            refs["komet_company_token"] = self.komet_company_token_ref
+        return refs
+
+
+def profiles_dir(root: Path | None = None) -> Path:
+    return (root or home()) / "profiles"
+
+
+def profile_path(name: str, root: Path | None = None) -> Path:
+    return profiles_dir(root) / f"{name}.toml"
+
+
+def _section(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"[{key}] must be a table in the profile.")
+    return value
+
+
+def _rules(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in [{where}]: {', '.join(sorted(unknown))}.")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return cls(**values)
+
+
+def profile_from_dict(name: str, data: Mapping[str, Any]) -> Profile:
+    komet, ftd = _section(data, "komet"), _section(data, "ftd")
+    required = {
+        "komet.base_url": komet.get("base_url"),
+        "komet.company_id": komet.get("company_id"),
+        "komet.ftd_customer_id": komet.get("ftd_customer_id"),
+        "komet.token": komet.get("token"),
+        "ftd.base_url": ftd.get("base_url"),
+        "ftd.supplier_id": ftd.get("supplier_id"),
+        "ftd.token": ftd.get("token"),
+    }
+    missing = [k for k, v in required.items() if v in (None, "")]
+    if missing:
+        raise ConfigError(f"profile {name!r} lacks {', '.join(missing)}.")
+    return Profile(
+        name=name,
+        komet_base_url=str(komet["base_url"]).rstrip("/") + "/",
+        komet_company_id=str(komet["company_id"]),
+        ftd_customer_id=str(komet["ftd_customer_id"]),
+        komet_token_ref=check_secret_ref(str(komet["token"]), "komet.token"),
+        komet_company_token_ref=(
+            check_secret_ref(str(komet["company_token"]), "komet.company_token")
+            if komet.get("company_token")
+            else ""
+        ),
+        komet_location_id=str(komet.get("location_id", "")),
+        komet_paid_users=int(komet.get("paid_users", 1)),
+        carrier_id=str(komet.get("carrier_id", "")),
+        ship_to_id=str(komet.get("ship_to_id", "")),
+        timeout_seconds=float(komet.get("timeout_seconds", 20.0)),
+        ftd_base_url=str(ftd["base_url"]).rstrip("/"),
+        ftd_supplier_id=str(ftd["supplier_id"]),
+        ftd_token_ref=check_secret_ref(str(ftd["token"]), "ftd.token"),
+        sync=_rules(SyncRules, _section(data, "sync"), "sync"),
+        orders=_rules(OrderRules, _section(data, "orders"), "orders"),
+    )
+
+
+def sandbox_profile_dict(root: Path | None = None) -> dict[str, Any]:
+    """The built-in profile: whatever twin is running under this home."""
+    info = read_sandbox_info(root)
+    return {
+        "komet": {
+            "base_url": info["komet"]["base_url"],
+            "company_id": info["komet"]["company_id"],
+            "ftd_customer_id": info["komet"]["ftd_customer_id"],
+            "token": "sandbox:komet.customer",
+            "company_token": "sandbox:komet.company",
+            "timeout_seconds": 5.0,
+        },
+        "ftd": {
+            "base_url": info["ftd"]["base_url"],
+            "supplier_id": info["ftd"]["supplier_id"],
+            "token": "sandbox:ftd",
+        },
+    }
+
+
+def load_profile(name: str, root: Path | None = None) -> Profile:
+    """Read `<home>/profiles/<name>.toml`; `sandbox` works without a file."""
+    path = profile_path(name, root)
+    if path.exists():
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        if name == SANDBOX:
+            base = sandbox_profile_dict(root)
+            data = {k: {**base.get(k, {}), **v} for k, v in {**base, **data}.items()}
+        return profile_from_dict(name, data)
+    if name == SANDBOX:
+        return profile_from_dict(name, sandbox_profile_dict(root))
+    raise ConfigError(
+        f"no profile {name!r}: expected {path}. Create it with `komet-ftd-ops onboard --profile "
+        f"{name}` or copy profiles/example.toml."
+    )
+
+
+def with_rules(profile: Profile, **sync: Any) -> Profile:
+    """A copy of the profile with some sync rules changed (tests, benchmarks)."""
+    return replace(profile, sync=replace(profile.sync, **sync))

@@ -1,0 +1,172 @@
+"""One exception tree for the whole kit.
+
+    KometFtdOpsError                 root; every error the kit raises on purpose
+    ├── ConfigError                  profile, secret or setup problem: a person must act
+    ├── DataError                    input that cannot be used as it is (bad file, bad rows)
+    ├── TransportError               the call did not get a usable answer; retrying can help
+    │   ├── ServiceUnavailable       5xx, an HTML error page from a proxy, a body that is not JSON
+    │   ├── RequestTimeout           no answer in time
+    │   ├── ConnectionFailed         could not connect: the request was never sent
+    │   └── OutcomeUnknown           a write was sent but its answer was lost (timeout, reset,
+    │                                dropped connection): read back before sending it again
+    ├── RateLimited                  the service asked us to slow down (`retry_after` seconds)
+    ├── DeadlineExceeded             the whole run took longer than its deadline
+    └── ApiError                     the service understood the call and said no
+        ├── AuthError                token missing, unknown or sent the wrong way
+        ├── MethodNotAllowed         the token's method list lacks this method
+        ├── CustomerNotAllowed       a Customer token used for another customer
+        ├── QuotaExceeded            Komet's daily request limit is spent
+        ├── RequestTooLarge          body over the service's limit (checked before sending)
+        ├── InvalidParameter         a parameter is missing or invalid (`param`)
+        ├── ItemNotAvailable         not enough boxes (`available_boxes`)
+        ├── NotFound                 the resource does not exist
+        └── Conflict                 FTD 409: idempotency key reuse, or a delta on the wrong base
+
+Each class says whether retrying can help (`retryable`) and which failure class it belongs to
+(`failure_class`), which the runner turns into an exit code.
+"""
+
+from __future__ import annotations
+
+# Failure classes, one exit code each (see komet_ftd_ops.runner).
+UPSTREAM = "upstream"  # network or service trouble; the next cycle will likely succeed
+NEEDS_PERSON = "needs_person"  # auth or configuration; retrying will not help
+BAD_DATA = "bad_data"  # input data that cannot be used
+DEADLINE = "deadline"  # the run took too long
+
+
+class KometFtdOpsError(Exception):
+    """Root of every error the kit raises on purpose."""
+
+    retryable: bool = False
+    failure_class: str = NEEDS_PERSON
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(KometFtdOpsError):
+    """A profile, secret or setup problem that a person has to fix."""
+
+
+class DataError(KometFtdOpsError):
+    """Input that cannot be used as it is."""
+
+    failure_class = BAD_DATA
+
+
+class TransportError(KometFtdOpsError):
+    """The call did not get a usable answer. Retrying can help."""
+
+    retryable = True
+    failure_class = UPSTREAM
+
+
+class ServiceUnavailable(TransportError):
+    """5xx, an HTML error page, or a body that is not the service's JSON."""
+
+
+class RequestTimeout(TransportError):
+    """No answer in time."""
+
+
+class ConnectionFailed(TransportError):
+    """The connection could not be made: the request was never sent."""
+
+
+class OutcomeUnknown(TransportError):
+    """A write was sent and its answer was lost. Read back before sending it again."""
+
+
+class RateLimited(KometFtdOpsError):
+    """The service asked us to slow down."""
+
+    retryable = True
+    failure_class = UPSTREAM
+
+    def __init__(self, message: str, retry_after: float = 1.0, **details: object) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
+
+
+class DeadlineExceeded(KometFtdOpsError):
+    """The whole run took longer than its deadline."""
+
+    failure_class = DEADLINE
+
+
+class ApiError(KometFtdOpsError):
+    """The service understood the call and refused it."""
+
+    def __init__(self, message: str, *, method: str = "", **details: object) -> None:
+        super().__init__(message, **details)
+        self.method = method
+
+
+class AuthError(ApiError):
+    """Token missing, unknown, or sent the wrong way; or X-ACCOUNT wrong."""
+
+
+class MethodNotAllowed(ApiError):
+    """The token's method list does not allow this method."""
+
+
+class CustomerNotAllowed(ApiError):
+    """A Customer token used with another customer's id."""
+
+
+class QuotaExceeded(ApiError):
+    """Komet's daily request limit is spent. Calls work again tomorrow (GMT)."""
+
+    failure_class = UPSTREAM
+
+
+class RequestTooLarge(ApiError):
+    """The body is over the service's limit; refused before sending."""
+
+    failure_class = BAD_DATA
+
+
+class InvalidParameter(ApiError):
+    """A parameter is missing or invalid."""
+
+    failure_class = BAD_DATA
+
+    def __init__(self, message: str, *, param: str = "", method: str = "", **details: object) -> None:
+        super().__init__(message, method=method, **details)
+        self.param = param
+
+
+class ItemNotAvailable(ApiError):
+    """Komet has fewer boxes than asked for."""
+
+    failure_class = BAD_DATA
+
+    def __init__(
+        self, message: str, *, available_boxes: int = 0, method: str = "", **details: object
+    ) -> None:
+        super().__init__(message, method=method, **details)
+        self.available_boxes = available_boxes
+
+
+class NotFound(ApiError):
+    """The resource does not exist."""
+
+    failure_class = BAD_DATA
+
+
+class Conflict(ApiError):
+    """FTD 409: an idempotency key reused with another body, or a delta on the wrong base."""
+
+    failure_class = UPSTREAM
+
+    def __init__(
+        self, message: str, *, expected_base: int | None = None, method: str = "", **details: object
+    ) -> None:
+        super().__init__(message, method=method, **details)
+        self.expected_base = expected_base
