@@ -144,7 +144,9 @@ def read_sandbox_info(root: Path | None = None) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def resolve_secret(ref: str, root: Path | None = None, env: Mapping[str, str] | None = None) -> Secret:
+def resolve_secret(
+    ref: str, root: Path | None = None, env: Mapping[str, str] | None = None
+) -> Secret:
     """Turn a secret reference into the secret. Errors name the reference, never the value."""
     check_secret_ref(ref, "a secret reference")
     scheme, _, name = ref.partition(":")
@@ -182,6 +184,8 @@ class SyncRules:
     full_after_downtime_minutes: int = 30
     every_minutes: int = 5
     deadline_seconds: int = 240
+    order_reserve_pct: float = 25.0  # share of Komet's daily quota held back for orders
+    feed_status_timeout_seconds: float = 30.0
     currency: str = "USD"
 
 

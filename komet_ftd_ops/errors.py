@@ -137,7 +137,9 @@ class InvalidParameter(ApiError):
 
     failure_class = BAD_DATA
 
-    def __init__(self, message: str, *, param: str = "", method: str = "", **details: object) -> None:
+    def __init__(
+        self, message: str, *, param: str = "", method: str = "", **details: object
+    ) -> None:
         super().__init__(message, method=method, **details)
         self.param = param
 

@@ -29,8 +29,9 @@ def iso(ts: datetime | None = None) -> str:
 class Store:
     """A SQLite file with WAL, migrations applied on open, and `atomic()` for every write."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, migrations: list[tuple[str, str]] | None = None) -> None:
         self.path = Path(path)
+        self.migrations = MIGRATIONS if migrations is None else migrations
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -83,7 +84,7 @@ class Store:
             )
             done = {r[0] for r in db.execute("SELECT name FROM migrations")}
             applied = []
-            for name, sql in MIGRATIONS:
+            for name, sql in self.migrations:
                 if name in done:
                     continue
                 for statement in sql.split(";"):

@@ -1,0 +1,192 @@
+"""`komet-ftd-ops sandbox ...`: start, stop and steer the twin of Komet and FTD."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..config import home
+from ..sandbox import control
+from ..sandbox.faults import KINDS
+
+
+def _echo_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def _control() -> control.SandboxControl:
+    return control.SandboxControl.for_home(home())
+
+
+@click.group()
+def sandbox() -> None:
+    """The twin of Komet and FTD: real HTTP servers on 127.0.0.1.
+
+    \b
+    Example:
+      komet-ftd-ops sandbox up --lines 2000 --seed 7
+      komet-ftd-ops sandbox shop --orders 5
+      komet-ftd-ops sandbox down
+    """
+
+
+@sandbox.command()
+@click.option("--komet-port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option("--ftd-port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option("--lines", type=int, default=300, show_default=True, help="Inventory lines to seed.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the catalogue.")
+def up(komet_port: int, ftd_port: int, lines: int, seed: int) -> None:
+    """Start both twins in the background; returns once they answer.
+
+    Example: komet-ftd-ops sandbox up --lines 20000
+    """
+    info = control.up(home(), komet_port=komet_port, ftd_port=ftd_port, lines=lines, seed=seed)
+    click.echo(f"komet twin: {info['komet']['base_url']}")
+    click.echo(f"ftd twin:   {info['ftd']['base_url']}")
+
+
+@sandbox.command()
+def down() -> None:
+    """Stop the twin (its state stays in sandbox/twin.sqlite3).
+
+    Example: komet-ftd-ops sandbox down
+    """
+    click.echo("stopped" if control.down(home()) else "not running")
+
+
+@sandbox.command()
+def status() -> None:
+    """Is the twin running, and where.
+
+    Example: komet-ftd-ops sandbox status
+    """
+    info = control.read_info(home())
+    if info is None:
+        click.echo("not running")
+        raise SystemExit(1)
+    click.echo(
+        f"running (pid {info['pid']}): komet {info['komet']['base_url']}, ftd {info['ftd']['base_url']}"
+    )
+
+
+@sandbox.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info(as_json: bool) -> None:
+    """Base URLs, ids and the sandbox tokens (sandbox tokens only: they guard nothing real).
+
+    Example: komet-ftd-ops sandbox info --json
+    """
+    data = control.read_info(home())
+    if data is None:
+        raise click.ClickException(
+            "the twin is not running; start it with `komet-ftd-ops sandbox up`."
+        )
+    keep = {
+        "komet": {
+            k: data["komet"][k] for k in ("base_url", "company_id", "ftd_customer_id", "tokens")
+        },
+        "ftd": {k: data["ftd"][k] for k in ("base_url", "supplier_id", "token")},
+    }
+    if as_json:
+        _echo_json(keep)
+    else:
+        for service, values in keep.items():
+            for key, value in values.items():
+                click.echo(f"{service}.{key}: {value}")
+
+
+@sandbox.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the default).")
+def dump(as_json: bool) -> None:
+    """The state of both twins: web orders, invoices, calls today, FTD orders and offers.
+
+    Example: komet-ftd-ops sandbox dump --json | jq '.komet.invoices | length'
+    """
+    _echo_json(_control().dump())
+
+
+@sandbox.command()
+@click.option("--orders", type=int, required=True, help="How many florists check out.")
+@click.option(
+    "--oversell", type=float, default=0.0, help="Share of orders buying stock Komet no longer has."
+)
+@click.option("--seed", type=int, default=None, help="Seed for a repeatable shopping spree.")
+def shop(orders: int, oversell: float, seed: int | None) -> None:
+    """Florists check out offers listed on FTD.
+
+    Example: komet-ftd-ops sandbox shop --orders 10 --oversell 0.2
+    """
+    _echo_json(_control().shop(orders, oversell, seed))
+
+
+@sandbox.command()
+@click.option("--all", "all_", is_flag=True, help="Confirm every pending invoice.")
+@click.option("--invoice", "invoice_id", default=None, help="Confirm one invoice by id.")
+def confirm(all_: bool, invoice_id: str | None) -> None:
+    """The sales rep confirms invoices in Komet.
+
+    Example: komet-ftd-ops sandbox confirm --all
+    """
+    if all_ == bool(invoice_id):
+        raise click.UsageError("give exactly one of --all or --invoice ID")
+    _echo_json(_control().confirm(invoice_id))
+
+
+@sandbox.command(name="set")
+@click.option("--autoconfirm", type=click.Choice(["on", "off"]), default=None)
+@click.option("--json-style", type=click.Choice(["strings", "numbers"]), default=None)
+@click.option("--quota", type=int, default=None, help="Komet's daily request limit.")
+def set_(autoconfirm: str | None, json_style: str | None, quota: int | None) -> None:
+    """Change the Komet twin's settings.
+
+    Example: komet-ftd-ops sandbox set --autoconfirm on --json-style numbers
+    """
+    values: dict[str, object] = {}
+    if autoconfirm:
+        values["autoconfirm"] = autoconfirm == "on"
+    if json_style:
+        values["json_style"] = json_style
+    if quota is not None:
+        values["quota"] = quota
+    _echo_json(_control().settings("komet", **values))
+
+
+@sandbox.command()
+@click.option(
+    "--sell-elsewhere", type=float, required=True, help="Share of boxes other channels take."
+)
+def stock(sell_elsewhere: float) -> None:
+    """Other sales channels take a share of the open-market stock.
+
+    Example: komet-ftd-ops sandbox stock --sell-elsewhere 0.3
+    """
+    _echo_json(_control().stock(sell_elsewhere))
+
+
+@sandbox.command()
+@click.option("--service", type=click.Choice(["komet", "ftd"]), default=None)
+@click.option("--kind", type=click.Choice(KINDS), default=None)
+@click.option("--method", default=None, help="Only this method (Komet name or FTD route name).")
+@click.option("--rate", type=float, default=1.0, show_default=True)
+@click.option("--ms", type=int, default=0, help="Latency or hang length in ms.")
+@click.option("--clear", is_flag=True, help="Switch every fault off.")
+def faults(
+    service: str | None, kind: str | None, method: str | None, rate: float, ms: int, clear: bool
+) -> None:
+    """Inject faults: latency, errors, hangs, resets, drops after commit, rate limits, sequence gaps.
+
+    \b
+    Example:
+      komet-ftd-ops sandbox faults --service komet --kind drop-after-commit --method web-order-item.add --rate 0.2
+      komet-ftd-ops sandbox faults --clear
+    """
+    ctl = _control()
+    if clear:
+        ctl.clear_faults()
+        click.echo("faults cleared")
+        return
+    if not service or not kind:
+        _echo_json(ctl.faults())
+        return
+    _echo_json(ctl.add_fault(service, kind, method, rate, ms))

@@ -1,0 +1,63 @@
+"""Build the two API clients for a profile: secrets resolved here, at the last moment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from .config import Profile, resolve_secret
+from .ftd import FtdClient, FtdConfig
+from .komet import KometClient, KometConfig
+from .store import CallCounter, Store
+
+
+@dataclass
+class Clients:
+    komet: KometClient
+    ftd: FtdClient
+    calls: CallCounter
+
+
+def komet_client(
+    profile: Profile,
+    store: Store | None,
+    *,
+    root: Path | None = None,
+    token_ref: str | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> KometClient:
+    config = KometConfig(
+        base_url=profile.komet_base_url,
+        company_id=profile.komet_company_id,
+        token=resolve_secret(token_ref or profile.komet_token_ref, root),
+        timeout=profile.timeout_seconds,
+    )
+    counter = CallCounter(store, "komet") if store is not None else None
+    return KometClient(config, transport=transport, on_call=counter)
+
+
+def ftd_client(
+    profile: Profile, *, root: Path | None = None, transport: httpx.BaseTransport | None = None
+) -> FtdClient:
+    config = FtdConfig(
+        base_url=profile.ftd_base_url,
+        supplier_id=profile.ftd_supplier_id,
+        token=resolve_secret(profile.ftd_token_ref, root),
+        timeout=profile.timeout_seconds,
+    )
+    return FtdClient(config, transport=transport)
+
+
+@contextmanager
+def open_clients(profile: Profile, store: Store, root: Path | None = None) -> Iterator[Clients]:
+    komet = komet_client(profile, store, root=root)
+    ftd = ftd_client(profile, root=root)
+    try:
+        yield Clients(komet=komet, ftd=ftd, calls=CallCounter(store, "komet"))
+    finally:
+        komet.close()
+        ftd.close()

@@ -1,0 +1,6 @@
+"""FTD marketplace client: inventory feeds out, orders in (contract: shared/spec/ftd-api.md)."""
+
+from .client import FeedResult, FtdClient, OrdersBatch
+from .transport import FtdConfig
+
+__all__ = ["FeedResult", "FtdClient", "FtdConfig", "OrdersBatch"]

@@ -1,0 +1,446 @@
+"""The Komet Sales API, one method per call the kit makes (spec section 3).
+
+Assumptions (Komet's pages are silent; each is easy to change here, and the sandbox twin should
+answer the same way):
+
+- Result keys: `inventoryItems`, `customers`, `customer`, `webOrders`, `invoices`, `carriers`
+  (ecommerce/customer-carriers.list), `shipTos` (customer.shipto.list), `availableDates`
+  (ecommerce/inventory-available-dates.list), `prebooks` (prebook.list). See `RESULT_KEYS`.
+  When the expected key is missing but the envelope holds exactly one list, that list is used.
+- `ecommerce/inventory.list` pages are numbered from 1; `rows` is capped at 500; paging stops
+  when `total` rows were read or a page comes back short. Stock that moves between pages can
+  shift rows across page boundaries; the periodic full sync heals that.
+- `invoice.list` windows: `orderDateTo - orderDateFrom <= 180 days`, safely inside "at most six
+  months apart" whatever way Komet counts months (the shortest six calendar months is 181 days).
+- `invoice.details.list` windows: four calendar days inclusive, `orderDateTo - orderDateFrom
+  <= 3 days`, inside "a date range at most 4 days" whether Komet counts dates or differences.
+- `web-order-item.add` takes `inventoryIds` as the comma-separated string that inventory.list
+  gives in `inventoryLineIds`; `price` goes out as a JSON number.
+- `web-order-item.delete` takes `webOrderItemId`; `invoice.pdf.get` takes `invoiceId` and answers
+  a JSON envelope (returned as it came, normalised); `prebook.list` filters are passed through.
+- URL booleans are sent as 1/0.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from ..errors import DataError, OutcomeUnknown
+from .models import (
+    as_decimal,
+    as_int,
+    as_str_id,
+    komet_date,
+    komet_ids,
+    komet_timestamp,
+    normalise_envelope,
+    normalise_record,
+    to_date,
+)
+from .transport import Hook, KometConfig, KometTransport
+
+log = logging.getLogger(__name__)
+
+DateLike = date | str
+Ids = str | int | Sequence[str | int]
+
+INVOICE_LIST_MAX_SPAN = timedelta(days=180)
+INVOICE_DETAILS_MAX_SPAN = timedelta(days=3)
+INVENTORY_FILTERS = ("availableDate", "searchText", "categoryId", "color", "companyLocationId")
+
+RESULT_KEYS = {
+    "ecommerce/inventory.list": "inventoryItems",
+    "ecommerce/inventory.get": "inventoryItems",
+    "ecommerce/inventory-available-dates.list": "availableDates",
+    "ecommerce/customer-carriers.list": "carriers",
+    "customer.list": "customers",
+    "customer.shipto.list": "shipTos",
+    "web-order-details.list": "webOrders",
+    "invoice.list": "invoices",
+    "invoice.details.list": "invoices",
+    "prebook.list": "prebooks",
+}
+
+
+def camel(name: str) -> str:
+    """`company_location_id` → `companyLocationId`; camelCase names pass through."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def date_windows(
+    date_from: DateLike, date_to: DateLike, max_span: timedelta
+) -> list[tuple[date, date]]:
+    """Split an inclusive date range into consecutive windows with `to - from <= max_span`."""
+    start, end = to_date(date_from, "date_from"), to_date(date_to, "date_to")
+    if start > end:
+        raise DataError(f"date_from {start} is after date_to {end}.")
+    windows = []
+    while start <= end:
+        stop = min(start + max_span, end)
+        windows.append((start, stop))
+        start = stop + timedelta(days=1)
+    return windows
+
+
+def _list(envelope: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    rows = envelope.get(key)
+    if rows is None:
+        lists = [v for v in envelope.values() if isinstance(v, list)]
+        rows = lists[0] if len(lists) == 1 else []
+    return [normalise_record(r) if isinstance(r, dict) else r for r in rows]
+
+
+def _merge_by_id(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Invoices seen in two windows (a ship date moved between calls) are kept once, latest read."""
+    merged: dict[Any, dict[str, Any]] = {}
+    for n, row in enumerate(rows):
+        key = as_str_id(row.get("id")) or ("no-id", n)
+        merged[key] = row
+    return list(merged.values())
+
+
+class KometClient:
+    """Komet Sales API client. Use as a context manager, or call `close()`."""
+
+    def __init__(
+        self,
+        config: KometConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        on_call: Hook | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self._transport = KometTransport(config, transport=transport, on_call=on_call, sleep=sleep)
+
+    def __repr__(self) -> str:
+        return (
+            f"KometClient(base_url={self.config.base_url!r}, company_id={self.config.company_id!r})"
+        )
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> KometClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        return self._transport._call(method, params, write=False)
+
+    def _write(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        return normalise_envelope(self._transport._call(method, body, write=True))
+
+    def _read_list(self, method: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return _list(self._read(method, params), RESULT_KEYS[method])
+
+    # --- inventory ---
+
+    def iter_inventory_pages(
+        self, customer_id: str, **filters: Any
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Inventory as `customer_id` sees it, one page (list of items) at a time.
+
+        Filters: available_date, search_text, category_id, color, company_location_id.
+        """
+        params = self._inventory_filters(filters)
+        rows = self.config.rows_per_page
+        seen, page = 0, 1
+        while True:
+            envelope = self._read(
+                "ecommerce/inventory.list",
+                {"customerId": customer_id, "page": page, "rows": rows, **params},
+            )
+            items = _list(envelope, "inventoryItems")
+            try:
+                total = as_int(envelope.get("total"))
+            except ValueError:
+                total = None
+            if page == 1 and not items and total:
+                raise DataError(
+                    f"Komet ecommerce/inventory.list: total is {total} but page 1 has no items."
+                )
+            seen += len(items)
+            if items:
+                yield items
+            if not items or len(items) < rows or (total is not None and seen >= total):
+                return
+            page += 1
+
+    def inventory_list(self, customer_id: str, **filters: Any) -> list[dict[str, Any]]:
+        """Every inventory item across all pages (one call per page of `config.page_size`)."""
+        return [item for page in self.iter_inventory_pages(customer_id, **filters) for item in page]
+
+    @staticmethod
+    def _inventory_filters(filters: dict[str, Any]) -> dict[str, Any]:
+        params = {camel(k): v for k, v in filters.items()}
+        unknown = set(params) - set(INVENTORY_FILTERS)
+        if unknown:
+            raise TypeError(f"unknown inventory filter(s): {', '.join(sorted(unknown))}")
+        if params.get("availableDate") is not None:
+            params["availableDate"] = komet_date(params["availableDate"], "available_date")
+        return params
+
+    def inventory_get(
+        self,
+        customer_id: str,
+        inventory_line_ids: Ids,
+        inventory_origin: int,
+        date: DateLike,
+        carrier_id: str | None = None,
+        available_from: DateLike | None = None,
+        available_to: DateLike | None = None,
+    ) -> list[dict[str, Any]]:
+        """Current availability of given lines on a ship date (re-check before adding to an order)."""
+        return self._read_list(
+            "ecommerce/inventory.get",
+            {
+                "customerId": customer_id,
+                "inventoryLineIds": komet_ids(inventory_line_ids),
+                "inventoryOrigin": inventory_origin,
+                "date": komet_date(date),
+                "carrierId": carrier_id,
+                "availableFrom": komet_date(available_from) if available_from else None,
+                "availableTo": komet_date(available_to) if available_to else None,
+            },
+        )
+
+    def inventory_available_dates_list(self, customer_id: str, **params: Any) -> list[Any]:
+        """Ship dates with availability for the customer."""
+        return self._read_list(
+            "ecommerce/inventory-available-dates.list",
+            {"customerId": customer_id, **{camel(k): v for k, v in params.items()}},
+        )
+
+    # --- customers ---
+
+    def customer_carriers_list(self, customer_id: str) -> list[dict[str, Any]]:
+        return self._read_list("ecommerce/customer-carriers.list", {"customerId": customer_id})
+
+    def customer_details_get(self, customer_id: str) -> dict[str, Any]:
+        """The customer record; also confirms which customer a Customer token belongs to."""
+        envelope = self._read("customer.details.get", {"customerId": customer_id})
+        customer = envelope.get("customer")
+        if not isinstance(customer, dict):
+            raise DataError("Komet customer.details.get: success without a 'customer' record.")
+        return normalise_record(customer)
+
+    def customer_list(
+        self,
+        id: str | None = None,
+        code: str | None = None,
+        name: str | None = None,
+        include_inactive: bool | None = None,
+    ) -> list[dict[str, Any]]:
+        """Customers (needs a Company or Vendor token; a Customer token gets MethodNotAllowed)."""
+        return self._read_list(
+            "customer.list",
+            {"id": id, "code": code, "name": name, "includeInactive": include_inactive},
+        )
+
+    def customer_shipto_list(self, customer_id: str) -> list[dict[str, Any]]:
+        return self._read_list("customer.shipto.list", {"customerId": customer_id})
+
+    # --- web orders (writes are sent once, never retried) ---
+
+    def web_order_create(self, customer_id: str, company_location_id: str | None = None) -> str:
+        """Create an order header and return its `webOrderId` (string)."""
+        envelope = self._write(
+            "web-order.create",
+            {
+                "customerId": customer_id,
+                "companyId": self.config.company_id,
+                "companyLocationId": company_location_id,
+            },
+        )
+        web_order_id = envelope.get("webOrderId")
+        if not web_order_id:
+            raise OutcomeUnknown(
+                "Komet web-order.create: success without a webOrderId; look for the order "
+                "with web_order_details_list before creating another",
+                method="web-order.create",
+            )
+        return str(web_order_id)
+
+    def web_order_item_add(
+        self,
+        customer_id: str,
+        web_order_id: str,
+        inventory_ids: Ids,
+        inventory_origin: int,
+        price: Decimal | str | float,
+        quantity: int,
+        carrier_id: str,
+        date: DateLike,
+        ship_to_id: str | None = None,
+        mark_code: str | None = None,
+        company_location_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a line (quantity in boxes) to a known web order; returns the normalised envelope.
+
+        `web_order_id` is required: without it Komet merges the line into any pending order of
+        the customer "with identical information" (the merge trap), so two FTD orders or a retry
+        could land in one Komet order.
+        """
+        if not web_order_id or not str(web_order_id).strip():
+            raise DataError("web_order_item_add needs a web_order_id (Komet would merge orders).")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise DataError(f"quantity must be a whole number of boxes >= 1, not {quantity!r}.")
+        try:
+            unit_price = as_decimal(price)
+        except ValueError:
+            unit_price = None
+        if unit_price is None or unit_price < 0:
+            raise DataError(f"price must be a unit price >= 0, not {price!r}.")
+        envelope = self._write(
+            "web-order-item.add",
+            {
+                "customerId": customer_id,
+                "webOrderId": str(web_order_id),
+                "inventoryIds": komet_ids(inventory_ids),
+                "inventoryOrigin": inventory_origin,
+                "price": unit_price,
+                "quantity": quantity,
+                "carrierId": carrier_id,
+                "date": komet_date(date),
+                "shipToId": ship_to_id,
+                "markCode": mark_code,
+                "companyLocationId": company_location_id,
+            },
+        )
+        answered = envelope.get("webOrderId")
+        if answered and answered != str(web_order_id):
+            # Komet put the line in another order than the one named: the merge trap sprung.
+            log.warning(
+                "Komet web-order-item.add: sent webOrderId %s, Komet answered %s",
+                web_order_id,
+                answered,
+            )
+        return envelope
+
+    def web_order_item_delete(
+        self, customer_id: str, web_order_id: str, web_order_item_id: str
+    ) -> dict[str, Any]:
+        return self._write(
+            "web-order-item.delete",
+            {
+                "customerId": customer_id,
+                "webOrderId": web_order_id,
+                "webOrderItemId": web_order_item_id,
+            },
+        )
+
+    def web_order_checkout(
+        self, customer_id: str, web_order_id: str, customer_po: str
+    ) -> dict[str, Any]:
+        """Turn the web order into an invoice; `customer_po` carries the FTD order number."""
+        return self._write(
+            "web-order.checkout",
+            {"customerId": customer_id, "webOrderId": web_order_id, "customerPo": customer_po},
+        )
+
+    def web_order_delete(self, customer_id: str, web_order_id: str) -> dict[str, Any]:
+        return self._write(
+            "web-order.delete", {"customerId": customer_id, "webOrderId": web_order_id}
+        )
+
+    def web_order_details_list(
+        self, customer_id: str, web_order_id: str | None = None, status_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Web orders with their items; Komet's default (status_id None) is pending orders only."""
+        return self._read_list(
+            "web-order-details.list",
+            {"customerId": customer_id, "webOrderId": web_order_id, "statusId": status_id},
+        )
+
+    # --- invoices ---
+
+    def _invoices(
+        self,
+        method: str,
+        max_span: timedelta,
+        date_from: DateLike,
+        date_to: DateLike,
+        **filters: Any,
+    ) -> list[dict[str, Any]]:
+        params = {camel(k): v for k, v in filters.items()}
+        if params.get("updatedAsOf") is not None:
+            params["updatedAsOf"] = komet_timestamp(params["updatedAsOf"])
+        windows = date_windows(date_from, date_to, max_span)
+        if params.get("orderId") is not None:
+            windows = windows[:1]  # Komet ignores the dates when an order is named
+        rows: list[dict[str, Any]] = []
+        for start, stop in windows:
+            window = {"orderDateFrom": start.isoformat(), "orderDateTo": stop.isoformat()}
+            rows.extend(self._read_list(method, {**window, **params}))
+        return _merge_by_id(rows)
+
+    def invoice_list(
+        self,
+        date_from: DateLike,
+        date_to: DateLike,
+        customer_id: str | None = None,
+        status: int | None = None,
+        is_ecommerce: bool | None = None,
+        updated_as_of: datetime | str | None = None,
+        order_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Invoices by ship date; ranges over 180 days are split into several calls."""
+        return self._invoices(
+            "invoice.list",
+            INVOICE_LIST_MAX_SPAN,
+            date_from,
+            date_to,
+            customer_id=customer_id,
+            status=status,
+            is_ecommerce=is_ecommerce,
+            updated_as_of=updated_as_of,
+            order_id=order_id,
+        )
+
+    def invoice_details_list(
+        self,
+        date_from: DateLike,
+        date_to: DateLike,
+        customer_id: str | None = None,
+        status: int | None = None,
+        is_ecommerce: bool | None = None,
+        updated_as_of: datetime | str | None = None,
+        order_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Invoices with their `details[]` lines; one call per four days of ship dates."""
+        return self._invoices(
+            "invoice.details.list",
+            INVOICE_DETAILS_MAX_SPAN,
+            date_from,
+            date_to,
+            customer_id=customer_id,
+            status=status,
+            is_ecommerce=is_ecommerce,
+            updated_as_of=updated_as_of,
+            order_id=order_id,
+        )
+
+    def invoice_pdf_get(self, invoice_id: str, customer_id: str | None = None) -> dict[str, Any]:
+        """The invoice PDF as Komet's envelope gives it (normalised, all keys kept)."""
+        envelope = self._read(
+            "invoice.pdf.get", {"invoiceId": invoice_id, "customerId": customer_id}
+        )
+        return normalise_envelope(envelope)
+
+    def prebook_list(self, customer_id: str | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Prebooks (standing orders); filters are sent as given (snake_case → camelCase)."""
+        params: dict[str, Any] = {"customerId": customer_id}
+        for key, value in filters.items():
+            params[camel(key)] = komet_date(value) if isinstance(value, date) else value
+        return self._read_list("prebook.list", params)

@@ -1,0 +1,171 @@
+"""Komet's answers → the kit's exceptions. The ONE place that reads Komet's failure messages.
+
+Komet reports business failures as HTTP 200 with `status` 0 and a human message; which message
+means what is not documented, so the table below is an assumption (spec section 1, [assumed]).
+When a live account answers otherwise, change `MESSAGE_TABLE` / `HTTP_STATUS_TABLE` and nothing
+else. Messages match case-insensitively from their start; a trailing period is optional.
+
+Rules that are not in the table, and why:
+
+- 5xx, or a body that is not a JSON object (a proxy's HTML page), is infrastructure trouble:
+  `ServiceUnavailable` for reads. For writes it is `OutcomeUnknown`: a 502/504 from a proxy
+  can arrive after Komet did the work, so the caller must read back before sending again.
+- HTTP 429 is `RateLimited` (not in Komet's pages; any proxy may send it).
+- "Orders not found." is an empty result for reads, not an error. For a write (delete,
+  checkout) it means the order the caller named does not exist: `NotFound`.
+- Any other `status` 0 is `ApiError` carrying Komet's message.
+
+Every exception message names the Komet method and never the URL (classic GET URLs carry the
+token) and never the token: messages from Komet pass through the transport's `scrub` first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from ..errors import (
+    ApiError,
+    AuthError,
+    CustomerNotAllowed,
+    InvalidParameter,
+    ItemNotAvailable,
+    KometFtdOpsError,
+    MethodNotAllowed,
+    NotFound,
+    OutcomeUnknown,
+    QuotaExceeded,
+    RateLimited,
+    RequestTooLarge,
+    ServiceUnavailable,
+)
+from .models import as_int, status_flag
+
+EMPTY_RESULT = None  # marks a message that means "nothing found", not a failure
+
+# Komet's status-0 message (regex, matched from the start) → exception class, or EMPTY_RESULT.
+# A named group `param` becomes InvalidParameter.param.
+MESSAGE_TABLE: tuple[tuple[str, type[ApiError] | None], ...] = (
+    (r"invalid authentication token", AuthError),
+    (r"method not allowed for this token", MethodNotAllowed),
+    (r"customer not allowed for this token", CustomerNotAllowed),
+    (r"api request limit exceeded", QuotaExceeded),
+    (r"request too large", RequestTooLarge),
+    (r"(?P<param>[\w.\[\]/-]+) is required", InvalidParameter),
+    (r"(?P<param>[\w.\[\]/-]+) is invalid", InvalidParameter),
+    (r"item is not available", ItemNotAvailable),
+    (r"orders not found", EMPTY_RESULT),
+)
+
+# HTTP statuses that decide the exception whatever the body says (it may be a proxy's HTML).
+HTTP_STATUS_TABLE: dict[int, type[ApiError]] = {
+    401: AuthError,
+    413: RequestTooLarge,
+}
+
+_COMPILED = tuple((re.compile(p, re.IGNORECASE), cls) for p, cls in MESSAGE_TABLE)
+
+
+def _no_scrub(text: str) -> str:
+    return text
+
+
+def json_envelope(content: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object, or None. HTML (or anything not starting with `{`) is never parsed."""
+    body = content.lstrip()
+    if not body.startswith(b"{"):
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:  # includes UnicodeDecodeError
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def retry_after(headers: Mapping[str, str], default: float = 1.0) -> float:
+    try:
+        return max(0.0, float(headers.get("retry-after", default)))
+    except ValueError:  # an HTTP date: not worth parsing for a hint
+        return default
+
+
+def error_for_message(
+    method: str, message: str, envelope: Mapping[str, Any], http_status: int = 200
+) -> ApiError | None:
+    """The exception for a status-0 answer; None when the message means an empty result."""
+    text = message.strip()
+    head = f"Komet {method}: {text or 'failed (no message)'}"
+    for pattern, cls in _COMPILED:
+        match = pattern.match(text)
+        if not match:
+            continue
+        if cls is None:
+            return None
+        if cls is InvalidParameter:
+            return InvalidParameter(
+                head, param=match["param"], method=method, http_status=http_status
+            )
+        if cls is ItemNotAvailable:
+            try:
+                boxes = as_int(envelope.get("availableBoxes"), 0) or 0
+            except ValueError:
+                boxes = 0
+            return ItemNotAvailable(
+                f"{head} ({boxes} boxes available)",
+                available_boxes=boxes,
+                method=method,
+                http_status=http_status,
+            )
+        return cls(head, method=method, http_status=http_status)
+    return ApiError(head, method=method, http_status=http_status)
+
+
+def read_answer(
+    method: str,
+    response: httpx.Response,
+    *,
+    write: bool,
+    scrub: Callable[[str], str] = _no_scrub,
+) -> dict[str, Any]:
+    """Komet's envelope for a usable answer (success, or an empty result); raise otherwise."""
+    code = response.status_code
+    if code == 429:
+        raise RateLimited(
+            f"Komet {method}: HTTP 429, asked to slow down",
+            retry_after=retry_after(response.headers),
+            method=method,
+        )
+    envelope = json_envelope(response.content)
+    lost = OutcomeUnknown if write else ServiceUnavailable
+    if code >= 500:
+        raise lost(f"Komet {method}: HTTP {code} from the service", method=method, http_status=code)
+    message = scrub(str(envelope.get("message") or "")) if envelope else ""
+    if code in HTTP_STATUS_TABLE:
+        cls = HTTP_STATUS_TABLE[code]
+        raise cls(f"Komet {method}: {message or f'HTTP {code}'}", method=method, http_status=code)
+    if envelope is None:
+        # A 4xx page from a proxy means the request was refused; a 2xx/3xx one leaves a write's
+        # outcome open.
+        cls_: type[KometFtdOpsError] = ServiceUnavailable if code >= 400 or not write else lost
+        raise cls_(
+            f"Komet {method}: HTTP {code} with a body that is not Komet's JSON",
+            method=method,
+            http_status=code,
+        )
+    flag = status_flag(envelope.get("status"))
+    if flag is True and code < 400:
+        return envelope
+    if flag is None and code < 400:
+        raise lost(
+            f"Komet {method}: answer has no usable 'status' field", method=method, http_status=code
+        )
+    error = error_for_message(method, message, envelope, code)
+    if error is None:
+        if write:
+            raise NotFound(f"Komet {method}: {message}", method=method, http_status=code)
+        return envelope
+    raise error

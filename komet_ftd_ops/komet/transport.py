@@ -1,0 +1,300 @@
+"""How a Komet call goes on the wire: config, token placement, size check, timeouts, retries.
+
+`KometTransport._call` is the one function that sends a call to Komet. Everything that can go
+wrong on the way (network errors, HTTP statuses, Komet's status-0 messages) is turned into the
+kit's exception tree there, so call sites never wrap calls in `try/except` of their own.
+
+Retries: reads only, and only for errors whose class says retrying can help (`retryable`:
+transport trouble, 429). Writes are never retried: Komet has no idempotency key, and a retried
+`web-order-item.add` can reserve boxes twice. A write whose answer was lost raises
+`OutcomeUnknown`: the caller reads the order back before deciding to send it again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from ..config import Profile, Secret
+from ..errors import (
+    ConfigError,
+    ConnectionFailed,
+    KometFtdOpsError,
+    OutcomeUnknown,
+    RequestTimeout,
+    RequestTooLarge,
+    ServiceUnavailable,
+    TransportError,
+)
+from .errors import read_answer
+from .models import komet_timestamp
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 65_536  # [doc] request body at most 64 KB
+MAX_PAGE_SIZE = 500  # [assumed] inventory.list caps `rows` at 500
+MAX_RETRY_WAIT = 30.0  # never sleep longer than this between two reads, whatever Retry-After says
+SALES_CHANNELS = ("WEB_APP", "MOBILE_APP", "K2K", "ECOMMERCE_LITE")
+TOKEN_PARAM = "authenticationToken"
+HEADER_FAMILY_PREFIXES = ("ecommerce/", "web-order")  # token in headers; all others: parameter
+
+Hook = Callable[[str], None]
+
+
+def uses_token_headers(method: str) -> bool:
+    """E-commerce and web-order methods take the token in headers; classic ones as a parameter."""
+    return method.startswith(HEADER_FAMILY_PREFIXES)
+
+
+@dataclass(frozen=True, repr=False)
+class KometConfig:
+    """Where Komet is and how to talk to it. The token prints as *** in every repr."""
+
+    base_url: str
+    company_id: str
+    token: Secret
+    timeout: float = 20.0
+    read_retries: int = 3
+    backoff_base: float = 0.2
+    page_size: int = MAX_PAGE_SIZE
+    sales_channel: str | None = None
+
+    def __post_init__(self) -> None:
+        token = self.token
+        if isinstance(token, str):  # accept a plain string, but never keep it unmasked
+            token = Secret(token)
+        if not isinstance(token, Secret) or not token:
+            raise ConfigError("KometConfig.token must be a non-empty Secret.")
+        base = str(self.base_url).strip()
+        if not base.startswith(("http://", "https://")):
+            raise ConfigError(f"Komet base_url must start with http:// or https://, not {base!r}.")
+        company = str(self.company_id).strip()
+        if not company:
+            raise ConfigError("KometConfig.company_id (X-ACCOUNT) is required.")
+        if self.timeout <= 0 or self.read_retries < 0 or self.backoff_base < 0:
+            raise ConfigError("timeout must be > 0; read_retries and backoff_base must be >= 0.")
+        if self.page_size < 1:
+            raise ConfigError("page_size must be at least 1.")
+        if self.sales_channel is not None and self.sales_channel not in SALES_CHANNELS:
+            raise ConfigError(f"sales_channel must be one of {', '.join(SALES_CHANNELS)}.")
+        object.__setattr__(self, "token", token)
+        object.__setattr__(self, "base_url", base.rstrip("/") + "/")
+        object.__setattr__(self, "company_id", company)
+
+    def __repr__(self) -> str:
+        return (
+            f"KometConfig(base_url={self.base_url!r}, company_id={self.company_id!r}, "
+            f"token=Secret('***'), timeout={self.timeout!r}, read_retries={self.read_retries!r}, "
+            f"backoff_base={self.backoff_base!r}, page_size={self.page_size!r}, "
+            f"sales_channel={self.sales_channel!r})"
+        )
+
+    @property
+    def rows_per_page(self) -> int:
+        return min(self.page_size, MAX_PAGE_SIZE)
+
+    @classmethod
+    def from_profile(cls, profile: Profile, token: Secret, **overrides: Any) -> KometConfig:
+        """The config for a profile; the token is resolved by the caller (config.resolve_secret)."""
+        values: dict[str, Any] = {
+            "base_url": profile.komet_base_url,
+            "company_id": profile.komet_company_id,
+            "token": token,
+            "timeout": profile.timeout_seconds,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+class _RedactQueryToken(logging.Filter):
+    """httpx logs every request URL at INFO; classic GET URLs carry the token in the query."""
+
+    pattern = re.compile(r"(authenticationToken=)[^&\s\"'>]*", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record is the logger's problem, not ours
+            return True
+        if TOKEN_PARAM.lower() in text.lower():
+            record.msg, record.args = self.pattern.sub(r"\1***", text), ()
+        return True
+
+
+def _install_log_redaction() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactQueryToken) for f in logger.filters):
+        logger.addFilter(_RedactQueryToken())
+
+
+def _query_value(value: Any) -> Any:
+    """URL parameter text. Booleans are 1/0, as Komet writes its own flags (`active`)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, datetime):
+        return komet_timestamp(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)  # shortest repr: Decimal("12.35") goes out as 12.35
+    if isinstance(value, datetime):
+        return komet_timestamp(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot send a {type(value).__name__} to Komet")
+
+
+def _never_sent(exc: httpx.RequestError) -> bool:
+    """Failures that happen before any byte of the request reaches the server."""
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+def _network_error(
+    method: str, exc: httpx.RequestError, *, write: bool, timeout: float
+) -> TransportError:
+    """An httpx failure as the kit's exception. Only the class name of the httpx error is kept:
+    its text and its request can carry the URL, and classic GET URLs carry the token."""
+    kind = type(exc).__name__
+    if _never_sent(exc) or isinstance(exc, httpx.ProxyError):
+        return ConnectionFailed(
+            f"Komet {method}: could not connect ({kind}); the request was not sent", method=method
+        )
+    if write:
+        return OutcomeUnknown(
+            f"Komet {method}: the request was sent but its answer was lost ({kind}); "
+            f"read the order back before sending it again",
+            method=method,
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return RequestTimeout(
+            f"Komet {method}: no answer within {timeout:g}s ({kind})", method=method
+        )
+    return ServiceUnavailable(
+        f"Komet {method}: the connection failed mid-call ({kind})", method=method
+    )
+
+
+class KometTransport:
+    """One `httpx.Client`, and the one function that sends a Komet call (`_call`)."""
+
+    def __init__(
+        self,
+        config: KometConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        on_call: Hook | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self._on_call = on_call
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=config.base_url,
+            timeout=httpx.Timeout(config.timeout),
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": "komet-ftd-ops"},
+            follow_redirects=False,
+        )
+        _install_log_redaction()
+
+    def __repr__(self) -> str:
+        return f"KometTransport(base_url={self.config.base_url!r}, company_id={self.config.company_id!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> KometTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _scrub(self, text: str) -> str:
+        """Komet's own messages could echo a parameter back; never let the token through."""
+        return text.replace(self.config.token.reveal(), "***")
+
+    def _request(self, method: str, params: Mapping[str, Any], *, write: bool) -> httpx.Request:
+        payload = {k: v for k, v in params.items() if v is not None}
+        headers: dict[str, str] = {}
+        token = self.config.token.reveal()
+        if uses_token_headers(method):
+            headers[TOKEN_PARAM] = token
+            headers["X-ACCOUNT"] = self.config.company_id
+            if self.config.sales_channel:
+                headers["X-SALES-CHANNEL"] = self.config.sales_channel
+        else:
+            payload[TOKEN_PARAM] = token
+        if not write:
+            query = {k: _query_value(v) for k, v in payload.items()}
+            return self._http.build_request("GET", method, params=query, headers=headers)
+        body = json.dumps(payload, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+        content = body.encode("utf-8")
+        if len(content) > MAX_BODY_BYTES:
+            raise RequestTooLarge(
+                f"Komet {method}: the body is {len(content):,} bytes, over Komet's limit of "
+                f"{MAX_BODY_BYTES:,}; nothing was sent",
+                method=method,
+                size=len(content),
+            )
+        headers["Content-Type"] = "application/json"
+        return self._http.build_request("POST", method, content=content, headers=headers)
+
+    def _count(self, method: str) -> None:
+        if self._on_call is None:
+            return
+        try:
+            self._on_call(method)
+        except Exception:
+            # The call already happened: losing one count is better than losing Komet's answer.
+            log.exception("Komet %s: the on_call hook failed; this call was not counted", method)
+
+    def _backoff(self, attempt: int, exc: KometFtdOpsError) -> float:
+        delay = self.config.backoff_base * 2 ** (attempt - 1) * random.uniform(1.0, 1.25)
+        wanted = float(getattr(exc, "retry_after", 0.0) or 0.0)
+        return min(max(delay, wanted), MAX_RETRY_WAIT)
+
+    def _call(self, method: str, params: Mapping[str, Any], *, write: bool) -> dict[str, Any]:
+        """Send one Komet call: GET for reads, POST JSON for writes. Returns Komet's envelope.
+
+        Reads are retried with exponential backoff while the error is `retryable`; writes are
+        sent exactly once. `on_call` runs once per attempt that reached the wire (a failure
+        to connect is not counted: Komet never saw it).
+        """
+        request = self._request(method, params, write=write)  # may raise RequestTooLarge
+        attempts = 1 if write else 1 + self.config.read_retries
+        for attempt in range(1, attempts + 1):
+            try:
+                try:
+                    response = self._http.send(request)
+                except httpx.RequestError as exc:
+                    if not _never_sent(exc):
+                        self._count(method)
+                    timeout = self.config.timeout
+                    raise _network_error(method, exc, write=write, timeout=timeout) from None
+                self._count(method)
+                return read_answer(method, response, write=write, scrub=self._scrub)
+            except KometFtdOpsError as exc:
+                if write or not exc.retryable or attempt == attempts:
+                    raise
+                delay = self._backoff(attempt, exc)
+                log.warning("%s; retry %d of %d in %.2fs", exc, attempt, attempts - 1, delay)
+                self._sleep(delay)
+        raise AssertionError("unreachable: the loop returns or raises")

@@ -1,0 +1,646 @@
+"""Run one notebook as one recorded, bounded, exclusive run.
+
+    run_notebook(kind, profile, ...)
+      ├── refuse secret-looking parameters         (ConfigError: papermill writes every
+      │                                              parameter into the output notebook)
+      ├── flock <home>/locks/<profile>.lock        held → a `skipped` row, back at once
+      ├── insert the `runs` row (status running)   the notebook writes its counters into it
+      ├── papermill in a child process, own session, killed with its kernel at the deadline
+      ├── HTML copy (nbconvert), then scan both files for the profile's secrets → redact
+      └── finalise the row, rebuild runs/index.html
+
+Exit codes tell the failure classes of `komet_ftd_ops.errors` apart:
+
+    0   ok, or skipped because another run held the lock
+    75  upstream: network or service trouble; the next cycle will likely succeed (EX_TEMPFAIL)
+    78  needs_person: auth or configuration, a leaked secret, or an unexpected crash (a bug is
+        something a person must look at, so it is not retried blindly) (EX_CONFIG)
+    65  bad_data (EX_DATAERR)
+    124 deadline (as `timeout(1)`)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import html
+import json
+import logging
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psutil  # a dependency of ipykernel
+
+import komet_ftd_ops
+
+from . import errors, runs
+from .config import Secret, environment, load_profile, resolve_secret
+from .config import home as default_home
+from .errors import ConfigError, KometFtdOpsError
+from .runs import FAILED, OK, SKIPPED, TIMED_OUT, RunRecord
+from .store import Store, utcnow
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_DATAERR = 65
+EXIT_TEMPFAIL = 75
+EXIT_CONFIG = 78
+EXIT_DEADLINE = 124
+EXIT_INTERRUPTED = 130
+EXIT_CODES = {
+    errors.UPSTREAM: EXIT_TEMPFAIL,
+    errors.NEEDS_PERSON: EXIT_CONFIG,
+    errors.BAD_DATA: EXIT_DATAERR,
+    errors.DEADLINE: EXIT_DEADLINE,
+}
+
+LEAK_REASON = "secret leaked into the run notebook (redacted)"
+INTERRUPTED_REASON = "interrupted (Ctrl-C or SIGTERM); killed the notebook and its kernel"
+SECRET_NAME = re.compile(r"token|secret|passw|key", re.IGNORECASE)
+RESERVED_PARAMETERS = ("profile", "run_id")
+MIN_SECRET_LEN = 6  # shorter values would redact half the notebook; real tokens are longer
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+# The child process: papermill only. Its result goes to a file so that nothing the notebook
+# prints can be mistaken for it.
+_CHILD = r"""
+import json, sys
+spec = json.load(sys.stdin)
+import papermill
+try:
+    papermill.execute_notebook(
+        spec["input"], spec["output"], parameters=spec["parameters"], kernel_name="python3",
+        language="python", cwd=spec["cwd"], progress_bar=False, log_output=False,
+    )
+    result = {"ok": True}
+except papermill.PapermillExecutionError as exc:
+    result = {"ok": False, "in_notebook": True, "ename": exc.ename, "evalue": exc.evalue}
+except Exception as exc:
+    result = {"ok": False, "in_notebook": False, "ename": type(exc).__name__, "evalue": str(exc)}
+with open(spec["result"], "w") as fh:
+    json.dump(result, fh)
+"""
+
+
+# --- exit codes ----------------------------------------------------------------------------
+
+
+def failure_class_for(ename: str) -> str:
+    """The failure class of an exception raised in a notebook, by its class name.
+
+    An exception that is not one of the kit's own is an unexpected crash: a bug, which a
+    person has to look at (needs_person).
+    """
+    cls = _kit_error(ename)
+    return cls.failure_class if cls is not None else errors.NEEDS_PERSON
+
+
+def _kit_error(ename: str) -> type[KometFtdOpsError] | None:
+    cls = getattr(errors, ename, None)
+    if isinstance(cls, type) and issubclass(cls, KometFtdOpsError):
+        return cls
+    return None
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The process exit code for an exception (see the module docstring)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, KometFtdOpsError):
+        return EXIT_CODES.get(exc.failure_class, EXIT_CONFIG)
+    ename = getattr(exc, "ename", None)  # papermill.PapermillExecutionError
+    if isinstance(ename, str):
+        return EXIT_CODES[failure_class_for(ename)]
+    return EXIT_CONFIG  # an unexpected crash is a bug: a person must look
+
+
+def exit_code_for_run(record: RunRecord) -> int:
+    if record.status in (OK, SKIPPED):
+        return EXIT_OK
+    if record.status == TIMED_OUT:
+        return EXIT_DEADLINE
+    return EXIT_CODES.get(record.failure_class or "", EXIT_CONFIG)
+
+
+def secret_leaked(record: RunRecord) -> bool:
+    return record.reason == LEAK_REASON
+
+
+# --- guards --------------------------------------------------------------------------------
+
+
+def notebooks_dir() -> Path:
+    """The kit's notebooks/ folder, next to the package."""
+    return Path(komet_ftd_ops.__file__).parents[1] / "notebooks"
+
+
+def profile_secrets(profile: str, root: Path) -> list[str]:
+    """The profile's resolved secret values; references that cannot be resolved are skipped."""
+    values = []
+    for ref in load_profile(profile, root).secret_refs().values():
+        try:
+            values.append(resolve_secret(ref, root).reveal())
+        except ConfigError:
+            continue
+    return values
+
+
+def _holds_secret(value: Any, secret_values: list[str]) -> bool:
+    if isinstance(value, Secret):
+        return True
+    if isinstance(value, str):
+        return any(value == s or (len(s) >= MIN_SECRET_LEN and s in value) for s in secret_values)
+    if isinstance(value, Mapping):
+        return any(_holds_secret(x, secret_values) for item in value.items() for x in item)
+    if isinstance(value, list | tuple | set):
+        return any(_holds_secret(x, secret_values) for x in value)
+    return False
+
+
+def check_parameters(parameters: Mapping[str, Any], secret_values: list[str]) -> None:
+    """Refuse parameters that are, or look like, secrets: papermill writes them all down."""
+    for name, value in parameters.items():
+        if name in RESERVED_PARAMETERS:
+            raise ConfigError(f"parameter {name!r} is set by the runner, not by the caller.")
+        if SECRET_NAME.search(name):
+            raise ConfigError(
+                f"parameter {name!r} looks like a secret. Notebooks resolve secrets themselves "
+                f"from the profile's references; papermill writes every parameter into the "
+                f"output notebook."
+            )
+        if _holds_secret(value, secret_values):
+            raise ConfigError(
+                f"parameter {name!r} holds one of the profile's secrets; notebooks resolve "
+                f"secrets themselves from the profile's references."
+            )
+    try:
+        json.dumps(dict(parameters))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"notebook parameters must be JSON values: {exc}") from None
+
+
+def _check_name(value: str, what: str) -> str:
+    if not SAFE_NAME.match(value):
+        raise ConfigError(f"{what} {value!r} must be letters, digits, '_', '-' or '.'.")
+    return value
+
+
+def one_line(text: str, secret_values: list[str], limit: int = 300) -> str:
+    """A reason for the run index: one line, short, with every secret value masked."""
+    for value in sorted(secret_values, key=len, reverse=True):
+        text = text.replace(value, "***")
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+# --- the lock ------------------------------------------------------------------------------
+
+
+def lock_path(root: Path, profile: str) -> Path:
+    return root / "locks" / f"{profile}.lock"
+
+
+@contextmanager
+def profile_lock(root: Path, profile: str, note: str = "") -> Iterator[str | None]:
+    """Hold the profile's run lock, non-blocking. Yields None if held, else who holds it.
+
+    An flock dies with its process, so a crashed runner never leaves the profile locked.
+    """
+    path = lock_path(root, profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held = True
+        else:
+            held = False
+        if held:
+            yield path.read_text(errors="replace").strip() or "another process"
+            return
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} {note}\n".encode(), 0)
+        try:
+            yield None
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+# --- the child process ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    failure_class: str | None = None
+    reason: str | None = None
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt while inside (main thread only), so that both stop
+    a run the same way: kill the child's process group, record the run, re-raise."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def kill_process_tree(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the child's process group and the group of every descendant.
+
+    jupyter_client starts the kernel in a session of its own, so killing the child's group
+    alone would leave the kernel running. The child is stopped first so it cannot start
+    anything new while its descendants are listed.
+    """
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGSTOP)
+    try:
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    groups = {proc.pid}
+    for child in descendants:
+        with suppress(ProcessLookupError, psutil.NoSuchProcess):
+            groups.add(os.getpgid(child.pid))
+    groups.discard(os.getpgrp())  # never our own group
+    for group in groups:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+    for child in descendants:
+        with suppress(psutil.NoSuchProcess):
+            child.kill()
+    proc.wait()
+    _wait_gone(descendants, timeout=5)
+
+
+def _wait_gone(processes: list[psutil.Process], timeout: float) -> None:
+    # Not our children, so not ours to reap: dead means gone or a zombie.
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        while time.monotonic() < deadline:
+            try:
+                if process.status() == psutil.STATUS_ZOMBIE:
+                    break
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.05)
+
+
+def _run_child(
+    source: Path, output: Path, parameters: dict[str, Any], root: Path, deadline_s: float
+) -> Outcome:
+    with tempfile.TemporaryDirectory(prefix="komet-ftd-ops-run-") as tmp:
+        result = Path(tmp) / "result.json"
+        child_log = Path(tmp) / "child.log"
+        spec = {
+            "input": str(source),
+            "output": str(output),
+            "parameters": parameters,
+            "cwd": str(source.parent),
+            "result": str(result),
+        }
+        env = {
+            **environment(),
+            "KOMET_FTD_OPS_HOME": str(root),
+            "JUPYTER_RUNTIME_DIR": str(Path(tmp) / "runtime"),  # connection files go with tmp
+        }
+        with child_log.open("wb") as log_fh:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _CHILD],
+                stdin=subprocess.PIPE,
+                stdout=log_fh,
+                stderr=subprocess.STDOUT,
+                cwd=root,
+                env=env,
+                start_new_session=True,
+            )
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(spec).encode())
+            proc.stdin.close()
+            proc.wait(timeout=deadline_s)
+        except subprocess.TimeoutExpired:
+            kill_process_tree(proc)
+            return Outcome(
+                TIMED_OUT,
+                errors.DEADLINE,
+                f"deadline of {deadline_s:g} s passed; killed the notebook and its kernel",
+            )
+        except BaseException:
+            kill_process_tree(proc)
+            raise
+        return _read_outcome(result, child_log, proc.returncode)
+
+
+def _read_outcome(result: Path, child_log: Path, returncode: int) -> Outcome:
+    if not result.exists():
+        lines = [x for x in child_log.read_text(errors="replace").splitlines() if x.strip()]
+        tail = lines[-1] if lines else "no output"
+        return Outcome(
+            FAILED, errors.NEEDS_PERSON, f"papermill exited with code {returncode}: {tail}"
+        )
+    data = json.loads(result.read_text())
+    if data["ok"]:
+        return Outcome(OK)
+    ename, evalue = data["ename"], data["evalue"]
+    if not data["in_notebook"]:
+        return Outcome(
+            FAILED, errors.NEEDS_PERSON, f"papermill could not run the notebook: {ename}: {evalue}"
+        )
+    failure_class = failure_class_for(ename)
+    if _kit_error(ename) is not None:
+        reason = f"{ename}: {evalue}"
+    else:
+        reason = f"unexpected {ename} (a bug; see the notebook): {evalue}"
+    status = TIMED_OUT if failure_class == errors.DEADLINE else FAILED
+    return Outcome(status, failure_class, reason)
+
+
+# --- after the run: HTML copy and the secret scan -------------------------------------------
+
+
+def export_html(notebook: Path, target: Path) -> Path | None:
+    """The notebook's HTML copy (nbconvert, inline CSS); None if there is nothing to convert."""
+    if not notebook.exists():
+        return None
+    from nbconvert import HTMLExporter  # slow import: only when a run has finished
+
+    try:
+        body, _ = HTMLExporter().from_filename(str(notebook))
+    except Exception as exc:  # a notebook cut short by the deadline may not be valid JSON
+        log.warning("no HTML copy of %s: %s", notebook, exc)
+        return None
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+def _secret_forms(value: str) -> list[str]:
+    # How a value can appear: as is, HTML-escaped, and JSON-escaped (inside .ipynb strings).
+    base = {value, html.escape(value), html.escape(value, quote=False)}
+    forms = set(base)
+    for b in base:
+        forms.add(json.dumps(b)[1:-1])
+        forms.add(json.dumps(b, ensure_ascii=False)[1:-1])
+    return sorted(forms, key=len, reverse=True)
+
+
+def redact_secrets(paths: list[Path | None], secret_values: list[str]) -> bool:
+    """Replace every secret value in the files with ***; True if any was found.
+
+    A file that still holds a secret after redaction (it should not) is deleted.
+    """
+    forms = [f for v in secret_values if len(v) >= MIN_SECRET_LEN for f in _secret_forms(v)]
+    found = False
+    for path in paths:
+        if path is None or not path.exists() or not forms:
+            continue
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        if not any(f in text for f in forms):
+            continue
+        found = True
+        for form in forms:
+            text = text.replace(form, "***")
+        if any(f in text for f in forms):
+            path.unlink()
+            continue
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
+        os.replace(tmp, path)
+    return found
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def output_path(root: Path, profile: str, kind: str, started: datetime) -> Path:
+    """`<home>/runs/<profile>/<YYYY-MM-DD>/<HHMMSS>Z-<kind>.ipynb` (UTC); `-2`... if taken."""
+    folder = runs.runs_dir(root) / profile / f"{started:%Y-%m-%d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{started:%H%M%S}Z-{kind}"
+    path, n = folder / f"{stem}.ipynb", 2
+    while path.exists() or path.with_suffix(".html").exists():
+        path, n = folder / f"{stem}-{n}.ipynb", n + 1
+    return path
+
+
+def run_notebook(
+    kind: str,
+    profile: str,
+    *,
+    parameters: dict[str, Any],
+    home: Path,
+    deadline_s: float,
+    scheduled_at: datetime | None = None,
+    notebook: Path | None = None,
+) -> RunRecord:
+    """Run `notebooks/<kind>.ipynb` (or `notebook`) once for a profile and record it.
+
+    Returns the finished record: ok, failed, timed_out, or skipped when another run of the
+    profile holds the lock. Raises ConfigError before anything runs when a parameter looks
+    secret or the notebook or profile is missing. Ctrl-C/SIGTERM kill the child and its
+    kernel, record the run as failed ("interrupted") and re-raise KeyboardInterrupt.
+    """
+    _check_name(kind, "run kind")
+    _check_name(profile, "profile name")
+    source = (
+        Path(notebook) if notebook is not None else notebooks_dir() / f"{kind}.ipynb"
+    ).resolve()
+    if not source.is_file():
+        raise ConfigError(f"no notebook {source} for runs of kind {kind!r}.")
+    secret_values = profile_secrets(profile, home)
+    check_parameters(parameters, secret_values)
+    store = runs.open_store(home)
+    try:
+        with profile_lock(home, profile, note=f"{kind} since {utcnow():%H:%M:%SZ}") as holder:
+            if holder is not None:
+                return _record_skipped(store, home, kind, profile, scheduled_at, holder)
+            return _execute(
+                store,
+                home,
+                kind,
+                profile,
+                source,
+                parameters,
+                deadline_s,
+                scheduled_at,
+                secret_values,
+            )
+    finally:
+        store.close()
+
+
+def _new_run_id(kind: str, started: datetime) -> str:
+    return f"{started:%Y%m%dT%H%M%SZ}-{kind}-{secrets.token_hex(3)}"
+
+
+def _record_skipped(
+    store: Store, root: Path, kind: str, profile: str, scheduled_at: datetime | None, holder: str
+) -> RunRecord:
+    started = utcnow()
+    run_id = _new_run_id(kind, started)
+    runs.create_run(
+        store,
+        run_id=run_id,
+        profile=profile,
+        kind=kind,
+        started_at=started,
+        kit_version=komet_ftd_ops.__version__,
+        scheduled_at=scheduled_at,
+    )
+    reason = f"another run of profile {profile!r} holds the lock ({holder})"
+    record = runs.finish_run(store, run_id, status=SKIPPED, duration_s=0.0, reason=reason)
+    log.warning("%s run for %s skipped: %s", kind, profile, reason)
+    runs.write_index(store, root)
+    return record
+
+
+def _execute(
+    store: Store,
+    root: Path,
+    kind: str,
+    profile: str,
+    source: Path,
+    parameters: dict[str, Any],
+    deadline_s: float,
+    scheduled_at: datetime | None,
+    secret_values: list[str],
+) -> RunRecord:
+    abandoned = runs.fail_abandoned_runs(store, profile)
+    if abandoned:
+        log.warning("marked %d abandoned run(s) of %s as failed", len(abandoned), profile)
+    started, t0 = utcnow(), time.monotonic()
+    run_id = _new_run_id(kind, started)
+    output = output_path(root, profile, kind, started)
+    runs.create_run(
+        store,
+        run_id=run_id,
+        profile=profile,
+        kind=kind,
+        started_at=started,
+        kit_version=komet_ftd_ops.__version__,
+        scheduled_at=scheduled_at,
+        notebook=output,
+        html_path=output.with_suffix(".html"),
+    )
+    log.info("%s run %s for %s started: %s", kind, run_id, profile, output)
+    params = {"profile": profile, "run_id": run_id, **parameters}
+    try:
+        with terminate_as_interrupt():
+            outcome = _run_child(source, output, params, root, deadline_s)
+    except KeyboardInterrupt:
+        _finish(
+            store,
+            root,
+            run_id,
+            output,
+            Outcome(FAILED, None, INTERRUPTED_REASON),
+            secret_values,
+            t0,
+        )
+        raise
+    except Exception as exc:  # a runner bug: record it, then let it surface
+        outcome = Outcome(FAILED, errors.NEEDS_PERSON, f"runner error: {type(exc).__name__}: {exc}")
+        _finish(store, root, run_id, output, outcome, secret_values, t0)
+        raise
+    return _finish(store, root, run_id, output, outcome, secret_values, t0)
+
+
+def _finish(
+    store: Store,
+    root: Path,
+    run_id: str,
+    output: Path,
+    outcome: Outcome,
+    secret_values: list[str],
+    t0: float,
+) -> RunRecord:
+    html_path = export_html(output, output.with_suffix(".html"))
+    if redact_secrets([output, html_path], secret_values):
+        log.error("SECRET LEAKED into %s; the files were redacted", output)
+        outcome = Outcome(FAILED, errors.NEEDS_PERSON, LEAK_REASON)
+    if html_path is not None and not html_path.exists():
+        html_path = None
+    record = runs.finish_run(
+        store,
+        run_id,
+        status=outcome.status,
+        duration_s=time.monotonic() - t0,
+        failure_class=outcome.failure_class,
+        reason=one_line(outcome.reason, secret_values) if outcome.reason else None,
+        html_path=html_path,
+    )
+    runs.write_index(store, root)
+    log.info("run %s %s%s", run_id, record.status, f": {record.reason}" if record.reason else "")
+    return record
+
+
+def run_kind(
+    kind: str,
+    profile: str,
+    *,
+    home: Path | None = None,
+    parameters: dict[str, Any] | None = None,
+    scheduled_at: datetime | None = None,
+    notebook: Path | None = None,
+    deadline_s: float | None = None,
+) -> RunRecord:
+    """`run_notebook` with the kit's defaults: home from the environment, the deadline from
+    the profile's `sync.deadline_seconds`."""
+    root = home or default_home()
+    if deadline_s is None:
+        deadline_s = float(load_profile(profile, root).sync.deadline_seconds)
+    return run_notebook(
+        kind,
+        profile,
+        parameters=dict(parameters or {}),
+        home=root,
+        deadline_s=deadline_s,
+        scheduled_at=scheduled_at,
+        notebook=notebook,
+    )
+
+
+def run_sync(
+    profile: str,
+    *,
+    home: Path | None = None,
+    dry_run: bool = False,
+    scheduled_at: datetime | None = None,
+    notebook: Path | None = None,
+) -> RunRecord:
+    """One sync cycle: `notebooks/sync.ipynb` with `dry_run`."""
+    return run_kind(
+        "sync",
+        profile,
+        home=home,
+        parameters={"dry_run": dry_run},
+        scheduled_at=scheduled_at,
+        notebook=notebook,
+    )

@@ -1,0 +1,176 @@
+"""One 5-minute sync cycle: Komet open-market inventory -> FTD offers (and, later, FTD orders ->
+Komet invoices). The sync notebook calls `run_sync`; benchmarks and tests call `run_cycle`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .config import Profile, home, load_profile, state_db_path
+from .connect import Clients, open_clients
+from .feeds import FeedOutcome, FeedState, plan_feed, publish_feed
+from .inventory import OfferBuild, build_offers
+from .quota import MAX_PAGE, QuotaPlan, decide_refresh, plan_quota
+from .store import Store
+
+SHOW_ROWS = 15  # a run notebook stays small: no full tables
+
+
+@dataclass
+class CycleReport:
+    profile: str
+    started_at: datetime
+    dry_run: bool
+    build: OfferBuild | None = None
+    feed: FeedOutcome | None = None
+    changes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    quota: QuotaPlan | None = None
+    komet_calls_cycle: int = 0
+    komet_calls_today: int = 0
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    orders: Any = None  # filled by the order pipeline
+
+    def counters(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"dry_run": self.dry_run, "seconds": round(self.seconds, 2)}
+        if self.build is not None:
+            out.update(self.build.summary())
+        if self.feed is not None:
+            out.update(self.feed.counters())
+        out["komet_calls_cycle"] = self.komet_calls_cycle
+        out["komet_calls_today"] = self.komet_calls_today
+        if self.quota is not None:
+            out["komet_daily_quota"] = self.quota.daily_quota
+        if self.orders is not None:
+            out.update(self.orders.counters())
+        out["inventory_refreshed"] = self.build is not None
+        return out
+
+    # Small tables for the notebook: a person reads these in the run record.
+
+    def summary_table(self) -> pd.DataFrame:
+        rows = [(k, v) for k, v in self.counters().items()]
+        return pd.DataFrame(rows, columns=["what", "value"]).set_index("what")
+
+    def rejected_reasons(self) -> pd.DataFrame:
+        if self.build is None or self.build.rejected.empty:
+            return pd.DataFrame(columns=["reason", "lines"])
+        counts = self.build.rejected["reason"].value_counts().rename_axis("reason")
+        return counts.rename("lines").reset_index()
+
+    def rejected_sample(self, n: int = SHOW_ROWS) -> pd.DataFrame:
+        if self.build is None:
+            return pd.DataFrame()
+        return self.build.rejected.groupby("reason", group_keys=False).head(3).head(n)
+
+    def ftd_rejections(self, n: int = SHOW_ROWS) -> pd.DataFrame:
+        rejected = self.feed.rejected if self.feed else []
+        return pd.DataFrame(rejected, columns=["offer_id", "code", "message"]).head(n)
+
+    def excluded_reasons(self) -> pd.DataFrame:
+        if self.build is None or self.build.excluded.empty:
+            return pd.DataFrame(columns=["reason", "lines"])
+        counts = self.build.excluded["reason"].value_counts().rename_axis("reason")
+        return counts.rename("lines").reset_index()
+
+    def largest_changes(self, n: int = SHOW_ROWS) -> pd.DataFrame:
+        return self.changes.head(n).reset_index(drop=True)
+
+    def quota_table(self) -> pd.DataFrame:
+        q = self.quota
+        rows = [
+            ("Komet calls this cycle", self.komet_calls_cycle),
+            ("Komet calls today (UTC)", self.komet_calls_today),
+            ("daily quota", q.daily_quota if q else None),
+            ("held back for orders", q.reserve_for_orders if q else None),
+            ("inventory calls a day", q.inventory_calls_per_day if q else None),
+            ("inventory refreshed every N cycles", q.refresh_every_cycles if q else None),
+        ]
+        return pd.DataFrame(rows, columns=["quota", "value"]).set_index("quota")
+
+    def headline(self) -> str:
+        c = self.counters()
+        parts = [f"profile {self.profile}", "DRY RUN" if self.dry_run else ""]
+        if self.build is not None:
+            parts.append(
+                f"{c['lines_read']} lines read, {c['offers']} offers built, {c['rejected']} bad rows"
+            )
+        if self.feed is not None:
+            parts.append(
+                f"{self.feed.kind} feed ({self.feed.reason}): {self.feed.upserts} published, "
+                f"{self.feed.withdrawals} withdrawn, {len(self.feed.rejected)} rejected by FTD"
+            )
+        parts.append(
+            f"Komet calls {self.komet_calls_cycle} this cycle, {self.komet_calls_today} today"
+        )
+        return " | ".join(p for p in parts if p)
+
+
+def read_inventory_count(store: Store, profile: Profile) -> int:
+    return int(store.get(profile.name, "inventory.last_total", MAX_PAGE) or MAX_PAGE)
+
+
+def run_cycle(
+    profile: Profile,
+    store: Store,
+    clients: Clients,
+    *,
+    dry_run: bool = False,
+    run_id: str | None = None,
+    now: datetime | None = None,
+) -> CycleReport:
+    """One cycle: orders first (they come first in the quota), then inventory to FTD."""
+    started = time.perf_counter()
+    now = now or datetime.now(UTC)
+    report = CycleReport(profile.name, now, dry_run)
+    calls_before = clients.calls.today()
+
+    from .orders import process_orders  # the order pipeline (issue "Orders")
+
+    report.orders = process_orders(profile, store, clients, dry_run=dry_run, run_id=run_id, now=now)
+
+    plan = plan_quota(profile, read_inventory_count(store, profile))
+    report.quota = plan
+    if plan.warning:
+        report.notes.append(plan.warning)
+    decision = decide_refresh(plan, clients.calls.today(), now)
+    if decision.refresh:
+        items = clients.komet.inventory_list(profile.ftd_customer_id)
+        store.put(profile.name, "inventory.last_total", len(items))
+        shadow = report.orders.shadow_stock() if report.orders is not None else {}
+        report.build = build_offers(items, profile.sync, shadow=shadow, today=now)
+        state = FeedState(store, profile.name)
+        feed_plan = plan_feed(report.build.offers, state, profile, now)
+        report.changes = feed_plan.changes
+        report.feed = publish_feed(
+            feed_plan, clients.ftd, state, profile, run_id=run_id, dry_run=dry_run, now=now
+        )
+    else:
+        report.notes.append(decision.reason)
+
+    report.komet_calls_today = clients.calls.today()
+    report.komet_calls_cycle = report.komet_calls_today - calls_before
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def run_sync(
+    profile_name: str, *, dry_run: bool = False, run_id: str | None = None, root: Path | None = None
+) -> CycleReport:
+    """What the sync notebook calls: open the store and clients (secrets resolved here, inside the
+    kernel), run one cycle, record its counters against the run."""
+    root = root or home()
+    profile = load_profile(profile_name, root)
+    with Store(state_db_path(root)) as store, open_clients(profile, store, root) as clients:
+        report = run_cycle(profile, store, clients, dry_run=dry_run, run_id=run_id)
+        if run_id:
+            from .runs import record_counters
+
+            record_counters(store, run_id, report.counters())
+    return report

@@ -1,0 +1,112 @@
+"""Shared fixtures: a fresh kit home per test, and the real twin running on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Twin:
+    """A running twin process and what it wrote to info.json."""
+
+    home: Path
+    process: subprocess.Popen[bytes]
+    info: dict[str, Any]
+
+    @property
+    def komet_url(self) -> str:
+        return self.info["komet"]["root_url"]
+
+    @property
+    def ftd_url(self) -> str:
+        return self.info["ftd"]["base_url"]
+
+    def control(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
+        """Call a /_sandbox/ control route of one twin and return its JSON."""
+        base = self.komet_url if service == "komet" else self.ftd_url
+        response = httpx.request(method, f"{base}/_sandbox/{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_twin(home: Path, *, lines: int = 300, seed: int = 7, timeout: float = 30) -> Twin:
+    info_path = home / "sandbox" / "info.json"
+    if info_path.exists():
+        info_path.unlink()
+    log = (home / "twin.log").open("ab")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "komet_ftd_ops.sandbox.server",
+            "--home",
+            str(home),
+            "--lines",
+            str(lines),
+            "--seed",
+            str(seed),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"twin exited early: {(home / 'twin.log').read_text()[-2000:]}")
+        if info_path.exists():
+            try:
+                return Twin(home, process, json.loads(info_path.read_text()))
+            except json.JSONDecodeError:
+                pass
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("twin did not start in time")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh KOMET_FTD_OPS_HOME for each test."""
+    monkeypatch.setenv("KOMET_FTD_OPS_HOME", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def twin(home: Path) -> Iterator[Twin]:
+    """Both twins, freshly seeded (300 lines, seed 7), on free loopback ports."""
+    running = start_twin(home)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Loopback only: never let a proxy variable route twin traffic elsewhere.
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")

@@ -1,0 +1,57 @@
+"""The project's own files: dependencies in step, templates clean, artefacts ignored."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[ ]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = {r.replace(" ", "") for r in project["dependencies"]}
+    env = (REPO / "environment.yml").read_text()
+    block = env.split("dependencies:", 1)[1]
+    listed = {
+        line.strip()[2:].replace(" ", "")
+        for line in block.splitlines()
+        if line.startswith("  - ")
+        and line.strip() not in ("- pip", "- pip:")
+        and "python" not in line
+    }
+    assert listed == declared, (
+        f"only in pyproject: {declared - listed}; only in environment.yml: {listed - declared}"
+    )
+
+
+def test_template_notebooks_are_committed_without_outputs() -> None:
+    for path in (REPO / "notebooks").glob("*.ipynb"):
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), path
+        tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+
+
+def test_parameters_cells_hold_nothing_secret() -> None:
+    for path in (REPO / "notebooks").glob("*.ipynb"):
+        nb = json.loads(path.read_text())
+        for cell in nb["cells"]:
+            if "parameters" in cell.get("metadata", {}).get("tags", []):
+                source = "".join(cell["source"])
+                names = re.findall(r"^(\w+)\s*=", source, flags=re.M)
+                assert not [n for n in names if re.search(r"token|secret|password", n, re.I)], path
+
+
+def test_runs_and_state_are_ignored() -> None:
+    ignore = (REPO / ".gitignore").read_text()
+    for pattern in ("runs/*", "*.sqlite3", "secrets.toml"):
+        assert pattern in ignore
+    assert (REPO / "runs" / ".gitkeep").exists()
