@@ -455,7 +455,7 @@ def test_item_add_without_web_order_id_merges_into_a_matching_pending_order(
         i
         for i in inventory(komet)
         if i["inventoryOrigin"] == "1" and "," not in i["inventoryLineIds"]
-        and i["inventoryLineIds"] != first["inventoryLineIds"] and int(i["quantity"]) >= 1
+        and i["inventoryLineIds"] != first["inventoryLineIds"] and int(i["quantity"]) >= 3
         and i["availableFrom"] <= day <= i["availableTo"] and i["price"] not in ("", "0.00")
     )  # fmt: skip
     same = {"carrierId": first["carrierId"], "date": day}
@@ -466,6 +466,9 @@ def test_item_add_without_web_order_id_merges_into_a_matching_pending_order(
     other_day = {**add_body(komet, first), "date": first["availableTo"]}
     c = ok(komet.post("web-order-item.add", other_day))
     assert c["webOrderId"] != a["webOrderId"]
+    ship_to = komet.control("GET", "info")["ftd_ship_to_ids"][0]
+    elsewhere = ok(komet.post("web-order-item.add", {**second_same, "shipToId": ship_to}))
+    assert elsewhere["webOrderId"] not in (a["webOrderId"], c["webOrderId"])
     fresh = ok(komet.post("web-order.create", {"customerId": komet.ftd}))["webOrderId"]
     d = ok(komet.post("web-order-item.add", {**second_same, "webOrderId": fresh}))
     assert d["webOrderId"] == fresh != a["webOrderId"]

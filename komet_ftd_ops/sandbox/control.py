@@ -1,0 +1,175 @@
+"""Start, stop and steer the twin from the kit: what `komet-ftd-ops sandbox ...` calls.
+
+The twin runs as its own process (`server.py`) so that it outlives one command, like the real
+services do. Everything else is a call to its `/_sandbox/` control routes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..config import sandbox_dir, sandbox_info_path
+from ..errors import ConfigError
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_info(home: Path) -> dict[str, Any] | None:
+    """The running twin's info, or None when no twin runs under this home."""
+    path = sandbox_info_path(home)
+    if not path.exists():
+        return None
+    try:
+        info = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    if not _pid_alive(int(info.get("pid", 0))):
+        path.unlink(missing_ok=True)  # left behind by a killed twin
+        return None
+    return info
+
+
+def _answers(info: dict[str, Any]) -> bool:
+    try:
+        for url in (info["komet"]["root_url"], info["ftd"]["base_url"]):
+            httpx.get(f"{url}/_sandbox/info", timeout=2).raise_for_status()
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+def up(
+    home: Path,
+    *,
+    komet_port: int = 0,
+    ftd_port: int = 0,
+    lines: int = 300,
+    seed: int = 7,
+    timeout: float = 60,
+) -> dict[str, Any]:
+    """Start both twins in the background and return once they answer (or the running one)."""
+    running = read_info(home)
+    if running is not None:
+        return running
+    folder = sandbox_dir(home)
+    folder.mkdir(parents=True, exist_ok=True)
+    log = (folder / "twin.log").open("ab")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "komet_ftd_ops.sandbox.server", "--home", str(home),
+            "--komet-port", str(komet_port), "--ftd-port", str(ftd_port),
+            "--lines", str(lines), "--seed", str(seed),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C in the terminal stops it only through `sandbox down`
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = (folder / "twin.log").read_text(errors="replace")[-1500:]
+            raise ConfigError(f"the twin exited at start (code {process.returncode}):\n{tail}")
+        info = read_info(home)
+        if info is not None and _answers(info):
+            return info
+        time.sleep(0.1)
+    process.terminate()
+    raise ConfigError(f"the twin did not answer within {timeout:.0f}s; see {folder / 'twin.log'}")
+
+
+def down(home: Path, timeout: float = 15) -> bool:
+    """Stop the twin; True when one was running."""
+    info = read_info(home)
+    if info is None:
+        return False
+    pid = int(info["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid_alive(pid):
+        time.sleep(0.05)
+        try:  # reap it when we are its parent (same process started it)
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    sandbox_info_path(home).unlink(missing_ok=True)
+    return True
+
+
+class SandboxControl:
+    """Calls to the twin's `/_sandbox/` routes (never used by production code paths)."""
+
+    def __init__(self, info: dict[str, Any], timeout: float = 60) -> None:
+        self.info = info
+        self.urls = {"komet": info["komet"]["root_url"], "ftd": info["ftd"]["base_url"]}
+        self.http = httpx.Client(timeout=timeout)
+
+    @classmethod
+    def for_home(cls, home: Path) -> SandboxControl:
+        info = read_info(home)
+        if info is None:
+            raise ConfigError("the sandbox twin is not running; start it with `komet-ftd-ops sandbox up`.")
+        return cls(info)
+
+    def call(self, service: str, verb: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self.http.request(verb, f"{self.urls[service]}/_sandbox/{path}", json=body)
+        try:
+            data = response.json()
+        except ValueError:
+            data = {"error": {"message": response.text[:200]}}
+        if response.status_code >= 400:
+            message = data.get("error", {}).get("message") if isinstance(data, dict) else data
+            raise ConfigError(f"sandbox {service} {path}: {message}")
+        return data
+
+    def dump(self) -> dict[str, Any]:
+        return {"komet": self.call("komet", "GET", "dump"), "ftd": self.call("ftd", "GET", "dump")}
+
+    def shop(self, orders: int, oversell: float = 0.0, seed: int | None = None) -> Any:
+        body: dict[str, Any] = {"orders": orders, "oversell": oversell}
+        if seed is not None:
+            body["seed"] = seed
+        return self.call("ftd", "POST", "shop", body)
+
+    def confirm(self, invoice_id: str | None = None) -> Any:
+        body = {"invoice_id": invoice_id} if invoice_id else {"all": True}
+        return self.call("komet", "POST", "confirm", body)
+
+    def settings(self, service: str = "komet", **values: Any) -> Any:
+        return self.call(service, "POST", "settings", values)
+
+    def stock(self, sell_elsewhere: float) -> Any:
+        return self.call("komet", "POST", "stock", {"sell_elsewhere": sell_elsewhere})
+
+    def add_fault(self, service: str, kind: str, method: str | None, rate: float, ms: int) -> Any:
+        body = {"kind": kind, "method": method, "rate": rate, "ms": ms}
+        return self.call(service, "POST", "faults", body)
+
+    def clear_faults(self) -> None:
+        for service in ("komet", "ftd"):
+            self.call(service, "DELETE", "faults")
+
+    def faults(self) -> dict[str, Any]:
+        return {s: self.call(s, "GET", "faults") for s in ("komet", "ftd")}
+
+    def close(self) -> None:
+        self.http.close()

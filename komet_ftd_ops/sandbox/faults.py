@@ -1,0 +1,216 @@
+"""Fault injection for the twins: what a flaky network and a busy service do to a client.
+
+Kinds (each for one service, optionally one method, at a rate in 0..1):
+
+    latency            wait `ms` (with +-20% jitter) before answering
+    error              a 502/503/504 with an HTML body, as a proxy in front of the service gives
+    hang               accept the request and never answer within `ms` (default 1 hour)
+    reset              drop the connection with a TCP reset before doing anything
+    drop-after-commit  do the work, commit it, then drop the connection without an answer
+    rate-limit         FTD: 429 with Retry-After; Komet: its daily-limit message
+    sequence-gap       FTD only: a delta is refused with 409 as if FTD had lost a feed
+
+The board is kept in the twin's SQLite file so faults survive a restart, and draws from a seeded
+random generator so a run can be replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from aiohttp import web
+
+from ..store import Store
+
+KINDS = (
+    "latency",
+    "error",
+    "hang",
+    "reset",
+    "drop-after-commit",
+    "rate-limit",
+    "sequence-gap",
+)
+
+MIGRATIONS = [
+    (
+        "faults_0001",
+        """
+        CREATE TABLE faults (
+            id INTEGER PRIMARY KEY,
+            service TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            method TEXT,
+            rate REAL NOT NULL,
+            ms INTEGER NOT NULL
+        )
+        """,
+    )
+]
+
+HTML_ERROR = (
+    "<html><head><title>{code} {reason}</title></head><body><center><h1>{code} {reason}</h1>"
+    "</center><hr><center>nginx</center></body></html>"
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Fault:
+    service: str
+    kind: str
+    method: str | None = None
+    rate: float = 1.0
+    ms: int = 0
+
+
+class FaultBoard:
+    """The faults switched on, shared by both twins in one server process."""
+
+    def __init__(self, db: Store, seed: int = 0) -> None:
+        self.db = db
+        self.rng = random.Random(seed)
+        self.injected: dict[str, int] = {}
+
+    def add(self, fault: Fault) -> None:
+        if fault.kind not in KINDS:
+            raise ValueError(f"unknown fault kind {fault.kind!r}; one of {', '.join(KINDS)}")
+        if not 0 <= fault.rate <= 1:
+            raise ValueError("rate must be between 0 and 1")
+        with self.db.atomic() as db:
+            db.execute(
+                "INSERT INTO faults (service, kind, method, rate, ms) VALUES (?, ?, ?, ?, ?)",
+                (fault.service, fault.kind, fault.method, fault.rate, fault.ms),
+            )
+
+    def clear(self, service: str | None = None) -> None:
+        with self.db.atomic() as db:
+            if service:
+                db.execute("DELETE FROM faults WHERE service=?", (service,))
+            else:
+                db.execute("DELETE FROM faults")
+
+    def list(self, service: str | None = None) -> list[Fault]:
+        rows = self.db.query("SELECT service, kind, method, rate, ms FROM faults ORDER BY id")
+        faults = [Fault(**dict(r)) for r in rows]
+        return [f for f in faults if service is None or f.service == service]
+
+    def draw(self, service: str, method: str) -> list[Fault]:
+        """The faults that strike this call (each drawn independently at its rate)."""
+        hits = []
+        for fault in self.list(service):
+            if fault.method and fault.method != method:
+                continue
+            if fault.rate >= 1 or self.rng.random() < fault.rate:
+                hits.append(fault)
+                key = f"{service}:{fault.kind}"
+                self.injected[key] = self.injected.get(key, 0) + 1
+        return hits
+
+
+def call_name(request: web.Request) -> str:
+    """The name a fault's `method` matches: Komet's method, or the FTD route's name."""
+    info = request.match_info
+    if "method" in info:
+        return info["method"]
+    route = info.route
+    return (route.name if route is not None else None) or request.path
+
+
+def _reset(request: web.Request) -> None:
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    transport.abort()
+
+
+def html_error(code: int = 502) -> web.Response:
+    reason = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
+    return web.Response(
+        status=code,
+        text=HTML_ERROR.format(code=code, reason=reason.get(code, "Error")),
+        content_type="text/html",
+    )
+
+
+def middleware(board: FaultBoard, service: str, rate_limited: Callable[[], web.Response]) -> Any:
+    """aiohttp middleware injecting the board's faults into every non-/_sandbox/ call."""
+
+    @web.middleware
+    async def inject(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/_sandbox"):
+            return await handler(request)
+        hits = board.draw(service, call_name(request))
+        kinds = {f.kind: f for f in hits}
+        if "latency" in kinds:
+            ms = kinds["latency"].ms or 100
+            await asyncio.sleep(ms / 1000 * board.rng.uniform(0.8, 1.2))
+        if "reset" in kinds:
+            _reset(request)
+            raise asyncio.CancelledError  # nothing more to send on a dead connection
+        if "hang" in kinds:
+            await asyncio.sleep((kinds["hang"].ms or 3_600_000) / 1000)
+            _reset(request)
+            raise asyncio.CancelledError
+        if "error" in kinds:
+            return html_error(board.rng.choice((502, 503, 504)))
+        if "rate-limit" in kinds:
+            return rate_limited()
+        request["sequence_gap"] = "sequence-gap" in kinds
+        response = await handler(request)
+        if "drop-after-commit" in kinds:
+            _reset(request)
+            raise asyncio.CancelledError
+        return response
+
+    return inject
+
+
+def add_control_routes(app: web.Application, board: FaultBoard, service: str) -> None:
+    """`/_sandbox/faults` (GET list, POST add, DELETE clear) for this service."""
+
+    async def list_faults(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"faults": [asdict(f) for f in board.list(service)], "injected": board.injected}
+        )
+
+    async def add_fault(request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            fault = Fault(
+                service=service,
+                kind=str(body["kind"]),
+                method=body.get("method") or None,
+                rate=float(body.get("rate", 1.0)),
+                ms=int(body.get("ms", 0)),
+            )
+            board.add(fault)
+        except (KeyError, ValueError) as exc:
+            return web.json_response({"error": {"code": "bad_fault", "message": str(exc)}}, status=400)
+        return web.json_response({"added": asdict(fault)})
+
+    async def clear_faults(request: web.Request) -> web.Response:
+        board.clear(service)
+        return web.json_response({"cleared": service})
+
+    app.router.add_get("/_sandbox/faults", list_faults)
+    app.router.add_post("/_sandbox/faults", add_fault)
+    app.router.add_delete("/_sandbox/faults", clear_faults)
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))

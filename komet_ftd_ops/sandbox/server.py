@@ -1,0 +1,98 @@
+"""Run both twins in one process: Komet on one port, FTD on another, state in one SQLite file.
+
+    python -m komet_ftd_ops.sandbox.server --home DIR [--komet-port N] [--ftd-port N]
+                                           [--lines N] [--seed N]
+
+Port 0 picks a free port. Once both listen, the server writes `<home>/sandbox/info.json` (base
+URLs, ids, sandbox tokens, pid); it removes it on a clean stop. `komet-ftd-ops sandbox up` starts
+this in the background (see `control.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ..config import sandbox_dir, sandbox_info_path
+from ..store import Store
+from . import faults, ftd_app, komet_app
+
+TWIN_MIGRATIONS = faults.MIGRATIONS + komet_app.MIGRATIONS + ftd_app.MIGRATIONS
+
+
+def open_twin_db(home: Path) -> Store:
+    return Store(sandbox_dir(home) / "twin.sqlite3", migrations=TWIN_MIGRATIONS)
+
+
+def build(db: Store, *, lines: int, seed: int) -> tuple[web.Application, web.Application, dict]:
+    """Seed (first start only) and assemble both apps around one fault board."""
+    board = faults.FaultBoard(db, seed=seed)
+    komet_info = komet_app.seed(db, lines=lines, seed=seed)
+    ftd_info = ftd_app.seed(db, seed=seed)
+    komet = komet_app.create_app(db, board)
+    ftd = ftd_app.create_app(db, board, on_oversell=lambda offer_id: komet_app.take_offer_stock(db, offer_id))
+    return komet, ftd, {"komet": komet_info, "ftd": ftd_info}
+
+
+async def _serve(home: Path, komet_port: int, ftd_port: int, lines: int, seed: int) -> None:
+    db = open_twin_db(home)
+    komet, ftd, info = build(db, lines=lines, seed=seed)
+    runners = []
+    urls = {}
+    for name, app, port in (("komet", komet, komet_port), ("ftd", ftd, ftd_port)):
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True)
+        await site.start()
+        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        urls[name] = f"http://127.0.0.1:{bound}"
+        runners.append(runner)
+    info["komet"]["base_url"] = urls["komet"] + "/api/"
+    info["komet"]["root_url"] = urls["komet"]
+    info["ftd"]["base_url"] = urls["ftd"]
+    info["pid"] = os.getpid()
+    info["seed"] = seed
+    path = sandbox_info_path(home)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(info, fh, indent=2)
+    os.replace(tmp, path)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+        db.close()
+        if path.exists() and json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--komet-port", type=int, default=0)
+    parser.add_argument("--ftd-port", type=int, default=0)
+    parser.add_argument("--lines", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    sandbox_dir(args.home).mkdir(parents=True, exist_ok=True)
+    asyncio.run(_serve(args.home.resolve(), args.komet_port, args.ftd_port, args.lines, args.seed))
+
+
+
+
+if __name__ == "__main__":
+    main()

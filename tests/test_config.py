@@ -1,0 +1,117 @@
+"""Profiles, secret references and the state store."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from komet_ftd_ops.config import (
+    Secret,
+    load_profile,
+    resolve_secret,
+    write_secret,
+)
+from komet_ftd_ops.errors import ConfigError
+from komet_ftd_ops.store import CallCounter, Store
+
+PROFILE = """
+[komet]
+base_url = "https://api.kometsales.com/api"
+company_id = "1207"
+ftd_customer_id = "4821"
+token = "env:KOMET_FTD_TOKEN"
+paid_users = 3
+
+[ftd]
+base_url = "https://ftd.example"
+supplier_id = "SUP-1"
+token = "file:ftd_token"
+
+[sync]
+markup_pct = 5.0
+exclude_colors = ["Black"]
+"""
+
+
+def write_profile(home: Path, name: str, text: str) -> None:
+    (home / "profiles").mkdir(exist_ok=True)
+    (home / "profiles" / f"{name}.toml").write_text(text)
+
+
+def test_a_profile_names_references_never_secrets(home: Path) -> None:
+    write_profile(home, "acme", PROFILE)
+    profile = load_profile("acme")
+    assert profile.komet_base_url == "https://api.kometsales.com/api/"
+    assert profile.daily_quota == 3000
+    assert profile.sync.exclude_colors == ("Black",)
+    assert profile.secret_refs() == {"komet_token": "env:KOMET_FTD_TOKEN", "ftd_token": "file:ftd_token"}
+
+
+def test_a_literal_token_in_a_profile_is_refused_without_echoing_it(home: Path) -> None:
+    write_profile(home, "bad", PROFILE.replace('"env:KOMET_FTD_TOKEN"', '"abc123SECRETtoken"'))
+    with pytest.raises(ConfigError) as caught:
+        load_profile("bad")
+    assert "secret reference" in str(caught.value)
+    assert "abc123SECRETtoken" not in str(caught.value)
+
+
+def test_unknown_settings_and_missing_fields_are_named(home: Path) -> None:
+    write_profile(home, "typo", PROFILE + "\nmarkup = 3\n")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        load_profile("typo")
+    write_profile(home, "short", PROFILE.replace('company_id = "1207"\n', ""))
+    with pytest.raises(ConfigError, match=r"komet\.company_id"):
+        load_profile("short")
+    with pytest.raises(ConfigError, match="no profile 'nope'"):
+        load_profile("nope")
+
+
+def test_secrets_resolve_from_env_and_a_0600_file(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KOMET_FTD_TOKEN", "k" * 50)
+    assert resolve_secret("env:KOMET_FTD_TOKEN").reveal() == "k" * 50
+    ref = write_secret("ftd_token", "f" * 40)
+    assert ref == "file:ftd_token"
+    assert (os.stat(home / "secrets.toml").st_mode & 0o777) == 0o600
+    assert resolve_secret(ref).reveal() == "f" * 40
+    os.chmod(home / "secrets.toml", 0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        resolve_secret(ref)
+    with pytest.raises(ConfigError, match="MISSING_VAR"):
+        resolve_secret("env:MISSING_VAR")
+
+
+def test_the_sandbox_profile_needs_the_twin_running(home: Path) -> None:
+    with pytest.raises(ConfigError, match="sandbox up"):
+        load_profile("sandbox")
+
+
+def test_a_secret_prints_as_stars_everywhere(caplog: pytest.LogCaptureFixture) -> None:
+    secret = Secret("s3cr3t-value-0123456789")
+    logging.getLogger("t").warning("token %s %r", secret, secret)
+    rendered = [str(secret), repr(secret), f"{secret}", f"{secret!r}", caplog.text, str([secret])]
+    assert all("s3cr3t" not in text for text in rendered)
+    assert secret.masked().endswith("6789") and secret.masked().startswith("***")
+    with pytest.raises(TypeError):
+        import pickle
+
+        pickle.dumps(secret)
+
+
+def test_store_transactions_roll_back_and_calls_survive_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    with Store(path) as store:
+        store.put("p", "k", {"a": 1})
+        with pytest.raises(RuntimeError), store.atomic() as db:
+            db.execute("INSERT INTO kv VALUES ('p', 'half', '1', 'x')")
+            raise RuntimeError("crash mid-transaction")
+        assert store.get("p", "half") is None
+        counter = CallCounter(store)
+        for _ in range(3):
+            counter("ecommerce/inventory.list")
+    with Store(path) as store:
+        assert store.get("p", "k") == {"a": 1}
+        assert CallCounter(store).today() == 3
+        assert store.migrate() == []  # migrations run once
