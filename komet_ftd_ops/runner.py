@@ -17,6 +17,7 @@ Exit codes tell the failure classes of `komet_ftd_ops.errors` apart:
         something a person must look at, so it is not retried blindly) (EX_CONFIG)
     65  bad_data (EX_DATAERR)
     124 deadline (as `timeout(1)`)
+    130 interrupted by Ctrl-C or SIGTERM (the run is recorded as failed, "interrupted")
 """
 
 from __future__ import annotations
@@ -466,9 +467,13 @@ def run_notebook(
     profile holds the lock. Raises ConfigError before anything runs when a parameter looks
     secret or the notebook or profile is missing. Ctrl-C/SIGTERM kill the child and its
     kernel, record the run as failed ("interrupted") and re-raise KeyboardInterrupt.
+
+    `deadline_s` bounds the papermill child (kernel start and every cell); the HTML copy and
+    the secret scan that follow take a few seconds more and are not counted against it.
     """
     _check_name(kind, "run kind")
     _check_name(profile, "profile name")
+    home = Path(home).resolve()  # the child runs elsewhere; it must see the same home
     source = (
         Path(notebook) if notebook is not None else notebooks_dir() / f"{kind}.ipynb"
     ).resolve()
@@ -476,113 +481,92 @@ def run_notebook(
         raise ConfigError(f"no notebook {source} for runs of kind {kind!r}.")
     secret_values = profile_secrets(profile, home)
     check_parameters(parameters, secret_values)
+    job = _Job(home, kind, profile, source, parameters, deadline_s, scheduled_at, secret_values)
     store = runs.open_store(home)
     try:
         with profile_lock(home, profile, note=f"{kind} since {utcnow():%H:%M:%SZ}") as holder:
             if holder is not None:
-                return _record_skipped(store, home, kind, profile, scheduled_at, holder)
-            return _execute(
-                store,
-                home,
-                kind,
-                profile,
-                source,
-                parameters,
-                deadline_s,
-                scheduled_at,
-                secret_values,
-            )
+                return _record_skipped(store, job, holder)
+            return _execute(store, job)
     finally:
         store.close()
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One run's inputs, checked."""
+
+    root: Path
+    kind: str
+    profile: str
+    source: Path
+    parameters: dict[str, Any]
+    deadline_s: float
+    scheduled_at: datetime | None
+    secret_values: list[str]
 
 
 def _new_run_id(kind: str, started: datetime) -> str:
     return f"{started:%Y%m%dT%H%M%SZ}-{kind}-{secrets.token_hex(3)}"
 
 
-def _record_skipped(
-    store: Store, root: Path, kind: str, profile: str, scheduled_at: datetime | None, holder: str
-) -> RunRecord:
+def _record_skipped(store: Store, job: _Job, holder: str) -> RunRecord:
     started = utcnow()
-    run_id = _new_run_id(kind, started)
+    run_id = _new_run_id(job.kind, started)
     runs.create_run(
         store,
         run_id=run_id,
-        profile=profile,
-        kind=kind,
+        profile=job.profile,
+        kind=job.kind,
         started_at=started,
         kit_version=komet_ftd_ops.__version__,
-        scheduled_at=scheduled_at,
+        scheduled_at=job.scheduled_at,
     )
-    reason = f"another run of profile {profile!r} holds the lock ({holder})"
+    reason = f"another run of profile {job.profile!r} holds the lock ({holder})"
     record = runs.finish_run(store, run_id, status=SKIPPED, duration_s=0.0, reason=reason)
-    log.warning("%s run for %s skipped: %s", kind, profile, reason)
-    runs.write_index(store, root)
+    log.warning("%s run for %s skipped: %s", job.kind, job.profile, reason)
+    runs.write_index(store, job.root)
     return record
 
 
-def _execute(
-    store: Store,
-    root: Path,
-    kind: str,
-    profile: str,
-    source: Path,
-    parameters: dict[str, Any],
-    deadline_s: float,
-    scheduled_at: datetime | None,
-    secret_values: list[str],
-) -> RunRecord:
-    abandoned = runs.fail_abandoned_runs(store, profile)
+def _execute(store: Store, job: _Job) -> RunRecord:
+    abandoned = runs.fail_abandoned_runs(store, job.profile)
     if abandoned:
-        log.warning("marked %d abandoned run(s) of %s as failed", len(abandoned), profile)
+        log.warning("marked %d abandoned run(s) of %s as failed", len(abandoned), job.profile)
     started, t0 = utcnow(), time.monotonic()
-    run_id = _new_run_id(kind, started)
-    output = output_path(root, profile, kind, started)
+    run_id = _new_run_id(job.kind, started)
+    output = output_path(job.root, job.profile, job.kind, started)
     runs.create_run(
         store,
         run_id=run_id,
-        profile=profile,
-        kind=kind,
+        profile=job.profile,
+        kind=job.kind,
         started_at=started,
         kit_version=komet_ftd_ops.__version__,
-        scheduled_at=scheduled_at,
+        scheduled_at=job.scheduled_at,
         notebook=output,
         html_path=output.with_suffix(".html"),
     )
-    log.info("%s run %s for %s started: %s", kind, run_id, profile, output)
-    params = {"profile": profile, "run_id": run_id, **parameters}
+    log.info("%s run %s for %s started: %s", job.kind, run_id, job.profile, output)
+    params = {"profile": job.profile, "run_id": run_id, **job.parameters}
     try:
         with terminate_as_interrupt():
-            outcome = _run_child(source, output, params, root, deadline_s)
+            outcome = _run_child(job.source, output, params, job.root, job.deadline_s)
     except KeyboardInterrupt:
-        _finish(
-            store,
-            root,
-            run_id,
-            output,
-            Outcome(FAILED, None, INTERRUPTED_REASON),
-            secret_values,
-            t0,
-        )
+        _finish(store, job, run_id, output, Outcome(FAILED, None, INTERRUPTED_REASON), t0)
         raise
     except Exception as exc:  # a runner bug: record it, then let it surface
-        outcome = Outcome(FAILED, errors.NEEDS_PERSON, f"runner error: {type(exc).__name__}: {exc}")
-        _finish(store, root, run_id, output, outcome, secret_values, t0)
+        reason = f"runner error: {type(exc).__name__}: {exc}"
+        _finish(store, job, run_id, output, Outcome(FAILED, errors.NEEDS_PERSON, reason), t0)
         raise
-    return _finish(store, root, run_id, output, outcome, secret_values, t0)
+    return _finish(store, job, run_id, output, outcome, t0)
 
 
 def _finish(
-    store: Store,
-    root: Path,
-    run_id: str,
-    output: Path,
-    outcome: Outcome,
-    secret_values: list[str],
-    t0: float,
+    store: Store, job: _Job, run_id: str, output: Path, outcome: Outcome, t0: float
 ) -> RunRecord:
     html_path = export_html(output, output.with_suffix(".html"))
-    if redact_secrets([output, html_path], secret_values):
+    if redact_secrets([output, html_path], job.secret_values):
         log.error("SECRET LEAKED into %s; the files were redacted", output)
         outcome = Outcome(FAILED, errors.NEEDS_PERSON, LEAK_REASON)
     if html_path is not None and not html_path.exists():
@@ -593,10 +577,10 @@ def _finish(
         status=outcome.status,
         duration_s=time.monotonic() - t0,
         failure_class=outcome.failure_class,
-        reason=one_line(outcome.reason, secret_values) if outcome.reason else None,
+        reason=one_line(outcome.reason, job.secret_values) if outcome.reason else None,
         html_path=html_path,
     )
-    runs.write_index(store, root)
+    runs.write_index(store, job.root)
     log.info("run %s %s%s", run_id, record.status, f": {record.reason}" if record.reason else "")
     return record
 

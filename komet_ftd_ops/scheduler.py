@@ -57,7 +57,7 @@ class Cycle:
     number: int
     scheduled_at: datetime
     lateness_s: float  # start of the cycle minus its tick
-    missed_ticks: int  # ticks that passed during an overrun or a pause, folded into this one
+    skipped_ticks: int  # ticks that fell due during an overrun or a pause and got no run
     record: RunRecord | None
 
 
@@ -102,13 +102,13 @@ def schedule(
         try:
             while max_cycles is None or len(cycles) < max_cycles:
                 _sleep_until(tick)
-                missed = 0
+                skipped = 0
                 if cycles:
                     latest = _latest_tick(time.time(), every_s)
                     if latest > tick:  # an overrun or a pause: one run, for the latest tick
-                        missed = round((latest - tick) / every_s)
+                        skipped = round((latest - tick) / every_s)
                         tick = latest
-                cycle = _run_cycle(len(cycles) + 1, tick, missed, run)
+                cycle = _run_cycle(len(cycles) + 1, tick, skipped, run)
                 cycles.append(cycle)
                 if on_cycle is not None:
                     on_cycle(cycle)
@@ -118,15 +118,15 @@ def schedule(
     return cycles
 
 
-def _run_cycle(number: int, tick: float, missed: int, run: Callable[..., RunRecord]) -> Cycle:
+def _run_cycle(number: int, tick: float, skipped: int, run: Callable[..., RunRecord]) -> Cycle:
     scheduled = datetime.fromtimestamp(tick, UTC)
     lateness = time.time() - tick
-    if missed:
+    if skipped:
         log.warning(
-            "cycle %d: %d tick(s) passed while the previous run overran or the machine was "
-            "paused; running once for the latest",
+            "cycle %d: skipping %d tick(s) that fell due while the previous run overran or "
+            "the machine was paused; one run for the latest",
             number,
-            missed,
+            skipped,
         )
     log.info(
         "cycle %d: scheduled %s, starting %.2f s late", number, f"{scheduled:%H:%M:%S}Z", lateness
@@ -148,4 +148,4 @@ def _run_cycle(number: int, tick: float, missed: int, run: Callable[..., RunReco
             record.lateness_s or 0.0,
             f": {record.reason}" if record.reason else "",
         )
-    return Cycle(number, scheduled, lateness, missed, record)
+    return Cycle(number, scheduled, lateness, skipped, record)

@@ -33,7 +33,7 @@ from komet_ftd_ops.runner import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
-KOMET_TOKEN = "komet-test-token-5f2a9c&\"x"  # HTML- and JSON-escaping characters on purpose
+KOMET_TOKEN = 'komet-test-token-5f2a9c&"x'  # HTML- and JSON-escaping characters on purpose
 FTD_TOKEN = "ftd-test-token-81be44"
 
 PROFILE_TOML = """
@@ -62,9 +62,15 @@ def profile(home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return "test"
 
 
-def _run(home: Path, name: str, *, deadline_s: float = 60.0, **parameters: object) -> runs.RunRecord:
+def _run(
+    home: Path, name: str, *, deadline_s: float = 60.0, **parameters: object
+) -> runs.RunRecord:
     return run_notebook(
-        "sync", "test", parameters=dict(parameters), home=home, deadline_s=deadline_s,
+        "sync",
+        "test",
+        parameters=dict(parameters),
+        home=home,
+        deadline_s=deadline_s,
         notebook=FIXTURES / f"{name}.ipynb",
     )
 
@@ -108,7 +114,9 @@ def test_an_ok_run_lands_in_runs_with_html_copy_row_and_index(home: Path, profil
     # Only non-secret parameters went to papermill.
     nb = json.loads(record.notebook.read_text())
     assert nb["metadata"]["papermill"]["parameters"] == {
-        "profile": "test", "run_id": record.id, "dry_run": True,
+        "profile": "test",
+        "run_id": record.id,
+        "dry_run": True,
     }
     with runs.open_store(home) as store:
         assert runs.get_run(store, record.id) == record
@@ -133,7 +141,7 @@ def test_a_quota_failure_is_upstream_and_exits_75(home: Path, profile: str) -> N
 
 def test_a_second_run_while_one_holds_the_lock_is_skipped_quickly(home: Path, profile: str) -> None:
     first: list[runs.RunRecord] = []
-    thread = threading.Thread(target=lambda: first.append(_run(home, "sleepy", sleep_s=2)))
+    thread = threading.Thread(target=lambda: first.append(_run(home, "sleepy", sleep_s=1)))
     thread.start()
     try:
         deadline = time.monotonic() + 60
@@ -153,7 +161,9 @@ def test_a_second_run_while_one_holds_the_lock_is_skipped_quickly(home: Path, pr
     assert first[0].status == runs.OK
 
 
-def test_a_run_past_its_deadline_is_timed_out_and_leaves_no_kernel(home: Path, profile: str) -> None:
+def test_a_run_past_its_deadline_is_timed_out_and_leaves_no_kernel(
+    home: Path, profile: str
+) -> None:
     t0 = time.monotonic()
     record = _run(home, "sleepy", deadline_s=12, sleep_s=600)
 
@@ -183,7 +193,12 @@ def test_a_leaked_secret_is_redacted_and_fails_the_run(home: Path, profile: str)
 
 @pytest.mark.parametrize(
     "parameters",
-    [{"token": "abc"}, {"ftd_api_key": "abc"}, {"note": KOMET_TOKEN}, {"urls": [f"x?t={FTD_TOKEN}"]}],
+    [
+        {"token": "abc"},
+        {"ftd_api_key": "abc"},
+        {"note": KOMET_TOKEN},
+        {"urls": [f"x?t={FTD_TOKEN}"]},
+    ],
 )
 def test_secret_looking_parameters_are_refused(
     home: Path, profile: str, parameters: dict[str, object]
@@ -200,13 +215,19 @@ def test_the_runner_sets_profile_and_run_id_itself(home: Path, profile: str) -> 
 
 def test_the_lock_dies_with_its_process(home: Path) -> None:
     holder = subprocess.Popen(
-        [sys.executable, "-c", (
-            "import sys, time; from pathlib import Path\n"
-            "from komet_ftd_ops.runner import profile_lock\n"
-            "with profile_lock(Path(sys.argv[1]), 'test', note='holder'):\n"
-            "    print('locked', flush=True); time.sleep(60)\n"
-        ), str(home)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from pathlib import Path\n"
+                "from komet_ftd_ops.runner import profile_lock\n"
+                "with profile_lock(Path(sys.argv[1]), 'test', note='holder'):\n"
+                "    print('locked', flush=True); time.sleep(60)\n"
+            ),
+            str(home),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -262,9 +283,15 @@ def test_the_cli_says_loudly_when_a_secret_leaked(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     record = runs.RunRecord(
-        id="r1", profile="test", kind="sync", status=runs.FAILED,
-        started_at=datetime(2030, 1, 1, tzinfo=UTC), kit_version="0",
-        failure_class=errors.NEEDS_PERSON, reason=LEAK_REASON, notebook=home / "run.ipynb",
+        id="r1",
+        profile="test",
+        kind="sync",
+        status=runs.FAILED,
+        started_at=datetime(2030, 1, 1, tzinfo=UTC),
+        kit_version="0",
+        failure_class=errors.NEEDS_PERSON,
+        reason=LEAK_REASON,
+        notebook=home / "run.ipynb",
     )
     with pytest.raises(SystemExit) as exit_info:
         cli_runs._report(record)

@@ -44,8 +44,14 @@ def _add(
         notebook.write_text("{}")
         html.write_text("<html></html>")
     runs.create_run(
-        store, run_id=run_id, profile=profile, kind="sync", started_at=started,
-        kit_version="0.1.0", notebook=notebook, html_path=html,
+        store,
+        run_id=run_id,
+        profile=profile,
+        kind="sync",
+        started_at=started,
+        kit_version="0.1.0",
+        notebook=notebook,
+        html_path=html,
         scheduled_at=started - timedelta(seconds=2),
     )
     if counters:
@@ -54,14 +60,17 @@ def _add(
         return runs.get_run(store, run_id)
     failure = {runs.FAILED: "upstream", runs.TIMED_OUT: "deadline"}.get(status)
     return runs.finish_run(
-        store, run_id, status=status, duration_s=3.25, failure_class=failure,
-        reason=f"{status} <because>" if failure else None, html_path=html,
+        store,
+        run_id,
+        status=status,
+        duration_s=3.25,
+        failure_class=failure,
+        reason=f"{status} <because>" if failure else None,
+        html_path=html,
     )
 
 
-def test_counters_merge_into_the_row_and_unknown_runs_are_refused(
-    store: Store, home: Path
-) -> None:
+def test_counters_merge_into_the_row_and_unknown_runs_are_refused(store: Store, home: Path) -> None:
     _add(store, home, "r1", NOW, runs.RUNNING)
 
     assert runs.record_counters(store, "r1", {"offers": 3, "withdrawn": 0})
@@ -131,15 +140,23 @@ def test_prune_keeps_failures_and_their_neighbours(store: Store, home: Path) -> 
 def test_runs_list_json_via_the_cli(store: Store, home: Path) -> None:
     _timeline(store, home)
 
-    result = CliRunner().invoke(
-        cli_runs.runs, ["list", "--json", "--profile", "a", "--limit", "3"]
-    )
+    result = CliRunner().invoke(cli_runs.runs, ["list", "--json", "--profile", "a", "--limit", "3"])
 
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [r["id"] for r in rows] == ["recent", "a9", "a8"]
-    for key in ("id", "profile", "kind", "status", "started_at", "duration_s", "notebook",
-                "counters", "failure_class", "reason"):
+    for key in (
+        "id",
+        "profile",
+        "kind",
+        "status",
+        "started_at",
+        "duration_s",
+        "notebook",
+        "counters",
+        "failure_class",
+        "reason",
+    ):
         assert key in rows[0]
     assert rows[2]["failure_class"] is None and rows[1]["status"] == "ok"
     human = CliRunner().invoke(cli_runs.runs, ["list", "--limit", "2"])

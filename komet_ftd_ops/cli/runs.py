@@ -100,7 +100,8 @@ def _line(record: run_index.RunRecord) -> str:
     duration = "" if record.duration_s is None else f"{record.duration_s:.1f}s"
     failure = f" [{record.failure_class}] {record.reason}" if record.failure_class else ""
     return (
-        f"{record.started_at:%Y-%m-%d %H:%M:%S}Z  {record.profile:<10} {record.kind:<9} "
+        f"{record.id}  {record.started_at:%Y-%m-%d %H:%M:%S}Z  "
+        f"{record.profile:<10} {record.kind:<9} "
         f"{record.status:<9} {duration:>7}  {counters}{failure}  {record.notebook or ''}"
     ).rstrip()
 

@@ -9,6 +9,7 @@ import click
 from ..config import home
 from ..sandbox import control
 from ..sandbox.faults import KINDS
+from ..sandbox.komet_tamper import KINDS as TAMPER_KINDS
 
 
 def _echo_json(data: object) -> None:
@@ -131,6 +132,35 @@ def confirm(all_: bool, invoice_id: str | None) -> None:
     if all_ == bool(invoice_id):
         raise click.UsageError("give exactly one of --all or --invoice ID")
     _echo_json(_control().confirm(invoice_id))
+
+
+@sandbox.command()
+@click.option("--kind", type=click.Choice(TAMPER_KINDS), required=True)
+@click.option("--count", type=click.IntRange(1, 1000), default=1, show_default=True)
+@click.option(
+    "--age-hours", type=float, default=None, help="never-confirm: how old they look [72]."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the twin's JSON answer.")
+def tamper(kind: str, count: int, age_hours: float | None, as_json: bool) -> None:
+    """Change Komet behind the kit's back, as people do; prints the invoices changed.
+
+    Each tamper picks invoices no earlier tamper touched. never-confirm invoices are skipped
+    by `confirm --all` and look AGE_HOURS old. Exit 1 when there was nothing left to change.
+
+    Example: komet-ftd-ops sandbox tamper --kind void-invoice --count 2
+    """
+    result = _control().tamper(kind, count, age_hours)
+    if as_json:
+        _echo_json(result)
+    else:
+        for c in result["changed"]:
+            click.echo(
+                f"invoice {c['invoice_id']} (no. {c['number']}, PO {c['customer_po'] or '-'}, "
+                f"ship {c['ship_date']}): {c['detail']}"
+            )
+    if not result["changed"]:
+        click.echo(f"{kind}: no untouched invoice left to change", err=True)
+        raise SystemExit(1)
 
 
 @sandbox.command(name="set")

@@ -1,0 +1,170 @@
+"""The clock: aligned ticks, no overlap, no catch-up burst, lateness logged, clean stop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+import pytest
+from click.testing import CliRunner
+
+from komet_ftd_ops import runs
+from komet_ftd_ops.cli.runs import schedule as schedule_command
+from komet_ftd_ops.errors import ConfigError
+from komet_ftd_ops.runner import INTERRUPTED_REASON
+from komet_ftd_ops.scheduler import Cycle, parse_every, schedule
+
+FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
+
+PROFILE_TOML = """
+[komet]
+base_url = "http://127.0.0.1:9/"
+company_id = "c1"
+ftd_customer_id = "f1"
+token = "env:TEST_KOMET_TOKEN"
+
+[ftd]
+base_url = "http://127.0.0.1:9/"
+supplier_id = "s1"
+token = "env:TEST_FTD_TOKEN"
+"""
+
+
+@pytest.fixture
+def profile(home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("TEST_KOMET_TOKEN", "komet-test-token-5f2a9c")
+    monkeypatch.setenv("TEST_FTD_TOKEN", "ftd-test-token-81be44")
+    (home / "profiles").mkdir()
+    (home / "profiles" / "test.toml").write_text(PROFILE_TOML)
+    return "test"
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("5m", 300), ("30s", 30), ("1h", 3600), ("2", 2)])
+def test_parse_every(text: str, seconds: float) -> None:
+    assert parse_every(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5x", "0s", "-1m", "m"])
+def test_parse_every_refuses_nonsense(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_every(text)
+
+
+class FakeRun:
+    """Stands in for a sync run: records when it ran; the first one overruns."""
+
+    def __init__(self, durations: list[float]) -> None:
+        self.durations = durations
+        self.spans: list[tuple[float, float]] = []
+
+    def __call__(self, *, scheduled_at: datetime) -> runs.RunRecord:
+        start = time.time()
+        time.sleep(self.durations[min(len(self.spans), len(self.durations) - 1)])
+        self.spans.append((start, time.time()))
+        return runs.RunRecord(
+            id=f"r{len(self.spans)}",
+            profile="test",
+            kind="sync",
+            status=runs.OK,
+            started_at=datetime.fromtimestamp(start, UTC),
+            kit_version="0",
+            scheduled_at=scheduled_at,
+            duration_s=self.spans[-1][1] - start,
+        )
+
+
+def test_an_overrun_leads_to_one_late_run_not_a_burst(
+    home: Path, profile: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    every = 1.0
+    fake = FakeRun([2.6, 0.05])  # the first cycle spans more than two ticks
+    seen: list[Cycle] = []
+    caplog.set_level(logging.INFO, logger="komet_ftd_ops.scheduler")
+
+    cycles = schedule(profile, every, home, max_cycles=3, on_cycle=seen.append, run=fake)
+
+    assert cycles == seen and len(fake.spans) == 3
+    for (_, end), (start, _) in zip(fake.spans, fake.spans[1:], strict=False):
+        assert start >= end  # never overlapping
+    first_end = fake.spans[0][1]
+    second, third = cycles[1], cycles[2]
+    # The ticks that fell due during the overrun fold into one run, for the latest, at once.
+    assert second.skipped_ticks >= 1
+    assert 0 <= fake.spans[1][0] - second.scheduled_at.timestamp() < every
+    assert fake.spans[1][0] - first_end < 0.5
+    # Then the clock is back on its grid: the next run waits for the next tick.
+    assert third.skipped_ticks == 0
+    assert third.scheduled_at.timestamp() == second.scheduled_at.timestamp() + every
+    assert fake.spans[2][0] >= third.scheduled_at.timestamp()
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("late" in m and "starting" in m for m in messages) == 3
+    assert sum("skipping" in m for m in messages) == 1
+
+
+def test_the_schedule_command_runs_real_cycles_on_their_ticks(
+    home: Path, profile: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="komet_ftd_ops.scheduler")
+    args = ["--profile", "test", "--every", "1s", "--max-cycles", "2"]
+
+    result = CliRunner().invoke(schedule_command, [*args, "--notebook", str(FIXTURES / "ok.ipynb")])
+
+    assert result.exit_code == 0, result.output
+    with runs.open_store(home) as store:
+        second, first = runs.list_runs(store)
+    assert first.status == second.status == runs.OK
+    assert first.scheduled_at is not None and second.scheduled_at is not None
+    assert second.scheduled_at.timestamp() % 1 == 0  # on the wall-clock grid
+    assert second.started_at >= first.finished_at  # never overlapping
+    # Each run takes longer than the 1 s interval, so ticks fell due during the first one;
+    # the second run is for the latest of them, not a stale one replayed late.
+    assert second.lateness_s < 1.5
+    assert any("late" in r.getMessage() and second.id in r.getMessage() for r in caplog.records)
+
+
+def test_sigterm_kills_the_current_run_and_stops_cleanly(home: Path, profile: str) -> None:
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from komet_ftd_ops.scheduler import schedule\n"
+        "cycles = schedule('test', 3600, Path(sys.argv[1]), notebook=Path(sys.argv[2]))\n"
+        "print('stopped after', len(cycles), flush=True)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(home), str(FIXTURES / "sleepy.ipynb")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pid_file = home / "kernel.pid"
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert pid_file.exists(), proc.stderr.read() if proc.poll() is not None else "no kernel"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    assert proc.returncode == 0, err
+    assert "stopped after 0" in out
+    with runs.open_store(home) as store:
+        (record,) = runs.list_runs(store)
+    assert record.status == runs.FAILED and record.reason == INTERRUPTED_REASON
+    assert record.scheduled_at is not None
+    assert _gone(int(pid_file.read_text()))
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

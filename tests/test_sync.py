@@ -1,0 +1,91 @@
+"""One sync cycle against the running twin: full then delta feeds, 409 fallback, bad rows,
+FTD's per-offer rejections, dry runs, and the quota."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from komet_ftd_ops.config import load_profile, state_db_path, with_rules
+from komet_ftd_ops.connect import open_clients
+from komet_ftd_ops.store import Store
+from komet_ftd_ops.sync import run_cycle
+
+from .conftest import Twin
+
+
+@pytest.fixture
+def store(twin: Twin, home: Path) -> Iterator[Store]:
+    with Store(state_db_path(home)) as s:
+        yield s
+
+
+def cycle(store: Store, home: Path, *, profile=None, now=None, dry_run=False):  # noqa: ANN001, ANN201
+    profile = profile or load_profile("sandbox", home)
+    with open_clients(profile, store, home) as clients:
+        return run_cycle(profile, store, clients, dry_run=dry_run, now=now)
+
+
+def test_first_cycle_sends_a_full_feed_then_deltas(twin: Twin, home: Path, store: Store) -> None:
+    t0 = datetime.now(UTC)
+    first = cycle(store, home, now=t0)
+    assert (first.feed.kind, first.feed.reason) == ("full", "first_cycle")
+    assert first.build.lines_read > 0 and first.feed.upserts == len(first.build.offers) > 0
+    assert first.build.rejected["reason"].notna().all() and len(first.build.rejected) > 0  # the seed has bad rows
+    assert twin.control("ftd", "GET", "dump")["offers"] == first.feed.upserts
+
+    heartbeat = cycle(store, home, now=t0 + timedelta(minutes=5))
+    assert (heartbeat.feed.kind, heartbeat.feed.upserts, heartbeat.feed.withdrawals) == ("delta", 0, 0)
+    assert heartbeat.feed.sequence == first.feed.sequence + 1
+
+    taken = twin.control("komet", "POST", "stock", json={"sell_elsewhere": 0.5})
+    assert taken
+    changed = cycle(store, home, now=t0 + timedelta(minutes=10))
+    assert changed.feed.kind == "delta" and changed.feed.upserts + changed.feed.withdrawals > 0
+    assert changed.feed.upserts < len(changed.build.offers)  # only what changed goes out
+    assert not changed.largest_changes().empty
+    ftd = twin.control("ftd", "GET", "dump")
+    assert ftd["last_sequence"] == changed.feed.sequence
+    assert ftd["offers"] == len(changed.build.offers)
+
+
+def test_a_409_falls_back_to_a_full_feed(twin: Twin, home: Path, store: Store) -> None:
+    t0 = datetime.now(UTC)
+    cycle(store, home, now=t0)
+    twin.control("ftd", "POST", "faults", json={"kind": "sequence-gap", "rate": 1.0})
+    report = cycle(store, home, now=t0 + timedelta(minutes=5))
+    assert (report.feed.kind, report.feed.reason) == ("full", "after_conflict")
+    twin.control("ftd", "DELETE", "faults")
+    after = cycle(store, home, now=t0 + timedelta(minutes=10))
+    assert after.feed.kind == "delta"
+    statuses = [r["status"] for r in store.query("SELECT status FROM feeds ORDER BY created_at")]
+    assert "conflict" in statuses
+
+
+def test_ftd_rejections_are_recorded_per_offer(twin: Twin, home: Path, store: Store) -> None:
+    profile = with_rules(load_profile("sandbox", home), currency="DOLLARS")
+    report = cycle(store, home, profile=profile)
+    assert report.feed.rejected and len(report.feed.rejected) == report.feed.upserts
+    rows = store.query("SELECT offer_id, code FROM feed_rejections WHERE feed_id=?", (report.feed.feed_id,))
+    assert len(rows) == len(report.feed.rejected)
+    assert not report.ftd_rejections().empty
+
+
+def test_a_dry_run_sends_nothing(twin: Twin, home: Path, store: Store) -> None:
+    report = cycle(store, home, dry_run=True)
+    assert report.feed.sent is False and report.feed.upserts > 0
+    assert twin.control("ftd", "GET", "dump")["last_sequence"] in (None, 0)
+    assert store.get("sandbox", "feed.last_sequence") is None
+
+
+def test_inventory_refresh_waits_when_the_quota_runs_short(twin: Twin, home: Path, store: Store) -> None:
+    profile = load_profile("sandbox", home)
+    profile = replace(profile, sync=replace(profile.sync, order_reserve_pct=99.95))  # leaves 0 for inventory
+    report = cycle(store, home, profile=profile)
+    assert report.build is None and report.feed is None
+    assert any("held for orders" in note for note in report.notes)
+    assert report.counters()["inventory_refreshed"] is False
