@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test venv lint bench clean
+.PHONY: run test venv lint browser bench clean
 
 venv: $(STAMP)
 
@@ -16,17 +17,29 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
 	touch $(STAMP)
 
+# The onboarding browser test drives Debian's Chromium through Playwright (no browser download).
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium (Debian package) for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "the browser test needs $(CHROMIUM): run 'sudo apt-get install chromium' (or set CHROMIUM=...)"; exit 1; \
+	  fi; \
+	fi
+
 run: venv
 	$(BIN)/komet-ftd-ops demo
 
 lint: venv
 	$(BIN)/ruff check .
 
-test: venv lint
+test: venv lint browser
 	$(BIN)/python -m pytest
 
 bench: venv
 	$(BIN)/python bench/sync.py
+	$(BIN)/python bench/orders.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -13,6 +14,8 @@ from .sandbox import control
 def run_demo(root: Path, *, lines: int, every: str, max_cycles: int | None) -> None:
     from .scheduler import parse_every, schedule
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     info = control.up(root, lines=lines)
     click.echo(f"sandbox twin up: Komet {info['komet']['base_url']}  FTD {info['ftd']['base_url']}")
     click.echo(

@@ -140,12 +140,13 @@ def _run_cycle(number: int, tick: float, skipped: int, run: Callable[..., RunRec
         log.exception("cycle %d crashed", number)
     if record is not None:
         log.info(
-            "cycle %d: run %s %s in %.1f s (started %.2f s late)%s",
+            "cycle %d: run %s %s in %.1f s (started %.2f s late)%s -> %s",
             number,
             record.id,
             record.status,
             record.duration_s or 0.0,
             record.lateness_s or 0.0,
             f": {record.reason}" if record.reason else "",
+            record.notebook or "no notebook",
         )
     return Cycle(number, scheduled, lateness, skipped, record)

@@ -15,7 +15,7 @@ from komet_ftd_ops.connect import open_clients
 from komet_ftd_ops.store import Store
 from komet_ftd_ops.sync import run_cycle
 
-from .conftest import Twin
+from conftest import Twin
 
 
 @pytest.fixture

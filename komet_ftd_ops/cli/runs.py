@@ -167,6 +167,7 @@ def schedule(
     Example: komet-ftd-ops schedule --profile sandbox --every 5m
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     root = home()
     every_s = parse_every(every) if every else 60.0 * load_profile(profile, root).sync.every_minutes
     run_schedule(profile, every_s, root, max_cycles=max_cycles, dry_run=dry_run, notebook=notebook)

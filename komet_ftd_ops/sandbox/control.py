@@ -6,6 +6,7 @@ services do. Everything else is a call to its `/_sandbox/` control routes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -105,10 +106,8 @@ def down(home: Path, timeout: float = 15) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _pid_alive(pid):
         time.sleep(0.05)
-        try:  # reap it when we are its parent (same process started it)
+        with contextlib.suppress(ChildProcessError):  # reap it when we started it
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
     if _pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
     sandbox_info_path(home).unlink(missing_ok=True)
@@ -153,6 +152,17 @@ class SandboxControl:
     def confirm(self, invoice_id: str | None = None) -> Any:
         body = {"invoice_id": invoice_id} if invoice_id else {"all": True}
         return self.call("komet", "POST", "confirm", body)
+
+    def tamper(
+        self, kind: str, count: int = 1, age_hours: float | None = None, seed: int | None = None
+    ) -> Any:
+        """Change Komet behind the kit's back (void, edit, extra, delete, never-confirm)."""
+        body: dict[str, Any] = {"kind": kind, "count": count}
+        if age_hours is not None:
+            body["age_hours"] = age_hours
+        if seed is not None:
+            body["seed"] = seed
+        return self.call("komet", "POST", "tamper", body)
 
     def settings(self, service: str = "komet", **values: Any) -> Any:
         return self.call(service, "POST", "settings", values)

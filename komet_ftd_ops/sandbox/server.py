@@ -16,7 +16,6 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
