@@ -84,16 +84,24 @@ def schedule(
     dry_run: bool = False,
     notebook: Path | None = None,
     run: Callable[..., RunRecord] | None = None,
+    require_preflight: bool = True,
 ) -> list[Cycle]:
     """Run sync cycles for a profile until Ctrl-C/SIGTERM or `max_cycles`; returns the cycles.
 
     `run` replaces the sync run (called as `run(scheduled_at=...)`), for tests of the clock.
+    The schedule refuses a profile whose onboarding preflight has not passed.
     A run that cannot start (a broken profile, a missing notebook) is logged and the clock
     goes on; a stop signal kills the current run (recorded as failed, "interrupted").
     """
     if every_s <= 0:
         raise ConfigError("the interval must be positive.")
     load_profile(profile, home)  # fail at once on a broken profile, not at the first tick
+    if require_preflight:
+        from .onboarding import preflight_passed
+
+        passed, why = preflight_passed(profile, home)
+        if not passed:
+            raise ConfigError(f"the schedule will not start: {why}")
     run = run or partial(run_sync, profile, home=home, dry_run=dry_run, notebook=notebook)
     cycles: list[Cycle] = []
     tick = time.time()  # the first cycle runs at once

@@ -87,7 +87,9 @@ def test_an_overrun_leads_to_one_late_run_not_a_burst(
     seen: list[Cycle] = []
     caplog.set_level(logging.INFO, logger="komet_ftd_ops.scheduler")
 
-    cycles = schedule(profile, every, home, max_cycles=3, on_cycle=seen.append, run=fake)
+    cycles = schedule(
+        profile, every, home, max_cycles=3, on_cycle=seen.append, run=fake, require_preflight=False
+    )
 
     assert cycles == seen and len(fake.spans) == 3
     for (_, end), (start, _) in zip(fake.spans, fake.spans[1:], strict=False):
@@ -132,7 +134,8 @@ def test_sigterm_kills_the_current_run_and_stops_cleanly(home: Path, profile: st
     script = (
         "import sys; from pathlib import Path\n"
         "from komet_ftd_ops.scheduler import schedule\n"
-        "cycles = schedule('test', 3600, Path(sys.argv[1]), notebook=Path(sys.argv[2]))\n"
+        "cycles = schedule('test', 3600, Path(sys.argv[1]), notebook=Path(sys.argv[2]), "
+        "require_preflight=False)\n"
         "print('stopped after', len(cycles), flush=True)\n"
     )
     proc = subprocess.Popen(

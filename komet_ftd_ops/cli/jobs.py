@@ -50,11 +50,10 @@ def demo(lines: int, every: str, max_cycles: int | None) -> None:
 
 
 def _commands() -> list[click.Command]:
-    commands: list[click.Command] = [quota, demo]
-    from . import runs
+    from . import onboard, reconcile, runs
 
-    commands += runs.COMMANDS
-    return commands
+    runs.runs.add_command(reconcile.REVIEW)
+    return [quota, demo, *runs.COMMANDS, *onboard.COMMANDS, *reconcile.COMMANDS]
 
 
 COMMANDS = _commands()

@@ -1,0 +1,372 @@
+"""Onboarding against the real twin: the token check, FTD's customer ID, the profile, the
+hand-off sheet and the preflight the scheduler asks for."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import Twin
+from openpyxl import Workbook
+
+from komet_ftd_ops.cli.onboard import onboard as onboard_command
+from komet_ftd_ops.config import Secret, load_profile, profile_path, sandbox_profile_dict
+from komet_ftd_ops.onboarding import (
+    DENIED,
+    NEEDED_METHODS,
+    OK,
+    UNCHECKED,
+    OnboardingSession,
+    check_token,
+    onboard,
+    preflight_passed,
+)
+from komet_ftd_ops.onboarding.methods import METHOD_NAMES
+from komet_ftd_ops.runner import EXIT_CONFIG
+from komet_ftd_ops.sandbox.komet_app import CUSTOMER_METHODS
+from komet_ftd_ops.widgets import OnboardingUI
+
+READS = [m.name for m in NEEDED_METHODS if m.kind == "read"]
+WRITES = [m.name for m in NEEDED_METHODS if m.kind == "write"]
+
+
+def customer_id(twin: Twin, name: str) -> str:
+    return next(
+        str(c["id"]) for c in twin.control("komet", "GET", "info")["customers"] if c["name"] == name
+    )
+
+
+def make_token(twin: Twin, *, customer: str | None = None, without: tuple[str, ...] = ()) -> str:
+    """A new Customer token: every method a Customer token can have, less `without`."""
+    body: dict[str, Any] = {
+        "type": "customer",
+        "customer_id": int(customer or twin.info["komet"]["ftd_customer_id"]),
+        "methods": [m for m in CUSTOMER_METHODS if m not in without],
+    }
+    return twin.control("komet", "POST", "tokens", json=body)["token"]
+
+
+def export_file(path: Path, twin: Twin) -> Path:
+    """Komet's customer export for the twin's customers, with a title row above the header."""
+    wb = Workbook()
+    sheet = wb.active
+    sheet.append(["Customers"])
+    sheet.append(["Id", "Code", "Name", "Active"])
+    for c in twin.control("komet", "GET", "info")["customers"]:
+        sheet.append([str(c["id"]), c["code"], c["name"], "Yes" if c["active"] else "No"])
+    wb.save(path)
+    return path
+
+
+def web_orders(twin: Twin) -> list[dict[str, Any]]:
+    return twin.control("komet", "GET", "dump")["web_orders"]
+
+
+# --- check_token ---------------------------------------------------------------------------
+
+
+def test_a_good_token_can_call_every_read_and_is_bound_to_ftd(twin: Twin, home: Path) -> None:
+    check = check_token(load_profile("sandbox"), "sandbox:komet.customer")
+
+    assert check.ok, check.problems
+    assert {m: check.methods[m].status for m in READS} == dict.fromkeys(READS, OK)
+    assert {m: check.methods[m].status for m in WRITES} == dict.fromkeys(WRITES, UNCHECKED)
+    assert check.bound_customer_id == twin.info["komet"]["ftd_customer_id"]
+    assert check.bound_customer_name == "FTD Inc"
+    assert (check.token_type, check.company_id_ok) == ("customer", True)
+    assert [c["id"] for c in check.carriers] == ["11", "14", "21"] and len(check.ship_tos) == 3
+    # Every call was counted in the kit's store like any other Komet call.
+    assert (
+        check.calls_made == twin.control("komet", "GET", "dump")["calls_today"] == check.calls_today
+    )
+    assert check.quota_left == 1000 - check.calls_made
+    assert any("write methods" in w for w in check.warnings)
+
+
+def test_check_writes_creates_a_test_order_and_leaves_nothing_behind(
+    twin: Twin, home: Path
+) -> None:
+    check = check_token(load_profile("sandbox"), "sandbox:komet.customer", check_writes=True)
+
+    assert check.ok and check.counts() == {OK: 12, DENIED: 0, UNCHECKED: 0}
+    assert "deleted it" in check.methods["web-order.create"].how
+    assert check.leftover_web_order is None
+    orders = web_orders(twin)
+    assert len(orders) == 1 and orders[0]["status"] == 3 and orders[0]["items"] == []  # deleted
+    invoices = twin.control("komet", "GET", "dump")["invoices"]
+    assert not any(i["webOrderId"] for i in invoices)  # the probes checked nothing out
+
+
+def test_a_token_missing_methods_says_which_and_what_to_tick(twin: Twin, home: Path) -> None:
+    missing = ("invoice.list", "web-order.create", "customer.shipto.list")
+    token = make_token(twin, without=missing)
+    check = check_token(load_profile("sandbox"), Secret(token), check_writes=True)
+
+    assert {m for m, s in check.statuses().items() if s == DENIED} == set(missing)
+    assert check.methods["invoice.list"].detail == "not ticked on this token"
+    assert not check.ok
+    problem = next(p for p in check.problems if "cannot call" in p)
+    assert "web-order.create, invoice.list" in problem and "Setup > Settings > Tokens" in problem
+    assert any("customer.shipto.list (optional" in w for w in check.warnings)
+    assert web_orders(twin) == []  # create was refused: no test order exists
+    assert token not in json.dumps(check.as_dict())
+
+
+def test_a_token_that_cannot_delete_never_creates_a_test_order(twin: Twin, home: Path) -> None:
+    token = make_token(twin, without=("web-order.delete",))
+    check = check_token(load_profile("sandbox"), Secret(token), check_writes=True)
+
+    assert check.methods["web-order.delete"].status == DENIED
+    assert check.methods["web-order.create"].status == UNCHECKED
+    assert check.methods["web-order-item.add"].status == OK  # probed on web order 0
+    assert web_orders(twin) == []
+
+
+def test_a_token_bound_to_another_customer_is_found_among_the_candidates(
+    twin: Twin, home: Path
+) -> None:
+    mercury = customer_id(twin, "FTD Mercury Network")
+    token = make_token(twin, customer=mercury)
+    session = OnboardingSession(
+        "sandbox", values={"ftd_customer_id": twin.info["komet"]["ftd_customer_id"]}
+    )
+    session.save_token(token)
+    session.list_from_api()
+    check = session.check_token()
+
+    assert mercury and check.bound_customer_id == mercury
+    ftd = twin.info["komet"]["ftd_customer_id"]
+    assert any(
+        f"bound to customer {mercury} (FTD Mercury Network), not to {ftd}" in p
+        for p in check.problems
+    )
+    # Without candidates the check can only say it is not bound to the id it was given.
+    alone = check_token(load_profile("sandbox"), Secret(token))
+    assert alone.bound_customer_id is None
+    assert any(f"not bound to {ftd}" in p for p in alone.problems)
+    assert all(alone.methods[m].status == UNCHECKED for m in READS if m != "customer.details.get")
+
+
+def test_a_wrong_company_id_is_told_apart_from_a_wrong_token(twin: Twin, home: Path) -> None:
+    params = {**_target(twin), "company_id": "9999"}
+    check = check_token(params, "sandbox:komet.customer")
+
+    assert check.company_id_ok is False
+    assert check.methods["customer.details.get"].status == OK  # classic: no X-ACCOUNT
+    assert check.methods["ecommerce/inventory.list"].status == DENIED
+    assert any("company ID 9999" in p and "X-ACCOUNT" in p for p in check.problems)
+
+    unknown = check_token(_target(twin), Secret("x" * 50))
+    assert any("does not know this token" in p for p in unknown.problems)
+    assert unknown.company_id_ok is None
+
+
+def test_a_spent_quota_stops_the_check_and_says_so(twin: Twin, home: Path) -> None:
+    twin.control("komet", "POST", "settings", json={"quota": 3})
+    check = check_token(load_profile("sandbox"), "sandbox:komet.customer")
+
+    assert check.quota_spent and check.quota_left == 0
+    assert any("daily request limit is spent" in p for p in check.problems)
+    statuses = check.statuses()
+    assert DENIED not in statuses.values()  # a spent quota is not a missing method
+    assert statuses["ecommerce/inventory.list"] == OK
+    assert statuses["invoice.list"] == UNCHECKED
+
+
+def test_a_company_token_and_an_unknown_location_are_problems(twin: Twin, home: Path) -> None:
+    check = check_token(load_profile("sandbox"), "sandbox:komet.company")
+    assert check.token_type == "company"
+    assert any("This is a Company token" in p for p in check.problems)
+
+    located = check_token({**_target(twin), "location_id": "99"}, "sandbox:komet.customer")
+    assert located.location_ok is False and any("location 99" in p for p in located.problems)
+    assert check_token({**_target(twin), "location_id": "11"}, "sandbox:komet.customer").location_ok
+
+
+def _target(twin: Twin) -> dict[str, Any]:
+    komet = twin.info["komet"]
+    return {
+        "base_url": komet["base_url"],
+        "company_id": komet["company_id"],
+        "customer_id": komet["ftd_customer_id"],
+    }
+
+
+# --- the whole onboarding ----------------------------------------------------------------------
+
+
+def test_onboarding_a_new_profile_from_the_export_writes_profile_sheet_and_preflight(
+    twin: Twin, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = twin.info["komet"]["tokens"]["customer"]
+    monkeypatch.setenv("ACME_KOMET_TOKEN", token)
+    komet, ftd = twin.info["komet"], twin.info["ftd"]
+    values = {"komet_base_url": komet["base_url"], "company_id": komet["company_id"],
+              "ftd_base_url": ftd["base_url"], "ftd_supplier_id": ftd["supplier_id"],
+              "ftd_token_ref": "sandbox:ftd"}  # fmt: skip
+    assert preflight_passed("acme") == (
+        False,
+        "no preflight for profile 'acme': run `komet-ftd-ops onboard --profile acme`.",
+    )
+
+    result = onboard(
+        "acme",
+        token_ref="env:ACME_KOMET_TOKEN",
+        customers_xlsx=export_file(tmp_path / "c.xlsx", twin),
+        values=values,
+    )
+
+    assert result.passed, result.preflight.reasons
+    assert result.ftd_customer_id == komet["ftd_customer_id"] and result.customer_name == "FTD Inc"
+    assert [c.name for c in result.candidates] == [
+        "FTD Inc",
+        "FTD Mercury Network",
+        "FTD Florists (old)",
+    ]
+    profile = load_profile("acme")
+    assert (profile.ftd_customer_id, profile.carrier_id, profile.komet_token_ref) == (
+        komet["ftd_customer_id"],
+        "11",
+        "env:ACME_KOMET_TOKEN",
+    )
+    assert result.check is not None and profile.ship_to_id == result.check.ship_tos[0]["id"]
+    sheet = (home / "handoff" / "acme.md").read_text()
+    assert komet["ftd_customer_id"] in sheet and komet["company_id"] in sheet
+    assert Secret(token).masked() in sheet and "environment variable `ACME_KOMET_TOKEN`" in sheet
+    ok, why = preflight_passed("acme")
+    assert ok and "FTD customer" in why
+    _assert_token_nowhere(home, token, result.as_dict())
+
+    # The scheduler's gate notices a profile edited after its preflight.
+    text = profile_path("acme").read_text().replace(komet["ftd_customer_id"], "5018")
+    profile_path("acme").write_text(text)
+    ok, why = preflight_passed("acme")
+    assert not ok and "changed since its preflight (ftd_customer_id)" in why
+
+
+def test_a_failed_preflight_is_stored_and_blocks_the_profile(twin: Twin, home: Path) -> None:
+    token = make_token(twin, without=("ecommerce/inventory.list",))
+    session = OnboardingSession("sandbox")
+    session.save_token(token)
+    result = session.finish()
+
+    assert not result.passed
+    ok, why = preflight_passed("sandbox")
+    assert not ok and "ecommerce/inventory.list" in why and "failed" in why
+    secrets = home / "secrets.toml"
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o600 and token in secrets.read_text()
+    # A failed onboarding writes no profile: the built-in sandbox profile is untouched.
+    assert not profile_path("sandbox").exists() and result.profile_path is None
+    assert "NOT READY" in (home / "handoff" / "sandbox.md").read_text()
+    _assert_token_nowhere(home, token, result.as_dict())
+
+
+def _assert_token_nowhere(home: Path, token: str, output: dict[str, Any]) -> None:
+    """Not in the profile, the sheet, the preflight, the output; only in secrets.toml."""
+    assert token not in json.dumps(output, default=str)
+    for path in [*home.glob("profiles/*"), *home.glob("handoff/*")]:
+        assert token not in path.read_text(), path
+    with sqlite3.connect(home / "state.sqlite3") as db:
+        assert token not in json.dumps(db.execute("SELECT * FROM kv").fetchall())
+
+
+def test_the_sandbox_profile_keeps_only_what_differs_from_the_twin(twin: Twin, home: Path) -> None:
+    onboard("sandbox", values={"carrier_id": "14"})
+    text = profile_path("sandbox").read_text()
+    assert 'carrier_id = "14"' in text and "base_url" not in text  # the twin's port changes
+    assert load_profile("sandbox").komet_base_url == sandbox_profile_dict()["komet"]["base_url"]
+    result = onboard("sandbox", values={"carrier_id": "2"})  # not one of FTD's carriers
+    assert any("carrier 2 is not one of FTD's carriers" in r for r in result.preflight.reasons)
+
+
+# --- the CLI and the widgets -------------------------------------------------------------------
+
+
+def test_cli_onboard_sandbox_json_out_of_the_box(twin: Twin, home: Path) -> None:
+    run = CliRunner().invoke(onboard_command, ["--profile", "sandbox", "--check-writes", "--json"])
+    assert run.exit_code == 0, run.output
+    out = json.loads(run.output)
+    assert out["ftd_customer_id"] == twin.info["komet"]["ftd_customer_id"]
+    assert out["token_check"] == dict.fromkeys(METHOD_NAMES, "ok")
+    assert out["preflight"] == {"status": "pass", "reasons": [], "warnings": []}
+    assert [c["bound"] for c in out["candidates"]] == [True, False, False]
+    assert twin.info["komet"]["tokens"]["customer"] not in run.output
+
+
+def test_cli_fails_with_reasons_for_a_bad_export_and_an_unset_token(
+    twin: Twin, home: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "Customers.xlsx"
+    bad.write_text("Id,Name\n")
+    run = CliRunner().invoke(
+        onboard_command,
+        [
+            "--profile",
+            "sandbox",
+            "--customers-xlsx",
+            str(bad),
+            "--token-ref",
+            "env:NOT_SET_ANYWHERE",
+            "--json",
+        ],
+    )
+    assert run.exit_code == EXIT_CONFIG
+    out = json.loads(run.output)
+    assert out["preflight"]["status"] == "fail"
+    reasons = " ".join(out["preflight"]["reasons"])
+    assert "not an Excel workbook" in reasons and "NOT_SET_ANYWHERE" in reasons
+    assert set(out["token_check"].values()) == {"unchecked"}
+    text = CliRunner().invoke(onboard_command, ["--profile", "sandbox", "--no-write"])
+    assert text.exit_code == 0 and "Preflight: PASS" in text.output
+
+
+def test_widgets_save_the_token_empty_the_field_and_show_the_check(twin: Twin, home: Path) -> None:
+    token = twin.info["komet"]["tokens"]["customer"]
+    ui = OnboardingUI(OnboardingSession("sandbox", token_ref="env:UNUSED_HERE"))
+    ui.token.value = token
+    check = ui.run_check()
+
+    assert check is not None and check.ok
+    assert ui.token.value == "" and ui.session.token_ref == "file:komet_customer_token_sandbox"
+    assert ui.check_out.value.count('class="kfo-status kfo-ok"') == len(READS)
+    assert token not in ui.check_out.value + ui.token_status.value
+    assert [v for _, v in ui.carrier.options] == ["11", "14", "21"]
+    ui.find_candidates(None, use_api=True)
+    assert ui.candidates.value == twin.info["komet"]["ftd_customer_id"]
+    assert "token bound here" in ui.candidates.label
+    ui.candidates.value = customer_id(twin, "FTD Mercury Network")
+    assert "the token is bound to" in ui.customer_out.value and "not to it" in ui.customer_out.value
+    ui.candidates.value = twin.info["komet"]["ftd_customer_id"]
+    result = ui.run_finish()
+    assert result is not None and result.passed and "Preflight: PASS" in ui.finish_out.value
+
+
+# --- without a twin ----------------------------------------------------------------------------
+
+
+def test_the_method_list_is_what_a_customer_token_can_be_given() -> None:
+    names = [m.name for m in NEEDED_METHODS]
+    assert len(names) == 12 and set(names) <= set(CUSTOMER_METHODS)
+    assert {m.name for m in NEEDED_METHODS if m.optional} == {
+        "customer.shipto.list", "web-order-item.delete", "invoice.details.list",
+    }  # fmt: skip
+    assert all(len(m.why) > 40 for m in NEEDED_METHODS)
+
+
+def test_an_unreachable_komet_is_unchecked_not_denied(home: Path) -> None:
+    target = {"base_url": "http://127.0.0.1:9/api/", "company_id": "1", "customer_id": "2"}
+    check = check_token(target, Secret("t" * 50))
+    assert set(check.statuses().values()) == {UNCHECKED}
+    assert any("no usable answer" in p and "check the base URL" in p for p in check.problems)
+
+
+def test_the_sandbox_profile_without_a_running_twin_says_to_start_it(home: Path) -> None:
+    result = onboard("sandbox")
+    assert not result.passed
+    assert "komet-ftd-ops sandbox up" in result.preflight.reasons[0]
+    assert not preflight_passed("sandbox")[0]
