@@ -54,6 +54,9 @@ def direct_cycle(home: Path) -> dict:
 def twin_home(base: Path, name: str, info_from: Path | None = None) -> Path:
     home = base / name
     (home / "sandbox").mkdir(parents=True)
+    # Enough paid users that the quota plan refreshes inventory every cycle at 100,000 lines.
+    (home / "profiles").mkdir()
+    (home / "profiles" / "sandbox.toml").write_text("[komet]\npaid_users = 100\n")
     if info_from is not None:  # a second kit home talking to the same twin
         shutil.copy(info_from / "sandbox" / "info.json", home / "sandbox" / "info.json")
     return home

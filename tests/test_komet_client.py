@@ -532,7 +532,7 @@ def inventory_page(ids: list[int], total: int) -> dict[str, Any]:
 
 
 def test_inventory_pages_until_total() -> None:
-    h = Harness(page_size=2)
+    h = Harness(page_size=2, read_concurrency=1)
     for page, ids in ((1, [1, 2]), (2, [3, 4]), (3, [5])):
 
         def check(request: httpx.Request, page: int = page) -> None:
@@ -544,6 +544,28 @@ def test_inventory_pages_until_total() -> None:
     assert [i["inventoryLineIds"] for i in items] == ["1", "2", "3", "4", "5"]
     assert h.calls == ["ecommerce/inventory.list"] * 3
     h.fake.assert_done()
+
+
+def test_inventory_pages_after_the_first_are_read_concurrently_in_order() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(query(request)["page"])
+        seen.append(str(page))
+        first = (page - 1) * 3
+        ids = [i for i in range(first + 1, first + 4) if i <= 20]
+        return httpx.Response(200, json=inventory_page(ids, 20))
+
+    calls: list[str] = []
+    client = KometClient(
+        make_config(page_size=3, read_concurrency=4),
+        transport=httpx.MockTransport(handler),
+        on_call=calls.append,
+    )
+    items = client.inventory_list(CUSTOMER)
+    assert [i["inventoryLineIds"] for i in items] == [str(i) for i in range(1, 21)]
+    assert sorted(seen, key=int) == [str(p) for p in range(1, 8)] and seen[0] == "1"
+    assert len(calls) == 7
 
 
 def test_iter_inventory_pages_stops_at_total_without_extra_call() -> None:

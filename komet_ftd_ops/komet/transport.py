@@ -68,6 +68,7 @@ class KometConfig:
     backoff_base: float = 0.2
     page_size: int = MAX_PAGE_SIZE
     sales_channel: str | None = None
+    read_concurrency: int = 4  # inventory pages read at once
 
     def __post_init__(self) -> None:
         token = self.token
