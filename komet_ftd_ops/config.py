@@ -194,6 +194,11 @@ class OrderRules:
     price_tolerance_pct: float = 1.0
     accept_partial: bool = False
     overlap_seconds: int = 120
+    # A Komet write whose answer was lost is re-sent only after this long, so a request still
+    # running on Komet's side cannot land after the read-back and add a line twice.
+    unknown_settle_seconds: int = 60
+    confirm_every_minutes: int = 30  # how often invoices are read for the sales rep's confirmation
+    max_orders_per_cycle: int = 200  # the rest wait for the next cycle (shadow stock covers them)
 
 
 @dataclass(frozen=True)

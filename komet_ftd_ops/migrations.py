@@ -81,4 +81,71 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX runs_by_start ON runs (started_at)
         """,
     ),
+    (
+        "0004_orders",
+        """
+        CREATE TABLE orders (
+            profile TEXT NOT NULL,
+            order_id TEXT NOT NULL,         -- FTD order_id
+            order_number TEXT NOT NULL,     -- goes to Komet as customerPo
+            ship_date TEXT NOT NULL,        -- FTD requested_ship_date (YYYY-MM-DD)
+            body TEXT NOT NULL,             -- the FTD order as first received (JSON)
+            intake_version INTEGER NOT NULL,  -- the version acted on (the ack key derives from it)
+            ftd_version INTEGER NOT NULL,   -- highest version seen in listings
+            ftd_status TEXT NOT NULL,       -- FTD status in that version
+            state TEXT NOT NULL,            -- see komet_ftd_ops/orders/ledger.py
+            web_order_id TEXT,              -- Komet webOrderId, recorded the moment it is known
+            pending_before TEXT,            -- JSON: pending web-order ids seen before create
+            invoice_id TEXT,
+            invoice_number TEXT,
+            ack_key TEXT,                   -- Idempotency-Key of the acknowledgement
+            ack_body TEXT,                  -- the acknowledgement, recorded before it is sent
+            cancel_version INTEGER,         -- FTD version that asked to cancel
+            park_reason TEXT,               -- NULL unless parked
+            park_detail TEXT,
+            park_retry INTEGER NOT NULL DEFAULT 0,  -- 1: later cycles retry on their own
+            parked_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,    -- writes sent to Komet or FTD for it
+            sent_at TEXT,                   -- when the write in flight (create, checkout) went out
+            received_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (profile, order_id)
+        );
+        CREATE INDEX orders_by_state ON orders (profile, state);
+        CREATE UNIQUE INDEX orders_web_order ON orders (profile, web_order_id);
+        CREATE TABLE order_lines (
+            profile TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            line_id TEXT NOT NULL,
+            offer_id TEXT NOT NULL,
+            boxes INTEGER NOT NULL,         -- boxes the florist bought
+            price TEXT NOT NULL,            -- price per unit the florist paid (decimal string)
+            state TEXT NOT NULL,            -- pending | adding | added | rejected
+            qty_sent INTEGER,               -- boxes in the add in flight (or added)
+            web_order_item_id TEXT,
+            reason_code TEXT,               -- why not all boxes were accepted
+            attempts INTEGER NOT NULL DEFAULT 0,
+            sent_at TEXT,                   -- when the add in flight went out
+            PRIMARY KEY (profile, order_id, line_id),
+            FOREIGN KEY (profile, order_id) REFERENCES orders (profile, order_id)
+        );
+        CREATE TABLE order_events (
+            id INTEGER PRIMARY KEY,
+            profile TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            run_id TEXT,
+            event TEXT NOT NULL,            -- the state entered, or what happened
+            detail TEXT
+        );
+        CREATE INDEX order_events_by_order ON order_events (profile, order_id, id)
+        """,
+    ),
+    (
+        "0005_run_reviews",
+        # `runs.reviewed` (from 0003) holds the reviewer's note; this adds when it was written.
+        """
+        ALTER TABLE runs ADD COLUMN reviewed_at TEXT
+        """,
+    ),
 ]

@@ -379,6 +379,8 @@ def render_index(records: list[RunRecord], root: Path) -> str:
     rows = []
     for r in records:
         failure = " ".join(x for x in (r.failure_class or "", r.reason or "") if x)
+        if r.reviewed:
+            failure += f" (reviewed: {r.reviewed})"
         rows.append(
             "<tr>"
             f"<td>{r.started_at:%Y-%m-%d %H:%M:%S}</td>"

@@ -16,7 +16,9 @@ from click.testing import CliRunner
 
 from komet_ftd_ops import runs
 from komet_ftd_ops.cli.runs import schedule as schedule_command
+from komet_ftd_ops.config import load_profile
 from komet_ftd_ops.errors import ConfigError
+from komet_ftd_ops.onboarding.handoff import PASS, Preflight, save_preflight
 from komet_ftd_ops.runner import INTERRUPTED_REASON
 from komet_ftd_ops.scheduler import Cycle, parse_every, schedule
 
@@ -114,6 +116,17 @@ def test_the_schedule_command_runs_real_cycles_on_their_ticks(
 ) -> None:
     caplog.set_level(logging.INFO, logger="komet_ftd_ops.scheduler")
     args = ["--profile", "test", "--every", "1s", "--max-cycles", "2"]
+    refused = CliRunner().invoke(schedule_command, [*args, "--notebook", str(FIXTURES / "ok.ipynb")])
+    assert refused.exit_code != 0 and "no preflight for profile 'test'" in str(refused.exception)
+    prof = load_profile("test", home)
+    save_preflight(
+        Preflight(
+            "test", PASS, company_id=prof.komet_company_id, ftd_customer_id=prof.ftd_customer_id,
+            token_ref=prof.komet_token_ref, location_id=prof.komet_location_id,
+            komet_base_url=prof.komet_base_url,
+        ),
+        home,
+    )  # fmt: skip
 
     result = CliRunner().invoke(schedule_command, [*args, "--notebook", str(FIXTURES / "ok.ipynb")])
 

@@ -99,6 +99,8 @@ def _line(record: run_index.RunRecord) -> str:
     counters = " ".join(f"{k}={v}" for k, v in sorted(record.counters.items()))
     duration = "" if record.duration_s is None else f"{record.duration_s:.1f}s"
     failure = f" [{record.failure_class}] {record.reason}" if record.failure_class else ""
+    if record.reviewed:
+        failure += f" (reviewed: {record.reviewed})"
     return (
         f"{record.id}  {record.started_at:%Y-%m-%d %H:%M:%S}Z  "
         f"{record.profile:<10} {record.kind:<9} "

@@ -9,6 +9,9 @@
     POST /_sandbox/stock         {"sell_elsewhere": R} and/or {"set": {"428720": 3}}
     POST /_sandbox/tokens        {"type": "customer"|"company", "customer_id": ID, "methods": [...]}
     POST /_sandbox/reset-quota   forget today's calls
+    POST /_sandbox/tamper        {"kind": K, "count": N, "age_hours": H}: change Komet behind the
+                                 kit's back (see komet_tamper.py)
+    GET  /_sandbox/tampered      every tamper so far
 
 Errors answer 400/404 with {"error": {"code", "message"}} like the fault routes.
 """
@@ -21,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from ..store import Store
-from . import catalogue, komet_db
+from . import catalogue, komet_db, komet_tamper
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -154,7 +157,19 @@ def add_routes(
             "methods": methods,
         }
 
+    def tamper(body: dict[str, Any]) -> dict[str, Any]:
+        seed = body.get("seed")
+        return komet_tamper.tamper(
+            db,
+            str(body.get("kind")),
+            body.get("count", 1),
+            age_hours=float(body.get("age_hours", komet_tamper.DEFAULT_AGE_HOURS)),
+            seed=int(seed) if seed is not None else None,
+        )
+
     get("info", lambda: info(db))
+    get("tampered", lambda: komet_tamper.tampered(db))
+    post("tamper", tamper)
     get("dump", lambda: komet_db.dump(db))
     post("settings", lambda body: komet_db.update_settings(db, body))
     post("confirm", confirm)

@@ -78,7 +78,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX komet_invoice_details_invoice ON komet_invoice_details (invoice_id);
         CREATE TABLE komet_calls (day TEXT, method TEXT, calls INTEGER, PRIMARY KEY (day, method))
         """,
-    )
+    ),
+    (
+        # What `/_sandbox/tamper` changed behind the kit's back (see komet_tamper.py): each
+        # invoice or web order is tampered with at most once, so every tamper has one effect.
+        "komet_0002_tamper",
+        """
+        CREATE TABLE komet_tampered (
+            invoice_id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at TEXT NOT NULL,
+            web_order_id INTEGER, customer_po TEXT, detail TEXT NOT NULL
+        )
+        """,
+    ),
 ]
 
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -317,9 +328,18 @@ def set_boxes(db: Store, boxes: dict[str, int]) -> dict[str, int]:
 
 
 def confirm_invoices(db: Store, invoice_id: int | None) -> list[int]:
-    """Pending (0) invoices become confirmed (1): one, or all when `invoice_id` is None."""
+    """Pending (0) invoices become confirmed (1): one, or all when `invoice_id` is None.
+
+    "All" skips the invoices a never-confirm tamper marked: that sales rep never gets to them.
+    """
     where, params = (
-        ("status = 0", ()) if invoice_id is None else ("status = 0 AND id = ?", (invoice_id,))
+        (
+            "status = 0 AND id NOT IN "
+            "(SELECT invoice_id FROM komet_tampered WHERE kind = 'never-confirm')",
+            (),
+        )
+        if invoice_id is None
+        else ("status = 0 AND id = ?", (invoice_id,))
     )
     with db.atomic() as conn:
         ids = [r[0] for r in conn.execute(f"SELECT id FROM komet_invoices WHERE {where}", params)]

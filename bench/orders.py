@@ -1,0 +1,190 @@
+"""Benchmark of the order pipeline against the twin, with 100 ms of latency on every call.
+
+    .venv/bin/python bench/orders.py [--orders 20] [--latency-ms 100] [--fault-rate 0]
+
+N FTD orders of 3 lines each go through one pipeline run (create, three adds, checkout, the
+acknowledgement to FTD). Printed: orders per minute, Komet calls per order against the minimum
+(1 create + 1 add per line + 1 checkout = 5) and their ratio (target <= 1.1 without faults).
+`--fault-rate` adds the twin's error and drop-after-commit faults to Komet's writes, to show what
+the read-backs cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from komet_ftd_ops.config import load_profile, state_db_path
+from komet_ftd_ops.connect import open_clients
+from komet_ftd_ops.orders import OrderLedger, process_orders
+from komet_ftd_ops.orders.check import violations
+from komet_ftd_ops.sandbox import control
+from komet_ftd_ops.sandbox.ftd_orders import create_order
+from komet_ftd_ops.sandbox.server import open_twin_db
+from komet_ftd_ops.store import Store
+from komet_ftd_ops.sync import run_cycle
+
+LINES = 3
+MINIMUM = 1 + LINES + 1  # create, one add per line, checkout
+WRITES = ("web-order.create", "web-order-item.add", "web-order.checkout")
+
+
+def make_orders(home: Path, count: int, seed: int) -> list[str]:
+    """`count` NEW orders of exactly 3 lines, 1 box each, written into the twin's own database.
+
+    (The twin's shop makes 1 to 3 lines at random; the benchmark needs exactly 3.)
+    """
+    rng = random.Random(seed)
+    db = open_twin_db(home)
+    made = []
+    with db.atomic() as conn:
+        offers = [
+            json.loads(r[0]) | {"_left": r[1]}
+            for r in conn.execute(
+                "SELECT body, quantity FROM ftd_offers WHERE quantity > 0 ORDER BY offer_id"
+            )
+        ]
+        for n in range(count):
+            ship = date.today() + timedelta(days=1)
+            fits = [
+                o
+                for o in offers
+                if o["_left"] > 0 and o["available_from"] <= ship.isoformat() <= o["available_to"]
+            ]
+            chosen = rng.sample(fits, LINES)
+            lines = []
+            for i, offer in enumerate(chosen, start=1):
+                offer["_left"] -= 1
+                lines.append(
+                    {
+                        "line_id": str(i),
+                        "offer_id": offer["offer_id"],
+                        "sku": offer["sku"],
+                        "boxes": 1,
+                        "box_type": offer["box_type"],
+                        "units_per_box": offer["units_per_box"],
+                        "price_per_unit": offer["price_per_unit"],
+                    }
+                )
+            order = create_order(
+                conn,
+                order_number=str(8_000_000 + seed * 1000 + n),
+                now=datetime.now(UTC),
+                body={
+                    "po_number": f"PO-B{n}",
+                    "buyer": {"member_code": "90-0000BB", "name": "Bench Florist"},
+                    "ship_to": {"name": "Bench Florist"},
+                    "requested_ship_date": ship.isoformat(),
+                    "lines": lines,
+                    "currency": "USD",
+                    "notes": "",
+                },
+            )
+            made.append(order["order_id"])
+    db.close()
+    return made
+
+
+def run(count: int, latency_ms: int, fault_rate: float, seed: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="bench-orders-") as tmp:
+        home = Path(tmp)
+        info = control.up(home, seed=seed)
+        sandbox = control.SandboxControl(info)
+        try:
+            base = load_profile("sandbox", home)
+            profile = replace(base, orders=replace(base.orders, unknown_settle_seconds=0))
+            with Store(state_db_path(home)) as store:
+                with open_clients(profile, store, home) as clients:
+                    run_cycle(profile, store, clients)  # list the inventory on FTD
+                orders = make_orders(home, count, seed)
+                for service in ("komet", "ftd"):
+                    sandbox.add_fault(service, "latency", None, 1.0, latency_ms)
+                for method in WRITES if fault_rate else ():
+                    for kind in ("error", "drop-after-commit"):
+                        sandbox.add_fault("komet", kind, method, fault_rate / 2, 0)
+                with open_clients(profile, store, home) as clients:
+                    before = clients.calls.today()
+                    started = time.perf_counter()
+                    cycles = 0
+                    ledger = OrderLedger(store, profile.name)
+                    while cycles < 10:
+                        cycles += 1
+                        process_orders(
+                            profile,
+                            store,
+                            clients,
+                            dry_run=False,
+                            run_id=None,
+                            now=datetime.now(UTC),
+                        )
+                        if all(ledger.get(o).state == "acknowledged" for o in orders):
+                            break
+                    seconds = time.perf_counter() - started
+                    calls = clients.calls.today() - before
+                sandbox.clear_faults()
+                dump = sandbox.dump()
+                problems = violations(
+                    store,
+                    profile.name,
+                    dump["komet"],
+                    dump["ftd"],
+                    profile.ftd_customer_id,
+                    final=False,
+                )
+                done = sum(ledger.get(o).state == "acknowledged" for o in orders)
+        finally:
+            sandbox.close()
+            control.down(home)
+    per_order = calls / count
+    return {
+        "orders": count,
+        "acknowledged": done,
+        "cycles": cycles,
+        "seconds": seconds,
+        "orders_per_minute": done / seconds * 60,
+        "komet_calls": calls,
+        "komet_calls_per_order": per_order,
+        "minimum_per_order": MINIMUM,
+        "ratio": per_order / MINIMUM,
+        "problems": len(problems),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=20)
+    parser.add_argument("--latency-ms", type=int, default=100)
+    parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    logging.disable(logging.WARNING)
+    figures = run(args.orders, args.latency_ms, args.fault_rate, args.seed)
+    print(
+        f"{figures['orders']} orders x {LINES} lines, {args.latency_ms} ms latency per call, "
+        f"Komet write fault rate {args.fault_rate:g}"
+    )
+    print(
+        f"  acknowledged           {figures['acknowledged']} in {figures['cycles']} cycle(s), "
+        f"{figures['seconds']:.1f} s"
+    )
+    print(f"  orders per minute      {figures['orders_per_minute']:.1f}")
+    print(
+        f"  Komet calls per order  {figures['komet_calls_per_order']:.2f} "
+        f"(minimum {MINIMUM}: create + {LINES} adds + checkout)"
+    )
+    print(f"  ratio                  {figures['ratio']:.3f} (target <= 1.1 without faults)")
+    print(f"  invariant problems     {figures['problems']}")
+    if figures["problems"] or (not args.fault_rate and figures["ratio"] > 1.1):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The order pipeline: every FTD checkout becomes exactly one Komet invoice.
+
+    intake.py       FTD listing (cursor, server watermark, overlap) → the ledger
+    ledger.py       the orders, their lines and Komet web orders in the state database; the
+                    state machine is drawn there
+    checks.py       before Komet: offer published, price within tolerance, ship date ahead
+    komet_steps.py  create, add lines, check out, delete; lost answers read back
+    ftd_steps.py    acknowledgement, CONFIRMED, CANCELLED with idempotency keys
+    pipeline.py     one cycle: intake, each open order step by step, invoices followed
+    cycle.py        this cycle's caches, and the table from a failure to a parking reason
+    report.py       counters and small tables for the sync notebook
+    check.py        invariants over the ledger and the twin's dumps (tests, demos)
+
+`sync.run_cycle` calls `process_orders` before the inventory refresh, so orders come first in
+Komet's daily quota and the boxes they take lower the next feed (`OrdersReport.shadow_stock`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ..store import Store
+from .ledger import Line, Order, OrderLedger
+from .pipeline import advance, follow_invoices, process_orders
+from .report import OrdersReport
+
+
+def release_order(store: Store, profile: str, order_id: str, note: str = "") -> None:
+    """A person has dealt with a parked order: let the next cycle take it up again."""
+    ledger = OrderLedger(store, profile)
+    ledger.unpark(order_id, datetime.now(UTC), note or "released by hand")
+
+
+__all__ = [
+    "Line",
+    "Order",
+    "OrderLedger",
+    "OrdersReport",
+    "advance",
+    "follow_invoices",
+    "process_orders",
+    "release_order",
+]

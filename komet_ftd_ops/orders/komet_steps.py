@@ -1,0 +1,402 @@
+"""The Komet half of an order: create the web order, add its lines, check it out (or delete it).
+
+Each step records its state before the call it guards and its result right after. When a write's
+answer is lost, the step reads Komet back before anything is sent again:
+
+- create: the pending web orders of the FTD customer are compared with the set recorded before
+  the create (and with every id the ledger holds): one new bare header is ours and is adopted,
+  none means nothing was created; more than one is left to a person, never guessed;
+- item add: `web-order-details.list` of our web order, matched on inventoryIds, quantity and
+  price, skipping items other lines already hold;
+- checkout: the web order listed as checked out (statusId 2), or still pending;
+- delete: the web order no longer pending.
+
+Komet has no idempotency key, so these read-backs are the only thing standing between a lost
+answer and a doubled order. `webOrderId` is sent on every add: without it Komet merges the line
+into any pending order "with identical information".
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from ..errors import (
+    ApiError,
+    InvalidParameter,
+    ItemNotAvailable,
+    NotFound,
+    RateLimited,
+    TransportError,
+)
+from ..inventory import OPEN_MARKET, inventory_ids_of
+from .checks import check_order
+from .cycle import Cycle, Parked
+from .ftd_steps import ack_body, record_acknowledging
+from .ledger import (
+    ADDED,
+    ADDING,
+    CANCEL_DELETING,
+    CANCEL_REPORTING,
+    CANCEL_REVIEW,
+    CHECKING_OUT,
+    CREATING,
+    DELETING,
+    LINE_ADDING,
+    LINE_REJECTED,
+    PENDING,
+    RECEIVED,
+    UNDECIDED,
+    Line,
+    Order,
+)
+
+LOST = (TransportError, RateLimited)  # a write's answer that tells nothing about its outcome
+OUT_OF_STOCK = "OUT_OF_STOCK"
+PARTIAL_STOCK = "PARTIAL_STOCK"
+HALF_CENT = Decimal("0.005")  # Komet keeps prices to the cent
+
+
+# -- create ------------------------------------------------------------------------------------
+
+
+def step_received(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
+    check_order(cycle, order, lines)
+    if cycle.create_blocked:
+        # One unresolved create at a time, or a lost one could not be told apart from this one.
+        cycle.report.note(f"new orders wait: the create of {cycle.create_blocked} is unresolved")
+        return False
+    before = sorted(cycle.foreign_pending())
+    cycle.ledger.update(
+        order.order_id, cycle.now, state=CREATING, pending_before=json.dumps(before), sent=True
+    )
+    try:
+        web_order_id = cycle.clients.komet.web_order_create(
+            cycle.customer, cycle.profile.komet_location_id or None
+        )
+    except LOST:
+        return step_creating(cycle, cycle.ledger.get(order.order_id), lines)
+    except ApiError:
+        # Komet said no (quota, token...): nothing was created, nothing to look for later.
+        cycle.ledger.update(order.order_id, cycle.now, state=RECEIVED, event="create refused")
+        raise
+    _adopt(cycle, order, web_order_id, "created")
+    return True
+
+
+def step_creating(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
+    """A create may have gone out: find its web order, or learn that none was made."""
+    found = find_created(cycle, order)
+    if found is not None:
+        _adopt(cycle, order, found, "adopted after a lost answer")
+        return True
+    if not cycle.settled(order.sent_at):
+        cycle.create_blocked = order.order_id
+        raise Parked(
+            "outcome_unknown",
+            "web-order.create sent, its answer lost and no new "
+            "web order seen yet; read again next cycle",
+            retry=True,
+        )
+    cycle.ledger.update(
+        order.order_id,
+        cycle.now,
+        state=RECEIVED,
+        event="create not found",
+        detail="no new web order in Komet: creating again",
+    )
+    return True
+
+
+def find_created(cycle: Cycle, order: Order) -> str | None:
+    """The bare pending web order that appeared since the create was recorded, if any."""
+    listed = cycle.clients.komet.web_order_details_list(cycle.customer)
+    known = set(json.loads(order.pending_before or "[]")) | cycle.ledger.claimed_web_orders()
+    bare = sorted(
+        str(w.get("id")) for w in listed if str(w.get("id")) not in known and not w.get("items")
+    )
+    if len(bare) > 1:
+        raise Parked(
+            "create_ambiguous",
+            f"several new bare web orders {bare}: a person must "
+            "say which is this order's (never create another)",
+            retry=False,
+        )
+    return bare[0] if bare else None
+
+
+def _adopt(cycle: Cycle, order: Order, web_order_id: str, how: str) -> None:
+    cycle.ledger.update(
+        order.order_id,
+        cycle.now,
+        state=ADDING,
+        web_order_id=str(web_order_id),
+        event="web order",
+        detail=f"{web_order_id} {how}",
+    )
+
+
+# -- lines -------------------------------------------------------------------------------------
+
+
+def step_adding(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
+    line = next((x for x in lines if x.state in UNDECIDED), None)
+    if line is None:
+        if any(x.state == ADDED for x in lines):
+            return _checkout(cycle, order)
+        return _delete(cycle, order, DELETING)
+    if line.state == LINE_ADDING:
+        return _resolve_line(cycle, order, lines, line)
+    return _send_line(cycle, order, lines, line)
+
+
+def _send_line(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> bool:
+    ledger, profile = cycle.ledger, cycle.profile
+    quantity = line.qty_sent or line.boxes
+    carrier = cycle.carrier()
+    ledger.update_line(
+        order.order_id, line.line_id, cycle.now, state=LINE_ADDING, qty_sent=quantity, sent=True
+    )
+    try:
+        answer = cycle.clients.komet.web_order_item_add(
+            cycle.customer,
+            str(order.web_order_id),
+            inventory_ids_of(line.offer_id),
+            OPEN_MARKET,
+            line.decimal_price,
+            quantity,
+            carrier,
+            order.ship_date,
+            ship_to_id=profile.ship_to_id or None,
+            company_location_id=profile.komet_location_id or None,
+        )
+    except ItemNotAvailable as exc:
+        _not_available(cycle, order, line, quantity, exc.available_boxes)
+        return True
+    except LOST:
+        fresh = cycle.ledger.lines(order.order_id)
+        return _resolve_line(cycle, order, fresh, _same(fresh, line))
+    except ApiError as exc:
+        # Komet answered no: nothing was added, so no read-back is needed next time.
+        ledger.update_line(order.order_id, line.line_id, cycle.now, state=PENDING)
+        if isinstance(exc, InvalidParameter) and exc.param == "webOrderId":
+            raise Parked(
+                "web_order_gone",
+                f"web order {order.web_order_id} is no longer pending in Komet",
+                retry=False,
+            ) from None
+        raise
+    answered = str(answer.get("webOrderId") or order.web_order_id)
+    if answered != str(order.web_order_id):
+        raise Parked(
+            "komet_merged",
+            f"line {line.line_id} landed in web order {answered}, not "
+            f"{order.web_order_id} (item {answer.get('webOrderItemId')})",
+            retry=False,
+        )
+    _added(cycle, order, line, str(answer.get("webOrderItemId") or ""))
+    return True
+
+
+def _same(lines: list[Line], line: Line) -> Line:
+    return next(x for x in lines if x.line_id == line.line_id)
+
+
+def _not_available(cycle: Cycle, order: Order, line: Line, asked: int, left: int) -> None:
+    """Komet has fewer boxes than sold on FTD: reject the line (or take what is left)."""
+    if cycle.rules.accept_partial and 0 < left < asked:
+        cycle.ledger.update_line(
+            order.order_id,
+            line.line_id,
+            cycle.now,
+            state=PENDING,
+            qty_sent=left,
+            reason_code=PARTIAL_STOCK,
+            detail=f"{left} of {line.boxes} boxes left",
+        )
+        return
+    cycle.ledger.update_line(
+        order.order_id,
+        line.line_id,
+        cycle.now,
+        state=LINE_REJECTED,
+        qty_sent=0,
+        reason_code=OUT_OF_STOCK,
+        detail=f"{left} boxes left in Komet",
+    )
+    cycle.report.lines_rejected += 1
+
+
+def _added(cycle: Cycle, order: Order, line: Line, item_id: str, how: str = "") -> None:
+    cycle.ledger.update_line(
+        order.order_id,
+        line.line_id,
+        cycle.now,
+        state=ADDED,
+        web_order_item_id=item_id,
+        detail=how or None,
+    )
+
+
+def _resolve_line(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> bool:
+    """An add may have gone out: read the web order back before sending it again."""
+    item = find_item(cycle, order, lines, line)
+    if item is not None:
+        _added(cycle, order, line, str(item.get("webOrderItemId")), "found in Komet by read-back")
+        return True
+    if not cycle.settled(line.sent_at):
+        raise Parked(
+            "outcome_unknown",
+            f"line {line.line_id}: web-order-item.add sent, its "
+            "answer lost and not in Komet yet; read again next cycle",
+            retry=True,
+        )
+    cycle.ledger.update_line(
+        order.order_id, line.line_id, cycle.now, state=PENDING, detail="not in Komet: sending again"
+    )
+    return True
+
+
+def same_item(
+    item: dict[str, Any], inventory_ids: list[str], quantity: int, price: Decimal
+) -> bool:
+    ids = sorted(str(item.get("inventoryIds") or "").replace(" ", "").split(","))
+    try:
+        komet_price = Decimal(str(item.get("price")))
+        komet_quantity = int(item.get("quantity") or 0)
+    except (ArithmeticError, ValueError, TypeError):
+        return False
+    return (
+        ids == sorted(inventory_ids)
+        and komet_quantity == quantity
+        and abs(komet_price - price) <= HALF_CENT
+    )
+
+
+def find_item(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> dict[str, Any] | None:
+    """Our line among the web order's items, not counting items other lines already hold."""
+    listed = cycle.clients.komet.web_order_details_list(cycle.customer, str(order.web_order_id))
+    if not listed:
+        raise Parked(
+            "web_order_gone",
+            f"web order {order.web_order_id} is no longer pending in Komet",
+            retry=False,
+        )
+    held = {x.web_order_item_id for x in lines if x.web_order_item_id and x.line_id != line.line_id}
+    ids, quantity = inventory_ids_of(line.offer_id), line.qty_sent or line.boxes
+    for item in listed[0].get("items") or []:
+        if str(item.get("webOrderItemId")) in held:
+            continue
+        if same_item(item, ids, quantity, line.decimal_price):
+            return item
+    return None
+
+
+# -- checkout ----------------------------------------------------------------------------------
+
+
+def _checkout(cycle: Cycle, order: Order) -> bool:
+    cycle.ledger.update(order.order_id, cycle.now, state=CHECKING_OUT, sent=True)
+    try:
+        cycle.clients.komet.web_order_checkout(
+            cycle.customer, str(order.web_order_id), order.order_number
+        )
+    except (*LOST, NotFound) as exc:
+        return step_checking_out(cycle, order, [], lost=str(exc))
+    except ApiError as exc:
+        if isinstance(exc, InvalidParameter) and exc.param == "webOrderId":
+            return step_checking_out(cycle, order, [], lost=str(exc))  # not pending: done before?
+        cycle.ledger.update(order.order_id, cycle.now, state=ADDING, event="checkout refused")
+        raise
+    _checked_out(cycle, order)
+    return True
+
+
+def step_checking_out(cycle: Cycle, order: Order, lines: list[Line], lost: str = "") -> bool:
+    """A checkout may have gone out: is the web order checked out, or still pending?"""
+    komet, web_order_id = cycle.clients.komet, str(order.web_order_id)
+    if komet.web_order_details_list(cycle.customer, web_order_id, status_id=2):
+        _checked_out(cycle, order)
+        return True
+    if komet.web_order_details_list(cycle.customer, web_order_id):
+        # Still pending: the checkout did not happen. Sending it again cannot make a second
+        # invoice (a web order checks out once), so no need to wait.
+        cycle.ledger.update(
+            order.order_id, cycle.now, state=ADDING, event="checkout not done", detail=lost or None
+        )
+        return True
+    raise Parked(
+        "web_order_gone",
+        f"web order {web_order_id} is neither pending nor checked out in Komet",
+        retry=False,
+    )
+
+
+def _checked_out(cycle: Cycle, order: Order) -> None:
+    fresh = cycle.ledger.get(order.order_id)
+    lines = cycle.ledger.lines(order.order_id)
+    record_acknowledging(cycle, fresh, ack_body(fresh, lines), event="checked out")
+    cycle.report.invoiced += 1
+
+
+# -- delete (every line rejected, or a cancellation before checkout) ---------------------------
+
+
+def _delete(cycle: Cycle, order: Order, state: str) -> bool:
+    """Delete the web order. A refusal (quota, token) leaves `state` set: the next cycle reads
+    back before deleting again, one read that is always safe."""
+    if not order.web_order_id:
+        return _deleted(cycle, order, state)
+    cycle.ledger.update(order.order_id, cycle.now, state=state, sent=True)
+    try:
+        cycle.clients.komet.web_order_delete(cycle.customer, str(order.web_order_id))
+    except (*LOST, NotFound, InvalidParameter):
+        return step_deleting(cycle, cycle.ledger.get(order.order_id), [])
+    return _deleted(cycle, order, state)
+
+
+def step_deleting(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
+    """A delete may have gone out: is the web order still pending?"""
+    komet, web_order_id = cycle.clients.komet, str(order.web_order_id)
+    if komet.web_order_details_list(cycle.customer, web_order_id):
+        return _delete(cycle, order, order.state)  # still there: the delete did not happen
+    if komet.web_order_details_list(cycle.customer, web_order_id, status_id=2):
+        # Checked out after all: an invoice exists, the sales rep has to void it.
+        cycle.ledger.update(order.order_id, cycle.now, state=CANCEL_REVIEW)
+        raise Parked(
+            "cancel_after_invoice",
+            f"web order {web_order_id} is invoiced; the sales rep must void the invoice",
+            retry=False,
+        )
+    return _deleted(cycle, order, order.state)
+
+
+def _deleted(cycle: Cycle, order: Order, state: str) -> bool:
+    if state == DELETING:
+        fresh = cycle.ledger.get(order.order_id)
+        lines = cycle.ledger.lines(order.order_id)
+        record_acknowledging(cycle, fresh, ack_body(fresh, lines), event="web order deleted")
+    else:
+        cycle.ledger.update(
+            order.order_id, cycle.now, state=CANCEL_REPORTING, event="web order deleted"
+        )
+    return True
+
+
+def step_cancel_delete(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
+    """Cancellation before checkout: delete the web order (its boxes go back on the shelf)."""
+    return _delete(cycle, order, CANCEL_DELETING)
+
+
+__all__ = [
+    "find_created",
+    "find_item",
+    "same_item",
+    "step_adding",
+    "step_cancel_delete",
+    "step_checking_out",
+    "step_creating",
+    "step_deleting",
+    "step_received",
+]

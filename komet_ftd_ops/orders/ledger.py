@@ -1,0 +1,409 @@
+"""The order ledger: every FTD order, its lines and its Komet web order, in the state database.
+
+The ledger is the truth the pipeline acts on. Each state is written (in one `Store.atomic()`
+transaction) BEFORE the external call it guards, so after a crash at any point the next cycle
+knows which call may have gone out and reads it back before sending anything again.
+
+Order states (`orders.state`):
+
+    received ──(checks fail)──────────────────────────────────► parked, state unchanged
+    received ─► creating ─► adding ─► checking_out ─► acknowledging ─► acknowledged ─► confirming ─► confirmed
+                   │           └──(every line rejected)─► deleting ─► acknowledging ─► rejected
+                   └── a create may be in flight: adopt the new pending web order, never create twice
+
+    cancel asked, not invoiced:  ... ─► cancel_deleting ─► cancel_reporting ─► cancelled
+    cancel asked, invoiced:      ... ─► cancel_review (parked for the sales rep)
+                                        └─(invoice voided in Komet)─► cancel_reporting ─► cancelled
+    foreign: a cancellation for an order this ledger never received (parked for a person)
+
+Line states (`order_lines.state`):
+
+    pending ─► adding ─► added         (`web_order_item_id`, `qty_sent` boxes in Komet)
+                  └────► rejected      (`reason_code`, e.g. OUT_OF_STOCK; never substituted)
+
+`adding` means "an add may have been sent": it is read back (web-order-details.list) before
+being sent again. Parking is a flag beside the state (`park_reason`), not a state: a parked order
+keeps its place in the machine, so releasing it resumes exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ..store import Store, iso
+
+# Order states, in the order an order moves through them.
+RECEIVED = "received"
+CREATING = "creating"
+ADDING = "adding"
+CHECKING_OUT = "checking_out"
+DELETING = "deleting"
+ACKNOWLEDGING = "acknowledging"
+ACKNOWLEDGED = "acknowledged"
+CONFIRMING = "confirming"
+CONFIRMED = "confirmed"
+REJECTED = "rejected"
+CANCEL_DELETING = "cancel_deleting"
+CANCEL_REPORTING = "cancel_reporting"
+CANCEL_REVIEW = "cancel_review"
+CANCELLED = "cancelled"
+FOREIGN = "foreign"
+
+# Nothing more will happen to these (a confirmed order reopens if the buyer asks to cancel).
+FINAL = (REJECTED, CANCELLED, CONFIRMED, CANCEL_REVIEW, FOREIGN)
+# Komet holds an invoice for these: a cancellation needs the sales rep.
+INVOICED = (ACKNOWLEDGING, ACKNOWLEDGED, CONFIRMING, CONFIRMED)
+
+# Line states.
+PENDING = "pending"
+LINE_ADDING = "adding"
+ADDED = "added"
+LINE_REJECTED = "rejected"
+UNDECIDED = (PENDING, LINE_ADDING)
+
+_ORDER_FIELDS = (
+    "state",
+    "web_order_id",
+    "pending_before",
+    "invoice_id",
+    "invoice_number",
+    "ack_key",
+    "ack_body",
+    "cancel_version",
+    "ftd_version",
+    "ftd_status",
+    "park_reason",
+    "park_detail",
+    "park_retry",
+    "parked_at",
+    "sent_at",
+)
+_LINE_FIELDS = ("state", "qty_sent", "web_order_item_id", "reason_code", "sent_at")
+
+
+@dataclass(frozen=True)
+class Line:
+    order_id: str
+    line_id: str
+    offer_id: str
+    boxes: int
+    price: str
+    state: str
+    qty_sent: int | None
+    web_order_item_id: str | None
+    reason_code: str | None
+    attempts: int
+    sent_at: str | None
+
+    @property
+    def decimal_price(self) -> Decimal:
+        return Decimal(self.price)
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    order_number: str
+    ship_date: str
+    body: str
+    intake_version: int
+    ftd_version: int
+    ftd_status: str
+    state: str
+    web_order_id: str | None
+    pending_before: str | None
+    invoice_id: str | None
+    invoice_number: str | None
+    ack_key: str | None
+    ack_body: str | None
+    cancel_version: int | None
+    park_reason: str | None
+    park_detail: str | None
+    park_retry: int
+    parked_at: str | None
+    attempts: int
+    sent_at: str | None
+    received_at: str
+    updated_at: str
+
+    @property
+    def parked(self) -> bool:
+        return self.park_reason is not None
+
+    @property
+    def held(self) -> bool:
+        """Parked for a person: later cycles leave it alone until it is released."""
+        return self.parked and not self.park_retry
+
+    @property
+    def cancel_asked(self) -> bool:
+        return self.cancel_version is not None
+
+    def ship_day(self) -> date:
+        return date.fromisoformat(self.ship_date)
+
+    def ftd_body(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+
+def _build(cls: type, row: Mapping[str, Any]) -> Any:
+    return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+def _check(names: Iterable[str], allowed: tuple[str, ...]) -> None:
+    unknown = set(names) - set(allowed)
+    if unknown:
+        raise ValueError(f"not a ledger field: {', '.join(sorted(unknown))}")
+
+
+class OrderLedger:
+    """One profile's orders in the state database. Every write is one transaction."""
+
+    def __init__(self, store: Store, profile: str, run_id: str | None = None) -> None:
+        self.store = store
+        self.profile = profile
+        self.run_id = run_id
+        self.touched: list[str] = []  # orders written through this ledger object, in order
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def order(self, order_id: str) -> Order | None:
+        rows = self.store.query(
+            "SELECT * FROM orders WHERE profile=? AND order_id=?", (self.profile, order_id)
+        )
+        return _build(Order, rows[0]) if rows else None
+
+    def get(self, order_id: str) -> Order:
+        order = self.order(order_id)
+        if order is None:
+            raise KeyError(order_id)
+        return order
+
+    def lines(self, order_id: str) -> list[Line]:
+        rows = self.store.query(
+            "SELECT * FROM order_lines WHERE profile=? AND order_id=? ORDER BY CAST(line_id AS "
+            "INTEGER), line_id",
+            (self.profile, order_id),
+        )
+        return [_build(Line, r) for r in rows]
+
+    def orders(self, where: str = "1", params: tuple[Any, ...] = ()) -> list[Order]:
+        rows = self.store.query(
+            f"SELECT * FROM orders WHERE profile=? AND ({where}) ORDER BY received_at, order_id",
+            (self.profile, *params),
+        )
+        return [_build(Order, r) for r in rows]
+
+    def open_orders(self) -> list[Order]:
+        """Orders the pipeline may still move: not final, or confirmed with a cancel request."""
+        marks = ",".join("?" * len(FINAL))
+        return self.orders(
+            f"state NOT IN ({marks}) OR (state=? AND cancel_version IS NOT NULL)",
+            (*FINAL, CONFIRMED),
+        )
+
+    def parked_orders(self) -> list[Order]:
+        return self.orders("park_reason IS NOT NULL")
+
+    def claimed_web_orders(self) -> set[str]:
+        """Every Komet web order any order of any profile holds: never adopt one of these."""
+        rows = self.store.query("SELECT web_order_id FROM orders WHERE web_order_id IS NOT NULL")
+        return {str(r[0]) for r in rows}
+
+    def shadow_stock(self, today: date) -> dict[str, int]:
+        """Boxes sold on FTD and not yet added to a Komet web order, per offer.
+
+        Counted for every order still able to go through (parked ones included: when released
+        they will take these boxes), for ship dates not yet past.
+        """
+        rows = self.store.query(
+            "SELECT l.offer_id, SUM(COALESCE(l.qty_sent, l.boxes)) FROM order_lines l "
+            "JOIN orders o ON o.profile=l.profile AND o.order_id=l.order_id "
+            "WHERE l.profile=? AND l.state IN (?, ?) AND o.state NOT IN (?, ?, ?, ?) "
+            "AND o.cancel_version IS NULL AND o.ship_date >= ? GROUP BY l.offer_id "
+            "ORDER BY l.offer_id",
+            (
+                self.profile,
+                PENDING,
+                LINE_ADDING,
+                REJECTED,
+                CANCELLED,
+                CANCEL_DELETING,
+                FOREIGN,
+                today.isoformat(),
+            ),
+        )
+        return {str(r[0]): int(r[1]) for r in rows if r[1]}
+
+    def events(self, order_id: str) -> list[dict[str, Any]]:
+        rows = self.store.query(
+            "SELECT at, run_id, event, detail FROM order_events WHERE profile=? AND order_id=? "
+            "ORDER BY id",
+            (self.profile, order_id),
+        )
+        return [dict(r) for r in rows]
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def _event(self, db: Any, order_id: str, event: str, detail: str | None, now: str) -> None:
+        db.execute(
+            "INSERT INTO order_events (profile, order_id, at, run_id, event, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (self.profile, order_id, now, self.run_id, event, detail),
+        )
+
+    def receive(
+        self,
+        ftd_order: Mapping[str, Any],
+        lines: list[dict[str, Any]],
+        now: datetime,
+        state: str = RECEIVED,
+    ) -> None:
+        """Record a new FTD order and its lines (call inside the intake's transaction)."""
+        stamp = iso(now)
+        with self.store.atomic() as db:
+            db.execute(
+                "INSERT INTO orders (profile, order_id, order_number, ship_date, body, "
+                "intake_version, ftd_version, ftd_status, state, received_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self.profile,
+                    str(ftd_order["order_id"]),
+                    str(ftd_order.get("order_number") or ftd_order["order_id"]),
+                    str(ftd_order.get("requested_ship_date") or ""),
+                    json.dumps(ftd_order, sort_keys=True),
+                    int(ftd_order.get("version") or 0),
+                    int(ftd_order.get("version") or 0),
+                    str(ftd_order.get("status") or ""),
+                    state,
+                    stamp,
+                    stamp,
+                ),
+            )
+            db.executemany(
+                "INSERT INTO order_lines (profile, order_id, line_id, offer_id, boxes, price, "
+                "state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        self.profile,
+                        str(ftd_order["order_id"]),
+                        line["line_id"],
+                        line["offer_id"],
+                        line["boxes"],
+                        line["price"],
+                        PENDING,
+                    )
+                    for line in lines
+                ],
+            )
+            self._event(db, str(ftd_order["order_id"]), state, None, stamp)
+        self.touched.append(str(ftd_order["order_id"]))
+
+    def update(
+        self,
+        order_id: str,
+        now: datetime,
+        event: str | None = None,
+        detail: str | None = None,
+        sent: bool = False,
+        **values: Any,
+    ) -> None:
+        """Change an order's fields in one transaction; `sent=True` counts a write going out."""
+        _check(values, _ORDER_FIELDS)
+        stamp = iso(now)
+        if sent:
+            values["sent_at"] = stamp
+        sets = "".join(f", {name}=?" for name in values)
+        with self.store.atomic() as db:
+            cursor = db.execute(
+                f"UPDATE orders SET updated_at=?, attempts=attempts+?{sets} "
+                "WHERE profile=? AND order_id=?",
+                (stamp, int(sent), *values.values(), self.profile, order_id),
+            )
+            if cursor.rowcount != 1:
+                raise KeyError(order_id)
+            if event or "state" in values:
+                self._event(db, order_id, event or values["state"], detail, stamp)
+        self.touched.append(order_id)
+
+    def update_line(
+        self,
+        order_id: str,
+        line_id: str,
+        now: datetime,
+        sent: bool = False,
+        detail: str | None = None,
+        **values: Any,
+    ) -> None:
+        """Change a line's fields; also touches its order so the change is visible there."""
+        _check(values, _LINE_FIELDS)
+        stamp = iso(now)
+        if sent:
+            values["sent_at"] = stamp
+        sets = ", ".join(f"{name}=?" for name in values)
+        with self.store.atomic() as db:
+            cursor = db.execute(
+                f"UPDATE order_lines SET attempts=attempts+?, {sets} "
+                "WHERE profile=? AND order_id=? AND line_id=?",
+                (int(sent), *values.values(), self.profile, order_id, line_id),
+            )
+            if cursor.rowcount != 1:
+                raise KeyError((order_id, line_id))
+            db.execute(
+                "UPDATE orders SET updated_at=?, attempts=attempts+? WHERE profile=? AND "
+                "order_id=?",
+                (stamp, int(sent), self.profile, order_id),
+            )
+            if "state" in values:
+                self._event(db, order_id, f"line {line_id} {values['state']}", detail, stamp)
+        self.touched.append(order_id)
+
+    def park(self, order_id: str, reason: str, detail: str, *, retry: bool, now: datetime) -> None:
+        """Stop an order with a reason; `retry` says whether later cycles try again alone."""
+        current = self.get(order_id)
+        detail = detail[:500]
+        if (current.park_reason, current.park_detail, current.park_retry) == (
+            reason,
+            detail,
+            int(retry),
+        ):
+            return  # parked again for the same reason: nothing new to record
+        parked_at = current.parked_at if current.park_reason == reason else iso(now)
+        self.update(
+            order_id,
+            now,
+            event=f"parked {reason}",
+            detail=detail,
+            park_reason=reason,
+            park_detail=detail,
+            park_retry=int(retry),
+            parked_at=parked_at,
+        )
+
+    def unpark(self, order_id: str, now: datetime, note: str = "") -> None:
+        self.update(
+            order_id,
+            now,
+            event="unparked",
+            detail=note or None,
+            park_reason=None,
+            park_detail=None,
+            park_retry=0,
+            parked_at=None,
+        )
+
+
+def price_of(value: Any) -> str:
+    """A price as the exact decimal string it came as ("0.42"); ValueError if it is not one."""
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"not a price: {value!r}") from None
+    if not number.is_finite() or number < 0:
+        raise ValueError(f"not a price: {value!r}")
+    return str(value).strip()

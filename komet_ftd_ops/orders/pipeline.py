@@ -1,0 +1,303 @@
+"""One cycle of the order pipeline: intake, then every open order as far as it can go.
+
+Each order is moved one step at a time by `advance`, which re-reads the order from the ledger
+before every step (the ledger, not memory, is the truth) and is the ONE place where a failed
+call becomes a parked order (`cycle.classify`). A service that stops answering is not called
+again in the same cycle; orders waiting on it are parked with a reason that later cycles retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from ..config import Profile
+from ..connect import Clients
+from ..errors import KometFtdOpsError
+from ..store import Store, iso
+from . import intake
+from .cycle import FTD, KOMET, Cycle, Parked, classify
+from .ftd_steps import step_acknowledging, step_cancel_reporting, step_confirming
+from .komet_steps import (
+    find_created,
+    step_adding,
+    step_cancel_delete,
+    step_checking_out,
+    step_creating,
+    step_deleting,
+    step_received,
+)
+from .ledger import (
+    ACKNOWLEDGED,
+    ACKNOWLEDGING,
+    ADDING,
+    CANCEL_DELETING,
+    CANCEL_REPORTING,
+    CANCEL_REVIEW,
+    CHECKING_OUT,
+    CONFIRMED,
+    CONFIRMING,
+    CREATING,
+    DELETING,
+    RECEIVED,
+    Line,
+    Order,
+    OrderLedger,
+)
+from .report import OrdersReport
+
+Step = Callable[[Cycle, Order, list[Line]], bool]
+MAX_STEPS = 32  # per order per cycle (plus 4 a line): a guard against a loop, never reached
+INVOICES_READ_KEY = "orders.invoices_read_at"
+
+
+def _to_review(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
+    cycle.ledger.update(order.order_id, cycle.now, state=CANCEL_REVIEW)
+    raise Parked(
+        "cancel_after_invoice",
+        f"the buyer asked to cancel; Komet holds invoice of web "
+        f"order {order.web_order_id}: the sales rep must void it",
+        retry=False,
+    )
+
+
+def _cancel_untouched(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
+    cycle.ledger.update(
+        order.order_id, cycle.now, state=CANCEL_REPORTING, event="cancel before Komet"
+    )
+    return True
+
+
+def _cancel_creating(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
+    found = find_created(cycle, order)
+    if found is None and not cycle.settled(order.sent_at):
+        raise Parked("outcome_unknown", "cancel waits: a create may still land", retry=True)
+    if found is None:
+        return _cancel_untouched(cycle, order, lines)
+    cycle.ledger.update(
+        order.order_id,
+        cycle.now,
+        state=ADDING,
+        web_order_id=found,
+        event="web order",
+        detail=f"{found} adopted to cancel it",
+    )
+    return True
+
+
+def _cancel_checking_out(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
+    # Resolve the checkout first: invoiced goes to the sales rep, pending is deleted.
+    return step_checking_out(cycle, order, lines)
+
+
+STEPS: dict[str, tuple[str, Step]] = {
+    RECEIVED: (KOMET, step_received),
+    CREATING: (KOMET, step_creating),
+    ADDING: (KOMET, step_adding),
+    CHECKING_OUT: (KOMET, step_checking_out),
+    DELETING: (KOMET, step_deleting),
+    CANCEL_DELETING: (KOMET, step_deleting),
+    ACKNOWLEDGING: (FTD, step_acknowledging),
+    CONFIRMING: (FTD, step_confirming),
+    CANCEL_REPORTING: (FTD, step_cancel_reporting),
+}
+# When the buyer asked to cancel. ACKNOWLEDGING finishes first: FTD only lets buyers cancel
+# acknowledged orders, so the acknowledgement went out and only its answer is missing.
+CANCEL_STEPS: dict[str, tuple[str, Step]] = {
+    RECEIVED: (FTD, _cancel_untouched),
+    CREATING: (KOMET, _cancel_creating),
+    ADDING: (KOMET, step_cancel_delete),
+    DELETING: (KOMET, step_cancel_delete),
+    CHECKING_OUT: (KOMET, _cancel_checking_out),
+    ACKNOWLEDGED: (FTD, _to_review),
+    CONFIRMING: (FTD, _to_review),
+    CONFIRMED: (FTD, _to_review),
+}
+
+
+def choose(order: Order) -> tuple[str, Step] | None:
+    if order.cancel_asked and order.state in CANCEL_STEPS:
+        return CANCEL_STEPS[order.state]
+    return STEPS.get(order.state)
+
+
+def advance(cycle: Cycle, order_id: str) -> None:
+    """Move one order as far as it goes this cycle; the one boundary where failures park it."""
+    ledger = cycle.ledger
+    limit = MAX_STEPS + 4 * len(ledger.lines(order_id))
+    for _ in range(limit):
+        order = ledger.get(order_id)
+        step = None if order.held else choose(order)
+        if step is None:
+            return
+        service, run = step
+        if service in cycle.stopped:
+            if not order.parked:
+                ledger.park(
+                    order_id,
+                    cycle.stopped[service],
+                    "waiting for the next cycle",
+                    retry=True,
+                    now=cycle.now,
+                )
+            return
+        try:
+            moved = run(cycle, order, ledger.lines(order_id))
+        except Parked as parked:
+            ledger.park(order_id, parked.reason, parked.detail, retry=parked.retry, now=cycle.now)
+            return
+        except KometFtdOpsError as exc:
+            verdict = classify(exc, service)
+            if verdict.stop:
+                cycle.stop(service, verdict.reason)
+            ledger.park(order_id, verdict.reason, str(exc), retry=verdict.retry, now=cycle.now)
+            return
+        if not moved:
+            return
+        if ledger.get(order_id).parked:
+            ledger.unpark(order_id, cycle.now, "moving again")
+    ledger.park(order_id, "stuck", f"over {limit} steps in one cycle", retry=True, now=cycle.now)
+
+
+def follow_invoices(cycle: Cycle, force: bool = False) -> list[str]:
+    """Read invoices for acknowledged orders: confirmed → CONFIRMED to FTD; voided → cancel.
+
+    One `invoice.list` for the whole ship-date range, at most every `confirm_every_minutes`
+    (the daily quota is shared with inventory). Returns the orders it moved.
+    """
+    ledger, store, name = cycle.ledger, cycle.ledger.store, cycle.profile.name
+    waiting = ledger.orders("state IN (?, ?)", (ACKNOWLEDGED, CANCEL_REVIEW))
+    last = store.get(name, INVOICES_READ_KEY)
+    every = timedelta(minutes=max(0, cycle.rules.confirm_every_minutes))
+    if not waiting or KOMET in cycle.stopped:
+        return []
+    if not force and last and last > iso(cycle.now - every):
+        return []
+    days = sorted(o.ship_day() for o in waiting)
+    try:
+        invoices = cycle.clients.komet.invoice_list(days[0], days[-1], customer_id=cycle.customer)
+    except KometFtdOpsError as exc:
+        verdict = classify(exc, KOMET)
+        if verdict.stop:
+            cycle.stop(KOMET, verdict.reason)
+        cycle.report.note(f"invoices not read: {exc}")
+        return []
+    store.put(name, INVOICES_READ_KEY, iso(cycle.now))
+    by_web_order = {str(i.get("webOrderId")): i for i in invoices if i.get("webOrderId")}
+    by_po = {str(i.get("customerPo")): i for i in invoices if i.get("customerPo")}
+    moved = []
+    for order in waiting:
+        invoice = by_web_order.get(str(order.web_order_id)) or by_po.get(order.order_number)
+        if invoice is not None and _follow(cycle, order, invoice):
+            moved.append(order.order_id)
+    return moved
+
+
+def _follow(cycle: Cycle, order: Order, invoice: dict) -> bool:
+    ledger, status = cycle.ledger, int(invoice.get("status") or 0)
+    ids = {"invoice_id": str(invoice.get("id")), "invoice_number": str(invoice.get("number"))}
+    if order.state == CANCEL_REVIEW:
+        if status != 4:
+            return False
+        ledger.update(
+            order.order_id,
+            cycle.now,
+            state=CANCEL_REPORTING,
+            park_reason=None,
+            park_detail=None,
+            park_retry=0,
+            parked_at=None,
+            event="invoice voided",
+            **ids,
+        )
+        return True
+    if order.cancel_asked:
+        return False  # the cancellation decides, not the confirmation
+    if status == 1:
+        ledger.update(order.order_id, cycle.now, state=CONFIRMING, event="invoice confirmed", **ids)
+        return True
+    if status == 4:
+        ledger.park(
+            order.order_id,
+            "invoice_voided",
+            f"invoice {ids['invoice_number']} was "
+            "voided in Komet but FTD holds the order as accepted",
+            retry=False,
+            now=cycle.now,
+        )
+    elif order.invoice_id is None:
+        ledger.update(order.order_id, cycle.now, event="invoice", **ids)
+    return False
+
+
+def _intake(cycle: Cycle) -> None:
+    try:
+        batch = intake.fetch(
+            cycle.clients.ftd, cycle.ledger.store, cycle.profile.name, cycle.rules.overlap_seconds
+        )
+    except KometFtdOpsError as exc:
+        verdict = classify(exc, FTD)
+        if verdict.stop:
+            cycle.stop(FTD, verdict.reason)
+        cycle.report.note(f"FTD orders not read: {exc}")
+        return
+    got = intake.record(cycle.ledger, batch, cycle.now)
+    cycle.report.received += len(got.received) + len(got.malformed)
+    cycle.report.cancel_requests += len(got.cancel_requests)
+
+
+def _work_order(order: Order) -> tuple[int, str, str]:
+    # Unresolved creates first: until they are settled no other order may create.
+    return (0 if order.state == CREATING else 1, order.received_at, order.order_id)
+
+
+def process_orders(
+    profile: Profile,
+    store: Store,
+    clients: Clients,
+    *,
+    dry_run: bool,
+    run_id: str | None,
+    now: datetime,
+) -> OrdersReport:
+    """One cycle: FTD orders into the ledger, then each open order through Komet and back."""
+    ledger = OrderLedger(store, profile.name, run_id)
+    report = OrdersReport(profile.name, dry_run=dry_run)
+    if dry_run:
+        return _dry_run(profile, ledger, clients, report, now)
+    calls_before = clients.calls.today()
+    cycle = Cycle(profile, ledger, clients, report, now)
+    _intake(cycle)
+    work = sorted(ledger.open_orders(), key=_work_order)
+    limit = max(0, profile.orders.max_orders_per_cycle)
+    if len(work) > limit:
+        report.note(f"{len(work) - limit} open orders wait for the next cycle")
+    for order in work[:limit]:
+        advance(cycle, order.order_id)
+    for order_id in follow_invoices(cycle):
+        advance(cycle, order_id)
+    report.komet_order_calls = clients.calls.today() - calls_before
+    report.finish(ledger, ledger.touched, now.date())
+    return report
+
+
+def _dry_run(
+    profile: Profile, ledger: OrderLedger, clients: Clients, report: OrdersReport, now: datetime
+) -> OrdersReport:
+    """Read FTD's orders and say what would happen; write nothing anywhere."""
+    try:
+        batch = intake.fetch(
+            clients.ftd, ledger.store, profile.name, profile.orders.overlap_seconds
+        )
+    except KometFtdOpsError as exc:
+        report.note(f"FTD orders not read: {exc}")
+        report.finish(ledger, [], now.date())
+        return report
+    got = intake.preview(ledger, batch)
+    report.received = len(got.received)
+    report.cancel_requests = len(got.cancel_requests)
+    report.preview(ledger, got.new_orders, now.date())
+    return report
+
+
+__all__ = ["advance", "choose", "follow_invoices", "process_orders"]

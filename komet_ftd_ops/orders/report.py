@@ -1,0 +1,143 @@
+"""What one cycle of the order pipeline did, in the shape `sync.py` and the notebook read.
+
+Tables are built when the cycle ends (the store is closed by the time a notebook shows them)
+and stay small: the orders this cycle touched, and every order still parked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from .ledger import ADDED, LINE_REJECTED, OrderLedger
+
+ORDER_COLUMNS = [
+    "order_id",
+    "order_number",
+    "ship_date",
+    "state",
+    "web_order_id",
+    "invoice_number",
+    "lines",
+    "boxes_ordered",
+    "boxes_accepted",
+    "lines_rejected",
+    "parked",
+]
+PARKED_COLUMNS = ["order_id", "order_number", "state", "reason", "detail", "retries", "since"]
+
+
+@dataclass
+class OrdersReport:
+    profile: str
+    dry_run: bool = False
+    received: int = 0
+    invoiced: int = 0
+    acknowledged: int = 0  # acknowledgements FTD took (every-line rejections included)
+    rejected: int = 0  # of which every line was rejected
+    confirmed: int = 0
+    lines_rejected: int = 0
+    cancel_requests: int = 0
+    cancelled: int = 0
+    parked: int = 0  # orders parked now (this cycle or earlier)
+    komet_order_calls: int = 0
+    notes: list[str] = field(default_factory=list)
+    _shadow: dict[str, int] = field(default_factory=dict)
+    _orders: list[dict[str, Any]] = field(default_factory=list)  # rows, framed when asked
+    _parked: list[dict[str, Any]] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def counters(self) -> dict[str, Any]:
+        return {
+            "orders_received": self.received,
+            "orders_invoiced": self.invoiced,
+            "orders_acknowledged": self.acknowledged,
+            "orders_rejected": self.rejected,
+            "orders_confirmed": self.confirmed,
+            "lines_rejected": self.lines_rejected,
+            "orders_cancel_requests": self.cancel_requests,
+            "orders_cancelled": self.cancelled,
+            "orders_parked": self.parked,
+            "komet_order_calls": self.komet_order_calls,
+        }
+
+    def shadow_stock(self) -> dict[str, int]:
+        """Boxes sold on FTD not yet in a Komet web order, per offer: the next feed lowers these."""
+        return dict(self._shadow)
+
+    def orders_table(self) -> pd.DataFrame:
+        """Each FTD order this cycle touched, with its Komet web order, invoice and state."""
+        return pd.DataFrame(self._orders, columns=ORDER_COLUMNS)
+
+    def parked_table(self) -> pd.DataFrame:
+        """Every order parked now, with its reason and whether later cycles retry it alone."""
+        return pd.DataFrame(self._parked, columns=PARKED_COLUMNS)
+
+    def finish(self, ledger: OrderLedger, order_ids: Iterable[str], today: date) -> None:
+        """Freeze the tables from the ledger at the end of the cycle."""
+        rows = []
+        for order_id in dict.fromkeys(order_ids):
+            order = ledger.order(order_id)
+            if order is None:
+                continue
+            lines = ledger.lines(order_id)
+            rows.append(
+                {
+                    "order_id": order.order_id,
+                    "order_number": order.order_number,
+                    "ship_date": order.ship_date,
+                    "state": order.state,
+                    "web_order_id": order.web_order_id,
+                    "invoice_number": order.invoice_number,
+                    "lines": len(lines),
+                    "boxes_ordered": sum(x.boxes for x in lines),
+                    "boxes_accepted": sum(x.qty_sent or 0 for x in lines if x.state == ADDED),
+                    "lines_rejected": sum(x.state == LINE_REJECTED for x in lines),
+                    "parked": order.park_reason or "",
+                }
+            )
+        self._orders = rows
+        self._parked = [
+            {
+                "order_id": o.order_id,
+                "order_number": o.order_number,
+                "state": o.state,
+                "reason": o.park_reason,
+                "detail": o.park_detail,
+                "retries": bool(o.park_retry),
+                "since": o.parked_at,
+            }
+            for o in ledger.parked_orders()
+        ]
+        self.parked = len(self._parked)
+        self._shadow = ledger.shadow_stock(today)
+
+    def preview(
+        self, ledger: OrderLedger, new_orders: list[Mapping[str, Any]], today: date
+    ) -> None:
+        """Dry run: the ledger as it is, plus what the new orders would add."""
+        self.finish(ledger, [], today)
+        for order in new_orders:
+            if str(order.get("requested_ship_date") or "") < today.isoformat():
+                continue
+            for line in order.get("lines") or []:
+                offer, boxes = str(line.get("offer_id")), int(line.get("boxes") or 0)
+                self._shadow[offer] = self._shadow.get(offer, 0) + boxes
+        self._orders = [
+            {
+                "order_id": o.get("order_id"),
+                "order_number": o.get("order_number"),
+                "ship_date": o.get("requested_ship_date"),
+                "state": "new (dry run)",
+                "lines": len(o.get("lines") or []),
+                "boxes_ordered": sum(int(x.get("boxes") or 0) for x in o.get("lines") or []),
+            }
+            for o in new_orders
+        ]

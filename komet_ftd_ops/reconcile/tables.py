@@ -1,0 +1,147 @@
+"""The reconciliation as tables: what the notebook shows and the workbook holds.
+
+Money stays `Decimal` in these frames (object columns): the workbook writes it as numbers with a
+money format, and nothing here rounds through float.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+
+from .categories import CATEGORIES, LABELS, PROBLEMS, Finding
+from .core import Reconciliation
+from .sources import AWAITING_CONFIRMATION
+
+# The columns of a findings table, in order, with the header a person reads.
+COLUMNS = {
+    "category": "Category",
+    "order_id": "FTD order id",
+    "order_number": "FTD order no. (customerPo)",
+    "ship_date": "Ship date",
+    "ftd_status": "FTD status",
+    "ledger_state": "Ledger state",
+    "web_order_id": "Komet web order",
+    "invoice_number": "Komet invoice",
+    "invoice_status": "Invoice status",
+    "boxes_ordered": "Boxes ordered",
+    "boxes_accepted": "Boxes accepted",
+    "boxes_invoiced": "Boxes invoiced",
+    "expected_total": "Expected total",
+    "invoice_total": "Invoice total",
+    "difference": "Difference",
+    "pending_hours": "Pending (h)",
+    "park_reason": "Parked",
+    "detail": "What is wrong",
+    "run_id": "Run",
+    "run_notebook": "Run notebook",
+}
+MONEY_COLUMNS = ("expected_total", "invoice_total", "difference")
+
+
+def _row(result: Reconciliation, f: Finding) -> dict[str, object]:
+    order, invoice = f.order, f.invoice
+    accepted = sum(x.boxes_expected for x in order.lines if not x.rejected) if order else None
+    billed = sum(x.boxes for x in invoice.lines) if invoice and invoice.lines is not None else None
+    invoice_total = invoice.total if invoice else None
+    expected = f.expected_total
+    difference = None
+    if expected is not None or invoice_total is not None:
+        difference = (invoice_total or Decimal("0.00")) - (expected or Decimal("0.00"))
+    run = result.run_of(f)
+    return {
+        "category": f.category,
+        "order_id": order.order_id if order else None,
+        "order_number": order.order_number if order else (invoice.customer_po if invoice else None),
+        "ship_date": (order.ship_date if order else None)
+        or (invoice.ship_date if invoice else None),
+        "ftd_status": f.ftd_status or None,
+        "ledger_state": order.state if order else None,
+        "web_order_id": (order.web_order_id if order else None)
+        or (invoice.web_order_id if invoice else None),
+        "invoice_number": invoice.number if invoice else None,
+        "invoice_status": invoice.status_name if invoice else None,
+        "boxes_ordered": sum(x.boxes_ordered for x in order.lines) if order else None,
+        "boxes_accepted": accepted,
+        "boxes_invoiced": billed,
+        "expected_total": expected,
+        "invoice_total": invoice_total,
+        "difference": difference,
+        "pending_hours": round(f.pending_hours, 1)
+        if f.pending_hours is not None and invoice and invoice.status in AWAITING_CONFIRMATION
+        else None,
+        "park_reason": order.park_reason if order else None,
+        "detail": f.detail,
+        "run_id": order.run_id if order else None,
+        "run_notebook": run.notebook if run else None,
+    }
+
+
+def findings_frame(result: Reconciliation, category: str | None = None) -> pd.DataFrame:
+    """One row per order (or orphan invoice); only one category's rows when given."""
+    rows = [_row(result, f) for f in result.findings if category in (None, f.category)]
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def summary_frame(result: Reconciliation) -> pd.DataFrame:
+    """Per category: what it means, how many, whether it is a problem, and the money involved."""
+    counts = result.counts()
+    rows = []
+    for category in CATEGORIES:
+        found = [f for f in result.findings if f.category == category]
+        rows.append(
+            {
+                "category": category,
+                "meaning": LABELS[category],
+                "orders": counts[category],
+                "problem": category in PROBLEMS,
+                "expected_total": sum(
+                    (f.expected_total for f in found if f.expected_total is not None),
+                    Decimal("0.00"),
+                ),
+                "invoice_total": sum(
+                    (f.invoice.total for f in found if f.invoice), Decimal("0.00")
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def per_day_frame(result: Reconciliation) -> pd.DataFrame:
+    """Orders per ship date (rows) and category (columns, all seven)."""
+    frame = findings_frame(result)[["ship_date", "category"]]
+    if frame.empty:
+        return pd.DataFrame(columns=list(CATEGORIES))
+    table = pd.crosstab(frame["ship_date"], frame["category"])
+    return table.reindex(columns=list(CATEGORIES), fill_value=0).sort_index()
+
+
+def pending_frame(result: Reconciliation) -> pd.DataFrame:
+    """Invoices still awaiting the sales rep's confirmation, oldest first."""
+    rows = [
+        {
+            "invoice_number": f.invoice.number,
+            "order_number": f.order.order_number if f.order else f.invoice.customer_po,
+            "ship_date": f.invoice.ship_date,
+            "status": f.invoice.status_name,
+            "age_hours": round(f.pending_hours, 1),
+            "category": f.category,
+        }
+        for f in result.findings
+        if f.invoice is not None
+        and f.invoice.status in AWAITING_CONFIRMATION
+        and f.pending_hours is not None
+    ]
+    frame = pd.DataFrame(
+        rows,
+        columns=["invoice_number", "order_number", "ship_date", "status", "age_hours", "category"],
+    )
+    return frame.sort_values("age_hours", ascending=False, ignore_index=True)
+
+
+def problems_frame(result: Reconciliation, limit: int = 30) -> pd.DataFrame:
+    """The first problems, for the notebook (the workbook has them all)."""
+    frame = findings_frame(result)
+    keep = ["category", "order_number", "ship_date", "invoice_number", "detail", "run_notebook"]
+    return frame[frame["category"].isin(PROBLEMS)][keep].head(limit).reset_index(drop=True)

@@ -1,0 +1,70 @@
+"""A sync process for the kill tests: full sync cycles in a loop, every HTTP call announced.
+
+    python tests/sim/sync_worker.py --home DIR [--cycles N] [--until-idle]
+
+Prints `call <service> <method> <path>` before each request leaves and `cycle {...}` after each
+cycle, so the test can SIGKILL it at a chosen point. Everything it knows between cycles is in
+the state database under DIR; nothing else survives a kill, exactly as in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+
+from komet_ftd_ops.config import load_profile, state_db_path
+from komet_ftd_ops.connect import Clients, ftd_client, komet_client
+from komet_ftd_ops.orders import OrderLedger
+from komet_ftd_ops.store import CallCounter, Store
+from komet_ftd_ops.sync import run_cycle
+
+
+class Announced(httpx.HTTPTransport):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        print(f"call {self.service} {request.method} {request.url.path}", flush=True)
+        return super().handle_request(request)
+
+
+def idle(store: Store, profile: str) -> bool:
+    """No order on its way (acknowledged ones wait for the sales rep, held ones for a person)."""
+    open_orders = OrderLedger(store, profile).open_orders()
+    return not [o for o in open_orders if not o.held and o.state != "acknowledged"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--until-idle", action="store_true")
+    args = parser.parse_args()
+    base = load_profile("sandbox", args.home)
+    profile = replace(
+        base,
+        timeout_seconds=2.0,
+        orders=replace(base.orders, unknown_settle_seconds=0, confirm_every_minutes=0),
+    )
+    with Store(state_db_path(args.home)) as store:
+        for _ in range(args.cycles):
+            komet = komet_client(profile, store, root=args.home, transport=Announced("komet"))
+            ftd = ftd_client(profile, root=args.home, transport=Announced("ftd"))
+            try:
+                report = run_cycle(profile, store, Clients(komet, ftd, CallCounter(store)))
+            finally:
+                komet.close()
+                ftd.close()
+            print("cycle " + json.dumps(report.orders.counters()), flush=True)
+            if args.until_idle and idle(store, profile.name):
+                print("idle", flush=True)
+                return
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""The order pipeline against the REAL twin process (loopback HTTP), with faults aimed at one call.
+
+`ArmedTransport` wraps the clients' httpx transport: when the request it waits for goes out, it
+switches the twin's own fault on (`/_sandbox/faults`, rate 1, that method only), lets the request
+through, and switches it off again. So "a reset at the second web-order-item.add of order X" hits
+exactly that call, with the twin's real fault behaviour (HTML 502, a hang, a TCP reset, the work
+committed and the answer dropped, the quota message or a 429).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from komet_ftd_ops.config import load_profile, state_db_path
+from komet_ftd_ops.connect import Clients, ftd_client, komet_client
+from komet_ftd_ops.inventory import inventory_ids_of
+from komet_ftd_ops.orders import OrderLedger, OrdersReport, process_orders
+from komet_ftd_ops.orders.check import violations
+from komet_ftd_ops.sandbox.control import SandboxControl
+from komet_ftd_ops.store import CallCounter, Store
+from komet_ftd_ops.sync import run_cycle
+
+Match = Callable[[str, httpx.Request], bool]
+TIMEOUT = 1.0  # client timeout; a hang lasts longer
+HANG_MS = 2500
+FTD_ROUTES = {"acknowledge": "orders.acknowledge", "status": "orders.status"}
+
+
+@dataclass
+class Aim:
+    """One fault, waiting for the request it is aimed at."""
+
+    service: str
+    kind: str
+    method: str  # the twin's name for the call (Komet method, FTD route name)
+    match: Match
+    fired: bool = False
+
+
+class ArmedTransport(httpx.BaseTransport):
+    def __init__(self, service: str, control: SandboxControl, aims: list[Aim]) -> None:
+        self.service = service
+        self.control = control
+        self.aims = aims
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        aim = next(
+            (
+                a
+                for a in self.aims
+                if not a.fired and a.service == self.service and a.match(self.service, request)
+            ),
+            None,
+        )
+        if aim is None:
+            return self.inner.handle_request(request)
+        aim.fired = True
+        ms = HANG_MS if aim.kind == "hang" else 0
+        self.control.add_fault(self.service, aim.kind, aim.method, 1.0, ms)
+        try:
+            return self.inner.handle_request(request)
+        finally:
+            self.control.call(self.service, "DELETE", "faults")
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def body_of(request: httpx.Request) -> dict[str, Any]:
+    try:
+        return json.loads(request.content or b"{}")
+    except ValueError:
+        return {}
+
+
+class TwinWorld:
+    """A twin process, the sandbox profile, one kit store, and aimed faults."""
+
+    def __init__(self, home: Path, info: dict[str, Any]) -> None:
+        self.home = home
+        self.control = SandboxControl(info)
+        base = load_profile("sandbox", home)
+        self.profile = replace(
+            base,
+            timeout_seconds=TIMEOUT,
+            orders=replace(base.orders, unknown_settle_seconds=0, confirm_every_minutes=0),
+        )
+        self.store = Store(state_db_path(home))
+        self.aims: list[Aim] = []
+        run_cycle(self.profile, self.store, self.clients())  # list the inventory on FTD
+
+    def clients(self, komet_class: Any = None) -> Clients:
+        komet = komet_client(
+            self.profile,
+            self.store,
+            root=self.home,
+            transport=ArmedTransport("komet", self.control, self.aims),
+        )
+        if komet_class is not None:
+            komet = komet_class(
+                komet.config,
+                transport=ArmedTransport("komet", self.control, self.aims),
+                on_call=CallCounter(self.store, "komet"),
+            )
+        ftd = ftd_client(
+            self.profile, root=self.home, transport=ArmedTransport("ftd", self.control, self.aims)
+        )
+        return Clients(komet=komet, ftd=ftd, calls=CallCounter(self.store, "komet"))
+
+    def cycle(self, komet_class: Any = None) -> OrdersReport:
+        clients = self.clients(komet_class)
+        try:
+            return process_orders(
+                self.profile, self.store, clients, dry_run=False, run_id=None, now=datetime.now(UTC)
+            )
+        finally:
+            clients.komet.close()
+            clients.ftd.close()
+
+    def settle(self, cycles: int = 6) -> None:
+        """Calm cycles until no order is on its way (acknowledged ones wait for the rep)."""
+        ledger = OrderLedger(self.store, self.profile.name)
+        for _ in range(cycles):
+            self.cycle()
+            moving = [o for o in ledger.open_orders() if not o.held and o.state != "acknowledged"]
+            if not moving:
+                return
+
+    def shop(self, orders: int, seed: int, oversell: float = 0.0) -> list[str]:
+        return list(self.control.shop(orders, oversell=oversell, seed=seed)["orders"])
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        return next(o for o in self.control.dump()["ftd"]["orders"] if o["order_id"] == order_id)
+
+    def new_order(self, lines: int, seed: int) -> dict[str, Any]:
+        """A fresh NEW order with `lines` lines, every earlier order settled first."""
+        for attempt in range(40):
+            self.settle()
+            (order_id,) = self.shop(1, seed=seed * 100 + attempt)
+            order = self.order(order_id)
+            if len(order["lines"]) == lines:
+                return order
+        raise AssertionError(f"no {lines}-line order in 40 tries")
+
+    def aim(self, service: str, kind: str, method: str, match: Match) -> Aim:
+        aim = Aim(service, kind, method, match)
+        self.aims.append(aim)
+        return aim
+
+    def aim_at_step(self, step: str, kind: str, order: dict[str, Any]) -> Aim:
+        """`create`, `add1`..`addN`, `checkout` or `acknowledge` of this order."""
+        if step == "create":
+            return self.aim(
+                "komet",
+                kind,
+                "web-order.create",
+                lambda s, r: r.url.path.endswith("/web-order.create"),
+            )
+        if step == "checkout":
+            return self.aim(
+                "komet",
+                kind,
+                "web-order.checkout",
+                lambda s, r: r.url.path.endswith("/web-order.checkout"),
+            )
+        if step == "acknowledge":
+            path = f"/orders/{order['order_id']}/acknowledge"
+            return self.aim(
+                "ftd", kind, FTD_ROUTES["acknowledge"], lambda s, r: r.url.path.endswith(path)
+            )
+        line = order["lines"][int(step.removeprefix("add")) - 1]
+        ids = ",".join(inventory_ids_of(line["offer_id"]))
+
+        def is_line(service: str, request: httpx.Request) -> bool:
+            return request.url.path.endswith("/web-order-item.add") and (
+                str(body_of(request).get("inventoryIds")) == ids
+            )
+
+        return self.aim("komet", kind, "web-order-item.add", is_line)
+
+    def violations(self, final: bool = True) -> list[str]:
+        dump = self.control.dump()
+        return violations(
+            self.store,
+            self.profile.name,
+            dump["komet"],
+            dump["ftd"],
+            self.profile.ftd_customer_id,
+            final=final,
+        )
+
+    def close(self) -> None:
+        self.control.close()
+        self.store.close()

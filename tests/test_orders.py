@@ -1,0 +1,357 @@
+"""The order pipeline, case by case, against both twins in-process (fast, no sockets).
+
+The fault matrix against the real twin process is in test_orders_twin.py, kills in
+test_orders_kill.py, the seeded simulation in test_orders_sim.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sim.harness import SimWorld
+from sim.inproc import DROP, ERROR, OK, RATE_LIMIT, CallLog
+
+from komet_ftd_ops.config import Profile
+from komet_ftd_ops.errors import OutcomeUnknown, QuotaExceeded, ServiceUnavailable
+from komet_ftd_ops.orders import OrderLedger, OrdersReport, process_orders, release_order
+from komet_ftd_ops.orders.check import violations
+from komet_ftd_ops.orders.cycle import classify
+from komet_ftd_ops.orders.intake import listing_start, order_lines
+from komet_ftd_ops.sandbox import ftd_shop, komet_db
+from komet_ftd_ops.store import Store
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimWorld]:
+    logging.disable(logging.WARNING)
+    world = SimWorld()
+    yield world
+    world.twins.close()
+    logging.disable(logging.NOTSET)
+
+
+class Case:
+    """One scenario: a fresh twin state and a fresh kit store."""
+
+    def __init__(self, world: SimWorld) -> None:
+        world.twins.restore()
+        self.world = world
+        self.store: Store = world.fresh_store()
+        self.profile: Profile = world.profile
+        self.log = CallLog()
+
+    def rules(self, **values: Any) -> Case:
+        self.profile = replace(self.profile, orders=replace(self.profile.orders, **values))
+        return self
+
+    def shop(self, count: int, seed: int = 1, oversell: float = 0.0) -> dict[str, Any]:
+        db = self.world.twins.db
+        with db.atomic() as conn:
+            return ftd_shop.shop(
+                conn,
+                count=count,
+                oversell=oversell,
+                rng=random.Random(seed),
+                now=datetime.now(UTC),
+                on_oversell=lambda o: komet_db.take_offer_stock(db, o),
+            )
+
+    def cycle(
+        self, decide: Any = None, *, now: datetime | None = None, dry_run: bool = False
+    ) -> OrdersReport:
+        clients = self.world.clients(self.store, decide or (lambda s, n: OK), self.log)
+        return process_orders(
+            self.profile,
+            self.store,
+            clients,
+            dry_run=dry_run,
+            run_id="t",
+            now=now or datetime.now(UTC),
+        )
+
+    def ledger(self) -> OrderLedger:
+        return OrderLedger(self.store, self.profile.name)
+
+    def dump(self) -> dict[str, Any]:
+        return self.world.twins.dump()
+
+    def ftd(self, order_id: str) -> dict[str, Any]:
+        return next(o for o in self.dump()["ftd"]["orders"] if o["order_id"] == order_id)
+
+    def edit(self, order_id: str, change: Any) -> None:
+        db = self.world.twins.db
+        body = json.loads(
+            db.query("SELECT body FROM ftd_orders WHERE order_id=?", (order_id,))[0][0]
+        )
+        change(body)
+        with db.atomic() as conn:
+            conn.execute(
+                "UPDATE ftd_orders SET body=? WHERE order_id=?", (json.dumps(body), order_id)
+            )
+
+    def problems(self, final: bool = True) -> list[str]:
+        dump = self.dump()
+        return violations(
+            self.store,
+            self.profile.name,
+            dump["komet"],
+            dump["ftd"],
+            self.profile.ftd_customer_id,
+            final=final,
+        )
+
+
+def at(name: str, kind: str, times: int = 1) -> Any:
+    """A fault of `kind` on the first `times` calls named `name`."""
+    left = {"n": times}
+
+    def decide(service: str, call: str) -> str:
+        if call == name and left["n"] > 0:
+            left["n"] -= 1
+            return kind
+        return OK
+
+    return decide
+
+
+# -- pure pieces -------------------------------------------------------------------------------
+
+
+def test_listing_restarts_an_overlap_before_the_server_watermark() -> None:
+    assert listing_start(None, 120) is None
+    assert listing_start("2026-11-28T10:02:00.5Z", 120) == "2026-11-28T10:00:00.500000Z"
+
+
+def test_an_order_line_must_say_its_boxes_and_price() -> None:
+    good = {"lines": [{"line_id": "1", "offer_id": "om:1", "boxes": 2, "price_per_unit": "0.42"}]}
+    assert order_lines(good)[0] == {"line_id": "1", "offer_id": "om:1", "boxes": 2, "price": "0.42"}
+    for bad in (
+        {"lines": []},
+        {"lines": [{"line_id": "1", "boxes": 0, "price_per_unit": "1"}]},
+        {"lines": [{"line_id": "1", "boxes": 1, "price_per_unit": "x"}]},
+    ):
+        with pytest.raises(ValueError):
+            order_lines(bad)
+
+
+def test_failures_map_to_parking_reasons_in_one_table() -> None:
+    assert classify(QuotaExceeded("q"), "komet").reason == "quota"
+    lost = classify(OutcomeUnknown("x"), "komet")
+    assert (lost.reason, lost.retry, lost.stop) == ("komet_unavailable", True, True)
+    assert classify(ServiceUnavailable("x"), "ftd").reason == "ftd_unavailable"
+
+
+# -- against the twins ---------------------------------------------------------------------------
+
+
+def test_orders_enter_the_ledger_once_and_the_watermark_is_the_servers(sim: SimWorld) -> None:
+    case = Case(sim)
+    made = case.shop(3)["orders"]
+    first = case.cycle()
+    assert first.counters()["orders_received"] == 3 == first.counters()["orders_acknowledged"]
+    again = case.cycle()
+    assert again.counters()["orders_received"] == 0
+    assert sorted(o.order_id for o in case.ledger().orders()) == sorted(made)
+    assert case.store.get(case.profile.name, "orders.high_watermark").endswith("Z")
+    assert case.problems() == []
+
+
+def test_noisy_listings_with_repeats_and_old_versions_change_nothing(sim: SimWorld) -> None:
+    case = Case(sim)
+    with sim.twins.db.atomic() as conn:
+        conn.execute(
+            "UPDATE ftd_meta SET value=? WHERE key='settings'",
+            (json.dumps({"feed_processing_ms": 0, "listing_noise": 1.0}),),
+        )
+    case.shop(4)
+    for _ in range(3):
+        case.cycle()
+    assert len(case.ledger().orders()) == 4
+    assert case.problems() == []
+
+
+def test_a_dry_run_reads_ftd_and_writes_nothing(sim: SimWorld) -> None:
+    case = Case(sim)
+    made = case.shop(2)["orders"]
+    before = case.dump()
+    report = case.cycle(dry_run=True)
+    assert report.received == 2 and set(report.orders_table()["order_id"]) == set(made)
+    assert sum(report.shadow_stock().values()) == sum(
+        line["boxes"] for o in before["ftd"]["orders"] for line in o["lines"]
+    )
+    assert case.ledger().orders() == []
+    assert case.store.get(case.profile.name, "orders.high_watermark") is None
+    assert case.dump() == before
+    assert [s for s, _, _ in case.log.calls] == ["ftd"]
+
+
+def test_orders_that_cannot_go_through_are_parked_with_a_reason(sim: SimWorld) -> None:
+    case = Case(sim)
+    pricey, past, unknown = case.shop(3, seed=3)["orders"]
+
+    def overpriced(body: dict) -> None:
+        body["lines"][0]["price_per_unit"] = str(Decimal(body["lines"][0]["price_per_unit"]) * 2)
+
+    def yesterday(body: dict) -> None:
+        body["requested_ship_date"] = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+
+    def not_ours(body: dict) -> None:
+        body["lines"][0]["offer_id"] = "om:999999999"
+
+    for order_id, change in ((pricey, overpriced), (past, yesterday), (unknown, not_ours)):
+        case.edit(order_id, change)
+    report = case.cycle()
+    reasons = dict(
+        zip(report.parked_table()["order_id"], report.parked_table()["reason"], strict=True)
+    )
+    assert reasons == {pricey: "price_mismatch", past: "ship_date_past", unknown: "unknown_offer"}
+    assert not report.parked_table()["retries"].any()
+    assert report.counters()["orders_parked"] == 3
+    assert case.dump()["komet"]["web_orders"] == []  # nothing reached Komet
+    assert {case.ftd(o)["status"] for o in (pricey, past, unknown)} == {"NEW"}
+    assert case.cycle().counters()["komet_order_calls"] == 0  # held: not retried alone
+    assert case.problems() == []
+
+
+def test_a_spent_quota_parks_orders_stops_komet_and_the_next_cycle_resumes(sim: SimWorld) -> None:
+    case = Case(sim)
+    case.shop(3)
+    report = case.cycle(at("web-order.create", RATE_LIMIT))
+    assert report.counters()["orders_parked"] == 3
+    assert set(report.parked_table()["reason"]) == {"quota"}
+    assert report.parked_table()["retries"].all()
+    assert sum(1 for s, n, _ in case.log.calls if n == "web-order.create") == 1  # stopped at once
+    assert sum(report.shadow_stock().values()) > 0  # sold on FTD, not yet in Komet
+    resumed = case.cycle()
+    assert (
+        resumed.counters()["orders_acknowledged"] == 3 and resumed.counters()["orders_parked"] == 0
+    )
+    assert resumed.shadow_stock() == {}
+    assert case.problems() == []
+
+
+def test_a_lost_create_is_found_again_not_repeated(sim: SimWorld) -> None:
+    case = Case(sim)
+    (order_id,) = case.shop(1)["orders"]
+    case.cycle(at("web-order.create", DROP))
+    creates = [k for s, n, k in case.log.calls if n == "web-order.create"]
+    assert creates == [DROP]  # one create, its answer lost, the web order adopted
+    assert case.ftd(order_id)["status"] == "ACKNOWLEDGED"
+    assert len(case.dump()["komet"]["web_orders"]) == 1
+    events = [e["detail"] or "" for e in case.ledger().events(order_id)]
+    assert any("adopted after a lost answer" in e for e in events)
+
+
+def test_an_unsettled_create_waits_and_blocks_other_creates(sim: SimWorld) -> None:
+    case = Case(sim).rules(unknown_settle_seconds=60)
+    first, second = case.shop(2, seed=4)["orders"]
+    t0 = datetime.now(UTC)
+    report = case.cycle(at("web-order.create", ERROR), now=t0)
+    assert set(report.parked_table()["reason"]) == {"outcome_unknown"}
+    assert sum(1 for s, n, _ in case.log.calls if n == "web-order.create") == 1
+    assert any("unresolved" in note for note in report.notes)
+    later = case.cycle(now=t0 + timedelta(seconds=61))
+    assert later.counters()["orders_acknowledged"] == 2
+    assert case.problems() == []
+
+
+def test_a_line_whose_answer_was_lost_is_read_back_not_sent_twice(sim: SimWorld) -> None:
+    case = Case(sim)
+    (order_id,) = case.shop(1, seed=2)["orders"]
+    case.cycle(at("web-order-item.add", DROP))
+    adds = [k for s, n, k in case.log.calls if n == "web-order-item.add"]
+    assert adds.count(DROP) == 1 and len(adds) == len(case.ftd(order_id)["lines"])
+    assert case.problems() == []
+
+
+def test_oversold_lines_are_rejected_and_an_empty_web_order_deleted(sim: SimWorld) -> None:
+    case = Case(sim)
+    (order_id,) = case.shop(1, seed=6)["orders"]
+    for line in case.ftd(order_id)["lines"]:
+        komet_db.take_offer_stock(sim.twins.db, line["offer_id"])
+    report = case.cycle()
+    assert report.counters()["orders_rejected"] == 1
+    ftd = case.ftd(order_id)
+    assert ftd["status"] == "REJECTED"
+    assert {d["reason_code"] for d in ftd["acknowledgement"]["lines"]} == {"OUT_OF_STOCK"}
+    assert [w["status"] for w in case.dump()["komet"]["web_orders"]] == [3]  # deleted
+    assert case.problems() == []
+
+
+def test_accept_partial_takes_the_boxes_komet_still_has(sim: SimWorld) -> None:
+    case = Case(sim).rules(accept_partial=True)
+    made = case.shop(6, seed=8)["orders"]
+    order_id, line = next((o, ln) for o in made for ln in case.ftd(o)["lines"] if ln["boxes"] >= 2)
+    komet_db.set_boxes(sim.twins.db, {line["offer_id"].removeprefix("om:"): 1})
+    case.cycle()
+    decision = next(
+        d for d in case.ftd(order_id)["acknowledgement"]["lines"] if d["line_id"] == line["line_id"]
+    )
+    assert (decision["decision"], decision["boxes_accepted"]) == ("ACCEPT", 1)
+    assert decision["reason_code"] == "PARTIAL_STOCK"
+    assert case.problems() == []
+
+
+def test_confirmed_invoices_are_reported_to_ftd_with_their_number(sim: SimWorld) -> None:
+    case = Case(sim)
+    (order_id,) = case.shop(1)["orders"]
+    case.cycle()
+    assert komet_db.confirm_invoices(sim.twins.db, None)
+    report = case.cycle()
+    assert report.counters()["orders_confirmed"] == 1
+    invoice = case.dump()["komet"]["invoices"][-1]
+    update = case.ftd(order_id)["status_updates"][-1]
+    assert (update["status"], update["invoice_number"]) == ("CONFIRMED", invoice["number"])
+    table = report.orders_table()
+    assert table.loc[0, "invoice_number"] == invoice["number"]
+
+
+def test_a_refused_token_parks_and_a_released_order_moves_again(sim: SimWorld) -> None:
+    case = Case(sim)
+    (order_id,) = case.shop(1)["orders"]
+    tokens = sim.twins.komet_info["tokens"]
+    good = tokens["customer"]
+    tokens["customer"] = komet_db.add_token(
+        sim.twins.db,
+        "customer",
+        int(sim.twins.komet_info["ftd_customer_id"]),
+        ["web-order-details.list", "ecommerce/customer-carriers.list"],
+    )
+    try:
+        report = case.cycle()
+    finally:
+        tokens["customer"] = good
+    assert list(report.parked_table()["reason"]) == ["komet_token_refused"]
+    release_order(case.store, case.profile.name, order_id, "token fixed")
+    assert case.cycle().counters()["orders_acknowledged"] == 1
+    assert case.problems() == []
+
+
+def test_a_cancel_asked_while_confirming_is_not_overruled(sim: SimWorld) -> None:
+    """FTD reads CONFIRMED on a CANCEL_REQUESTED order as declining the cancellation."""
+    case = Case(sim)
+    (order_id,) = case.shop(1)["orders"]
+    case.cycle()
+    komet_db.confirm_invoices(sim.twins.db, None)
+
+    def buyer_cancels_meanwhile(service: str, name: str) -> str:
+        if name == "invoice.list":  # after this cycle's listing, before the CONFIRMED
+            with sim.twins.db.atomic() as conn:
+                ftd_shop.cancel(
+                    conn, order_id=order_id, count=None, rng=random.Random(0), now=datetime.now(UTC)
+                )
+        return OK
+
+    report = case.cycle(buyer_cancels_meanwhile)
+    assert case.ftd(order_id)["status"] == "CANCEL_REQUESTED"
+    assert list(report.parked_table()["reason"]) == ["cancel_after_invoice"]
+    assert case.ledger().get(order_id).state == "cancel_review"
+    assert case.problems() == []

@@ -1,0 +1,188 @@
+"""Deterministic simulation of the order pipeline against both twins, in-process.
+
+Thousands of seeded schedules of orders, faults (error, hang, reset, drop-after-commit,
+rate-limit at any call), crashes (before or after any call) and people (the sales rep confirms
+or voids, buyers cancel, florists keep buying); the order invariants must hold after each.
+
+    pytest tests/test_orders_sim.py                      # SIM_SCHEDULES schedules (2000)
+    SIM_SEED=123 pytest tests/test_orders_sim.py -s      # replay one seed, trace printed
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import multiprocessing
+import os
+import random
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sim.harness import SimWorld, _cycle, run_schedule
+from sim.inproc import KINDS, OK, CallLog
+from sim.variants import NoWebOrderIdKomet
+
+from komet_ftd_ops.komet import KometClient
+from komet_ftd_ops.orders import process_orders
+from komet_ftd_ops.orders.check import violations
+from komet_ftd_ops.sandbox import ftd_shop, komet_db
+
+SCHEDULES = int(os.environ.get("SIM_SCHEDULES", "2000"))
+WORKERS = 2
+STEPS = ("web-order.create", "web-order-item.add", "web-order.checkout", "POST orders/acknowledge")
+
+_world: SimWorld | None = None
+
+
+def _init_worker() -> None:
+    global _world
+    # A forked worker inherits pytest's whole heap: without this, every full collection walks it.
+    gc.freeze()
+    logging.disable(logging.WARNING)  # the clients log every retry; thousands of them here
+    _world = SimWorld()
+
+
+def _run_seeds(seeds: list[int]) -> dict[str, Any]:
+    assert _world is not None
+    failed, calls, crashes, orders = [], Counter(), 0, 0
+    for seed in seeds:
+        outcome = run_schedule(_world, seed)
+        calls.update(outcome.calls)
+        crashes += outcome.crashes
+        orders += outcome.orders
+        if outcome.problems:
+            failed.append(outcome.describe())
+    return {"failed": failed, "calls": calls, "crashes": crashes, "orders": orders}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # ~1.5 min on 2 idle cores; a busy machine needs more
+def test_every_schedule_keeps_every_order_exactly_once() -> None:
+    if os.environ.get("SIM_SEED"):
+        _init_worker()
+        assert _world is not None
+        outcome = run_schedule(_world, int(os.environ["SIM_SEED"]))
+        print(outcome.describe())
+        assert not outcome.problems, outcome.describe()
+        return
+    seeds = list(range(SCHEDULES))
+    chunks = [seeds[i::WORKERS] for i in range(WORKERS)]
+    with multiprocessing.get_context("fork").Pool(WORKERS, initializer=_init_worker) as pool:
+        results = pool.map(_run_seeds, chunks)
+    failed = [text for r in results for text in r["failed"]]
+    calls: Counter[tuple[str, str, str]] = sum((r["calls"] for r in results), Counter())
+    assert not failed, (
+        f"{len(failed)} of {SCHEDULES} schedules broke an invariant; replay one with "
+        f"SIM_SEED=<seed> pytest tests/test_orders_sim.py -s\n\n" + "\n\n".join(failed[:3])
+    )
+    # The schedules really did hit every step with every fault and crash kind.
+    for step in STEPS:
+        service = "ftd" if step.startswith("POST") else "komet"
+        for kind in KINDS:
+            assert calls[(service, step, kind)] > 0, f"no {kind} at {step} in {SCHEDULES} schedules"
+    assert sum(r["crashes"] for r in results) > SCHEDULES // 2
+    assert sum(r["orders"] for r in results) > SCHEDULES
+
+
+def test_a_schedule_replays_identically() -> None:
+    logging.disable(logging.WARNING)
+    world = SimWorld()
+    first, second = run_schedule(world, 4242), run_schedule(world, 4242)
+    assert first.trace == second.trace
+    assert first.calls == second.calls and first.faults > 0
+
+
+def _never(service: str, name: str) -> str:
+    return OK
+
+
+def _same_day_pair(world: SimWorld, rng: random.Random) -> list[str]:
+    """Florists check out until two orders ship the same day (the merge needs that)."""
+    db = world.twins.db
+    with db.atomic() as conn:
+        made = ftd_shop.shop(
+            conn,
+            count=12,
+            oversell=0.0,
+            rng=rng,
+            now=datetime.now(UTC),
+            on_oversell=lambda offer: komet_db.take_offer_stock(db, offer),
+        )
+    by_day: dict[str, list[str]] = {}
+    for row in db.query("SELECT order_id, body FROM ftd_orders ORDER BY order_id"):
+        day = json.loads(row["body"])["requested_ship_date"]
+        by_day.setdefault(day, []).append(row["order_id"])
+    pairs = [ids for ids in by_day.values() if len(ids) > 1]
+    assert pairs, f"no two orders ship the same day among {made['orders']}"
+    return pairs[0]
+
+
+def _offers(world: SimWorld, order_id: str) -> set[str]:
+    body = world.twins.db.query("SELECT body FROM ftd_orders WHERE order_id=?", (order_id,))
+    return {line["offer_id"].removeprefix("om:") for line in json.loads(body[0][0])["lines"]}
+
+
+def _run_calm(world: SimWorld, komet_class: type[KometClient]) -> tuple[list[str], list[str]]:
+    """Two same-day orders through three calm cycles; the broken invariants and the pair."""
+    world.twins.restore()
+    store = world.fresh_store()
+    pair = _same_day_pair(world, random.Random(5))
+    log = CallLog()
+    for _ in range(3):
+        clients = world.clients(store, _never, log, komet_class)
+        process_orders(
+            world.profile, store, clients, dry_run=False, run_id=None, now=datetime.now(UTC)
+        )
+    dump = world.twins.dump()
+    customer = world.profile.ftd_customer_id
+    return violations(store, "sim", dump["komet"], dump["ftd"], customer), pair
+
+
+def test_without_web_order_id_komet_merges_orders_and_the_check_catches_it() -> None:
+    """The test that fails if webOrderId were not sent: the twin merges two FTD orders."""
+    logging.disable(logging.WARNING)
+    world = SimWorld()
+    assert _run_calm(world, KometClient)[0] == []
+    problems, (first, second) = _run_calm(world, NoWebOrderIdKomet)
+    assert any("belongs to no FTD order" in p for p in problems), problems
+    # The merge itself: one Komet web order holds lines of both FTD orders.
+    a, b = _offers(world, first), _offers(world, second)
+    merged = [
+        w
+        for w in world.twins.dump()["komet"]["web_orders"]
+        if {i["inventoryIds"] for i in w["items"]} & a
+        and {i["inventoryIds"] for i in w["items"]} & b
+    ]
+    assert merged, f"no web order holds lines of both {first} and {second}"
+
+
+def test_cycle_helper_survives_a_crash() -> None:
+    """A crash mid-cycle leaves nothing half-written: the next cycle finishes the order."""
+    logging.disable(logging.WARNING)
+    world = SimWorld()
+    world.twins.restore()
+    store = world.fresh_store()
+    with world.twins.db.atomic() as conn:
+        ftd_shop.shop(
+            conn,
+            count=2,
+            oversell=0.0,
+            rng=random.Random(1),
+            now=datetime.now(UTC),
+            on_oversell=lambda offer: None,
+        )
+    calls = iter(["ok", "ok", "ok", "crash-after"])
+
+    def crash_on_fourth(service: str, name: str) -> str:
+        return next(calls, OK)
+
+    log, trace = CallLog(), []
+    assert _cycle(world, store, world.profile, crash_on_fourth, log, trace) is False
+    for _ in range(3):
+        assert _cycle(world, store, world.profile, _never, log, trace)
+    dump = world.twins.dump()
+    assert violations(store, "sim", dump["komet"], dump["ftd"], world.profile.ftd_customer_id) == []
+    assert {o["status"] for o in dump["ftd"]["orders"]} == {"ACKNOWLEDGED"}

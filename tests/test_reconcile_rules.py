@@ -1,0 +1,239 @@
+"""The category rules on hand-made orders and invoices: one category per order, in order."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from komet_ftd_ops.reconcile import categories as c
+from komet_ftd_ops.reconcile.core import _Matcher
+from komet_ftd_ops.reconcile.ledger_view import LineView, OrderView, inventory_key, offer_key
+from komet_ftd_ops.reconcile.sources import Invoice, InvoiceLine, PendingWebOrder, invoice_from
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+SHIP = date(2026, 11, 30)
+
+
+def line(line_id: str = "1", key: str = "428720", boxes: int = 2, price: str = "0.42",
+         rejected: bool = False, upb: int | None = 100) -> LineView:  # fmt: skip
+    return LineView(line_id, key, boxes, 0 if rejected else boxes, Decimal(price), upb, rejected,
+                    "OUT_OF_STOCK" if rejected else None, "rejected" if rejected else "added")  # fmt: skip
+
+
+def order(
+    *lines: LineView, state: str = "acknowledged", ftd: str = "ACKNOWLEDGED", **kw
+) -> OrderView:  # noqa: ANN003
+    values = dict(order_id="FTD-1", order_number="8842317", ship_date=SHIP, state=state,
+                  ftd_status=ftd, web_order_id="30200", invoice_id=None, park_reason=None,
+                  park_detail=None, cancel_asked=False, created_at=NOW, run_id=None,
+                  lines=lines or (line(),))  # fmt: skip
+    values.update(kw)
+    return OrderView(**values)
+
+
+def invoice(*lines: InvoiceLine, status: int = 0, total: str | None = None, age_h: float = 1,
+            **kw) -> Invoice:  # fmt: skip  # noqa: ANN003
+    lines = lines or (InvoiceLine("428720", 2, 200, Decimal("0.42"), Decimal("84.00")),)
+    billed = Decimal(total) if total else sum((x.total for x in lines), Decimal("0.00"))
+    values = dict(id="551000", number="21000", status=status, ship_date=SHIP,
+                  created_on=NOW - timedelta(hours=age_h), total=billed, customer_po="8842317",
+                  web_order_id="30200", lines=lines)  # fmt: skip
+    values.update(kw)
+    return Invoice(**values)
+
+
+def classify(o: OrderView, i: Invoice | None, ftd: str | None = None,
+             pending: PendingWebOrder | None = None) -> c.Finding:  # fmt: skip
+    return c.classify(o, i, ftd_status=ftd or o.ftd_status, pending_web_order=pending, now=NOW,
+                      pending_hours=24)  # fmt: skip
+
+
+def test_an_order_billed_as_sent_is_matched() -> None:
+    found = classify(order(), invoice())
+    assert found.category == c.MATCHED and found.expected_total == Decimal("84.00")
+
+
+def test_money_is_compared_to_the_cent_with_decimal() -> None:
+    # 3 boxes x 100 stems x 0.335 = 100.50 exactly; float would say 100.49999...
+    o = order(line(boxes=3, price="0.335"))
+    billed = InvoiceLine("428720", 3, 300, Decimal("0.34"), Decimal("102.00"))
+    assert classify(o, invoice(billed)).category == c.MISMATCH
+    same = InvoiceLine("428720", 3, 300, Decimal("0.34"), Decimal("102.00"))
+    o2 = order(line(boxes=3, price="0.34"))
+    assert classify(o2, invoice(same)).category == c.MATCHED
+    assert (
+        classify(o2, invoice(same, total="102.01")).detail
+        == "total: expected 102.00, billed 102.01"
+    )
+
+
+@pytest.mark.parametrize(
+    ("billed", "words"),
+    [
+        (
+            InvoiceLine("428720", 3, 300, Decimal("0.42"), Decimal("126.00")),
+            "boxes 428720: sent 2, billed 3",
+        ),
+        (
+            InvoiceLine("428720", 2, 200, Decimal("0.46"), Decimal("92.00")),
+            "price 428720: sent 0.42, billed 0.46",
+        ),
+        (
+            InvoiceLine("428999", 2, 200, Decimal("0.42"), Decimal("84.00")),
+            "boxes 428720: sent 2, billed 0",
+        ),
+    ],
+)
+def test_boxes_price_or_product_differing_is_a_mismatch(billed: InvoiceLine, words: str) -> None:
+    found = classify(order(), invoice(billed))
+    assert found.category == c.MISMATCH and words in found.detail
+
+
+def test_a_moved_ship_date_is_a_mismatch() -> None:
+    found = classify(order(), invoice(ship_date=SHIP + timedelta(days=1)))
+    assert found.category == c.MISMATCH and "ship date" in found.detail
+
+
+def test_no_invoice_is_missing_and_says_why() -> None:
+    pending = PendingWebOrder("30200", "", 2, Decimal("84.00"))
+    found = classify(order(state="checking_out", ftd="NEW"), None, pending=pending)
+    assert found.category == c.MISSING_INVOICE
+    assert "web order 30200 pending, not checked out" in found.detail
+    parked = order(state="received", ftd="NEW", web_order_id=None, park_reason="komet_unavailable",
+                   park_detail="503")  # fmt: skip
+    assert "parked: komet_unavailable (503)" in classify(parked, None).detail
+
+
+def test_voided_counts_only_when_ftd_believes_the_order_accepted() -> None:
+    voided = invoice(status=4)
+    assert classify(order(), voided).category == c.VOIDED_CATEGORY
+    assert classify(order(state="acknowledging", ftd="NEW"), voided).category == c.MISSING_INVOICE
+    asked = order(cancel_asked=True, state="cancel_review", ftd="CANCEL_REQUESTED")
+    assert classify(asked, voided).category == c.MATCHED
+
+
+def test_cancelled_orders_want_no_live_invoice() -> None:
+    gone = order(state="cancelled", ftd="CANCELLED")
+    assert classify(gone, None).category == c.MATCHED
+    assert classify(gone, invoice(status=4)).category == c.MATCHED
+    assert classify(gone, invoice(status=1)).category == c.UNEXPECTED_INVOICE
+
+
+def test_pending_too_long_uses_the_threshold_and_confirmed_never_ages() -> None:
+    assert classify(order(), invoice(age_h=23)).category == c.MATCHED
+    assert classify(order(), invoice(age_h=25)).category == c.PENDING_TOO_LONG
+    assert classify(order(), invoice(age_h=25, status=2)).category == c.PENDING_TOO_LONG  # draft
+    assert classify(order(), invoice(age_h=500, status=1)).category == c.MATCHED
+
+
+def test_rejected_lines_and_what_wins_over_them() -> None:
+    partly = order(line(), line("2", "428800", rejected=True))
+    assert classify(partly, invoice()).category == c.REJECTED_LINES  # the rest billed right
+    assert classify(partly, invoice(age_h=30)).category == c.PENDING_TOO_LONG
+    assert classify(partly, invoice(total="90.00")).category == c.MISMATCH
+    assert classify(partly, invoice(status=4)).category == c.VOIDED_CATEGORY
+    assert classify(partly, None).category == c.MISSING_INVOICE
+    every = order(line(rejected=True), state="rejected", ftd="REJECTED", web_order_id=None)
+    assert classify(every, None).category == c.REJECTED_LINES
+    assert classify(every, invoice()).category == c.MISMATCH  # billed although all refused
+
+
+def test_precedence_voided_beats_mismatch_beats_pending() -> None:
+    edited = InvoiceLine("428720", 3, 300, Decimal("0.42"), Decimal("126.00"))
+    assert classify(order(), invoice(edited, status=4, age_h=99)).category == c.VOIDED_CATEGORY
+    assert classify(order(), invoice(edited, age_h=99)).category == c.MISMATCH
+
+
+def test_the_listing_status_is_fresher_than_the_ledger() -> None:
+    # The ledger still says NEW (the listing lags a cycle); FTD says ACKNOWLEDGED.
+    o = order(state="acknowledging", ftd="NEW")
+    assert classify(o, invoice(status=4), ftd="ACKNOWLEDGED").category == c.VOIDED_CATEGORY
+
+
+def test_matcher_gives_each_invoice_to_one_order_and_prefers_live_ones() -> None:
+    live, dead = invoice(id="2", status=1), invoice(id="1", status=4)
+    twin = invoice(id="3", status=0)
+    matcher = _Matcher([dead, live, twin])
+    assert matcher.claim(matcher.strong(order())) == live
+    assert matcher.claim(matcher.strong(order())) == twin  # a second claimant gets the next
+    assert matcher.claim(matcher.by_number(order())) == dead
+    assert matcher.claim(matcher.by_number(order())) is None
+
+
+def test_keys_and_komet_records_normalise() -> None:
+    assert offer_key("om:428721-428720") == "428720,428721" == inventory_key(["428721", "428720 "])
+    got = invoice_from(
+        {"id": "551001", "number": "21001", "status": "0", "shipDate": "2026-11-30",
+         "createdOn": "2026-11-28 10:00:00", "total": "84.00", "customerPo": "8842317",
+         "webOrderId": "30200"},
+        {"details": [{"inventoryIds": "428721,428720", "boxes": "2", "units": "200",
+                      "price": "0.42", "total": "84.00"}]},
+    )  # fmt: skip
+    assert got.created_on == datetime(2026, 11, 28, 10, tzinfo=UTC)
+    assert got.lines == (InvoiceLine("428720,428721", 2, 200, Decimal("0.42"), Decimal("84.00")),)
+    assert invoice_from({"id": 1, "webOrderId": None}, None).lines is None
+
+
+def test_units_per_box_falls_back_to_the_invoice() -> None:
+    o = order(replace(line(), units_per_box=None))
+    assert classify(o, invoice()).category == c.MATCHED
+
+
+class _Komet:
+    """Komet's answers for one acknowledged order (8842317) and one phone order."""
+
+    header = {"id": "551000", "number": "21000", "status": "4", "shipDate": "2026-11-30",
+              "createdOn": "2026-11-28T10:00:00", "total": "84.00", "customerPo": "8842317",
+              "webOrderId": "30200"}  # fmt: skip
+    phone = {**header, "id": "551001", "number": "21001", "status": "0", "customerPo": "PHONE-1",
+             "webOrderId": None, "shipDate": "2026-12-24"}  # fmt: skip
+    lines = [{"inventoryIds": "428720", "boxes": 2, "units": 200, "price": "0.42", "total": "84.00"}]
+
+    def invoice_list(self, first: date, last: date, customer_id: str) -> list[dict]:
+        return [self.header, self.phone]
+
+    def invoice_details_list(self, first: date, last: date, customer_id: str) -> list[dict]:
+        return [{**self.header, "details": self.lines}, {**self.phone, "details": self.lines}]
+
+    def web_order_details_list(self, customer_id: str, status_id: int | None = None) -> list:
+        return []
+
+
+class _FtdDown:
+    def fetch_orders(self, **kw: object) -> None:
+        from komet_ftd_ops.errors import ServiceUnavailable
+
+        raise ServiceUnavailable("FTD answered 503")
+
+
+def test_ftd_down_falls_back_to_the_ledger_and_the_range_is_respected(tmp_path) -> None:  # noqa: ANN001
+    from types import SimpleNamespace
+
+    from komet_ftd_ops.config import profile_from_dict
+    from komet_ftd_ops.orders import OrderLedger
+    from komet_ftd_ops.reconcile import reconcile
+    from komet_ftd_ops.store import Store
+
+    profile = profile_from_dict("acme", {
+        "komet": {"base_url": "http://k", "company_id": "1", "ftd_customer_id": "9", "token": "env:X"},
+        "ftd": {"base_url": "http://f", "supplier_id": "S", "token": "env:Y"},
+    })  # fmt: skip
+    with Store(tmp_path / "state.sqlite3") as store:
+        ledger = OrderLedger(store, "acme")
+        ftd_order = {"order_id": "FTD-1", "order_number": "8842317", "status": "NEW", "version": 1,
+                     "requested_ship_date": "2026-11-30",
+                     "lines": [{"line_id": "1", "offer_id": "om:428720", "units_per_box": 100}]}  # fmt: skip
+        ledger.receive(ftd_order, [{"line_id": "1", "offer_id": "om:428720", "boxes": 2,
+                                    "price": "0.42"}], NOW)  # fmt: skip
+        ledger.update("FTD-1", NOW, state="acknowledged", web_order_id="30200")
+        clients = SimpleNamespace(komet=_Komet(), ftd=_FtdDown(),
+                                  calls=SimpleNamespace(today=lambda: 0))  # fmt: skip
+        result = reconcile(profile, store, clients, "2026-11-29", "2026-12-01", now=NOW)
+    assert not result.ftd_asked and "FTD not read (ServiceUnavailable" in result.notes[0]
+    # The ledger says the kit acknowledged it: FTD believes it accepted, so a void counts.
+    assert [(f.category, f.order.order_number) for f in result.findings] == [("voided", "8842317")]
+    # The phone order ships outside the range (+2 margin days do not reach it): not reported.
+    assert result.counts()["unexpected_invoice"] == 0
