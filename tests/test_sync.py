@@ -9,13 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import Twin
 
 from komet_ftd_ops.config import load_profile, state_db_path, with_rules
 from komet_ftd_ops.connect import open_clients
 from komet_ftd_ops.store import Store
 from komet_ftd_ops.sync import run_cycle
-
-from conftest import Twin
 
 
 @pytest.fixture

@@ -56,6 +56,9 @@ MIGRATIONS = [
     )
 ]
 
+# Set on a request by the middleware when the sequence-gap fault strikes; the FTD twin reads it.
+SEQUENCE_GAP = web.RequestKey("sequence_gap", bool)
+
 HTML_ERROR = (
     "<html><head><title>{code} {reason}</title></head><body><center><h1>{code} {reason}</h1>"
     "</center><hr><center>nginx</center></body></html>"
@@ -169,7 +172,7 @@ def middleware(board: FaultBoard, service: str, rate_limited: Callable[[], web.R
             return html_error(board.rng.choice((502, 503, 504)))
         if "rate-limit" in kinds:
             return rate_limited()
-        request["sequence_gap"] = "sequence-gap" in kinds
+        request[SEQUENCE_GAP] = "sequence-gap" in kinds
         response = await handler(request)
         if "drop-after-commit" in kinds:
             _reset(request)

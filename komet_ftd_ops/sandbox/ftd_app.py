@@ -231,7 +231,7 @@ class FtdTwin:
         return await self._post(request, action)
 
     async def inventory_delta(self, request: web.Request) -> web.Response:
-        gap = bool(request.get("sequence_gap"))
+        gap = bool(request.get(faults.SEQUENCE_GAP))
 
         def action(conn: sqlite3.Connection, body: dict[str, Any]) -> dict[str, Any]:
             ms = int(_settings(conn)["feed_processing_ms"])
