@@ -269,6 +269,10 @@ def _accept(
             )
         db.executemany("INSERT OR REPLACE INTO published_offers VALUES (?, ?, ?, ?, ?)", rows)
         db.executemany(
+            "INSERT OR REPLACE INTO offer_history VALUES (?, ?, ?, ?)",
+            [(profile, r[1], r[4], iso(now)) for r in rows],
+        )
+        db.executemany(
             "DELETE FROM published_offers WHERE profile=? AND offer_id=?",
             [(profile, o) for o in withdrawals],
         )

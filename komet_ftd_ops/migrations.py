@@ -148,4 +148,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN reviewed_at TEXT
         """,
     ),
+    (
+        "0006_offer_history",
+        # Every offer we ever published, with its last price, kept after it is withdrawn: an
+        # order for an offer withdrawn between a florist's checkout and our intake is still ours.
+        """
+        CREATE TABLE offer_history (
+            profile TEXT NOT NULL,
+            offer_id TEXT NOT NULL,
+            price TEXT NOT NULL,
+            last_published_at TEXT NOT NULL,
+            PRIMARY KEY (profile, offer_id)
+        );
+        INSERT INTO offer_history SELECT profile, offer_id, price, '' FROM published_offers
+        """,
+    ),
 ]

@@ -26,6 +26,21 @@ def iso(ts: datetime | None = None) -> str:
     return (ts or utcnow()).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements; a ';' inside a comment or a string is not an end."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer)
+            buffer = ""
+    if buffer.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
+    ):
+        statements.append(buffer)  # a last statement without ';'
+    return statements
+
+
 class Store:
     """A SQLite file with WAL, migrations applied on open, and `atomic()` for every write."""
 
@@ -87,9 +102,8 @@ class Store:
             for name, sql in self.migrations:
                 if name in done:
                     continue
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                for statement in _statements(sql):
+                    db.execute(statement)
                 db.execute("INSERT INTO migrations VALUES (?, ?)", (name, iso()))
                 applied.append(name)
         return applied

@@ -115,3 +115,12 @@ def test_store_transactions_roll_back_and_calls_survive_a_reopen(tmp_path: Path)
         assert store.get("p", "k") == {"a": 1}
         assert CallCounter(store).today() == 3
         assert store.migrate() == []  # migrations run once
+
+
+def test_a_semicolon_in_a_migration_comment_or_string_is_not_a_statement_end(tmp_path: Path) -> None:
+    migrations = [
+        ("a", "CREATE TABLE t (x TEXT DEFAULT ';'); -- one; two\nCREATE TABLE u (y INT) -- last; no end"),
+    ]
+    with Store(tmp_path / "m.sqlite3", migrations=migrations) as store:
+        names = {r[0] for r in store.query("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"t", "u"} <= names

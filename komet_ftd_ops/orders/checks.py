@@ -17,7 +17,7 @@ from .ledger import Line, Order
 def published_prices(cycle: Cycle, offer_ids: list[str]) -> dict[str, Decimal]:
     marks = ",".join("?" * len(offer_ids))
     rows = cycle.ledger.store.query(
-        f"SELECT offer_id, price FROM published_offers WHERE profile=? AND offer_id IN ({marks})",
+        f"SELECT offer_id, price FROM offer_history WHERE profile=? AND offer_id IN ({marks})",
         (cycle.profile.name, *offer_ids),
     )
     return {r["offer_id"]: Decimal(str(r["price"])) for r in rows}
