@@ -22,35 +22,29 @@ Exit codes tell the failure classes of `komet_ftd_ops.errors` apart:
 
 from __future__ import annotations
 
-import fcntl
-import html
 import json
 import logging
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psutil  # a dependency of ipykernel
-
 import komet_ftd_ops
 
 from . import errors, runs
-from .config import Secret, environment, load_profile, resolve_secret
+from .config import environment, load_profile
 from .config import home as default_home
 from .errors import ConfigError, KometFtdOpsError
+from .processes import kill_process_tree, profile_lock, terminate_as_interrupt
 from .runs import FAILED, OK, SKIPPED, TIMED_OUT, RunRecord
+from .secretscan import check_parameters, one_line, profile_secrets, redact_secrets
 from .store import Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -70,9 +64,6 @@ EXIT_CODES = {
 
 LEAK_REASON = "secret leaked into the run notebook (redacted)"
 INTERRUPTED_REASON = "interrupted (Ctrl-C or SIGTERM); killed the notebook and its kernel"
-SECRET_NAME = re.compile(r"token|secret|passw|key", re.IGNORECASE)
-RESERVED_PARAMETERS = ("profile", "run_id")
-MIN_SECRET_LEN = 6  # shorter values would redact half the notebook; real tokens are longer
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 # The child process: papermill only. Its result goes to a file so that nothing the notebook
@@ -155,99 +146,10 @@ def notebooks_dir() -> Path:
     return Path(komet_ftd_ops.__file__).parents[1] / "notebooks"
 
 
-def profile_secrets(profile: str, root: Path) -> list[str]:
-    """The profile's resolved secret values; references that cannot be resolved are skipped."""
-    values = []
-    for ref in load_profile(profile, root).secret_refs().values():
-        try:
-            values.append(resolve_secret(ref, root).reveal())
-        except ConfigError:
-            continue
-    return values
-
-
-def _holds_secret(value: Any, secret_values: list[str]) -> bool:
-    if isinstance(value, Secret):
-        return True
-    if isinstance(value, str):
-        return any(value == s or (len(s) >= MIN_SECRET_LEN and s in value) for s in secret_values)
-    if isinstance(value, Mapping):
-        return any(_holds_secret(x, secret_values) for item in value.items() for x in item)
-    if isinstance(value, list | tuple | set):
-        return any(_holds_secret(x, secret_values) for x in value)
-    return False
-
-
-def check_parameters(parameters: Mapping[str, Any], secret_values: list[str]) -> None:
-    """Refuse parameters that are, or look like, secrets: papermill writes them all down."""
-    for name, value in parameters.items():
-        if name in RESERVED_PARAMETERS:
-            raise ConfigError(f"parameter {name!r} is set by the runner, not by the caller.")
-        if SECRET_NAME.search(name):
-            raise ConfigError(
-                f"parameter {name!r} looks like a secret. Notebooks resolve secrets themselves "
-                f"from the profile's references; papermill writes every parameter into the "
-                f"output notebook."
-            )
-        if _holds_secret(value, secret_values):
-            raise ConfigError(
-                f"parameter {name!r} holds one of the profile's secrets; notebooks resolve "
-                f"secrets themselves from the profile's references."
-            )
-    try:
-        json.dumps(dict(parameters))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"notebook parameters must be JSON values: {exc}") from None
-
-
 def _check_name(value: str, what: str) -> str:
     if not SAFE_NAME.match(value):
         raise ConfigError(f"{what} {value!r} must be letters, digits, '_', '-' or '.'.")
     return value
-
-
-def one_line(text: str, secret_values: list[str], limit: int = 300) -> str:
-    """A reason for the run index: one line, short, with every secret value masked."""
-    for value in sorted(secret_values, key=len, reverse=True):
-        text = text.replace(value, "***")
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-# --- the lock ------------------------------------------------------------------------------
-
-
-def lock_path(root: Path, profile: str) -> Path:
-    return root / "locks" / f"{profile}.lock"
-
-
-@contextmanager
-def profile_lock(root: Path, profile: str, note: str = "") -> Iterator[str | None]:
-    """Hold the profile's run lock, non-blocking. Yields None if held, else who holds it.
-
-    An flock dies with its process, so a crashed runner never leaves the profile locked.
-    """
-    path = lock_path(root, profile)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            held = True
-        else:
-            held = False
-        if held:
-            yield path.read_text(errors="replace").strip() or "another process"
-            return
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} {note}\n".encode(), 0)
-        try:
-            yield None
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
 
 
 # --- the child process ---------------------------------------------------------------------
@@ -258,65 +160,6 @@ class Outcome:
     status: str
     failure_class: str | None = None
     reason: str | None = None
-
-
-@contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt while inside (main thread only), so that both stop
-    a run the same way: kill the child's process group, record the run, re-raise."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def _raise(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, _raise)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-
-
-def kill_process_tree(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the child's process group and the group of every descendant.
-
-    jupyter_client starts the kernel in a session of its own, so killing the child's group
-    alone would leave the kernel running. The child is stopped first so it cannot start
-    anything new while its descendants are listed.
-    """
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGSTOP)
-    try:
-        descendants = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        descendants = []
-    groups = {proc.pid}
-    for child in descendants:
-        with suppress(ProcessLookupError, psutil.NoSuchProcess):
-            groups.add(os.getpgid(child.pid))
-    groups.discard(os.getpgrp())  # never our own group
-    for group in groups:
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, signal.SIGKILL)
-    for child in descendants:
-        with suppress(psutil.NoSuchProcess):
-            child.kill()
-    proc.wait()
-    _wait_gone(descendants, timeout=5)
-
-
-def _wait_gone(processes: list[psutil.Process], timeout: float) -> None:
-    # Not our children, so not ours to reap: dead means gone or a zombie.
-    deadline = time.monotonic() + timeout
-    for process in processes:
-        while time.monotonic() < deadline:
-            try:
-                if process.status() == psutil.STATUS_ZOMBIE:
-                    break
-            except psutil.NoSuchProcess:
-                break
-            time.sleep(0.05)
 
 
 def _run_child(
@@ -408,41 +251,6 @@ def export_html(notebook: Path, target: Path) -> Path | None:
     tmp.write_text(body, encoding="utf-8")
     os.replace(tmp, target)
     return target
-
-
-def _secret_forms(value: str) -> list[str]:
-    # How a value can appear: as is, HTML-escaped, and JSON-escaped (inside .ipynb strings).
-    base = {value, html.escape(value), html.escape(value, quote=False)}
-    forms = set(base)
-    for b in base:
-        forms.add(json.dumps(b)[1:-1])
-        forms.add(json.dumps(b, ensure_ascii=False)[1:-1])
-    return sorted(forms, key=len, reverse=True)
-
-
-def redact_secrets(paths: list[Path | None], secret_values: list[str]) -> bool:
-    """Replace every secret value in the files with ***; True if any was found.
-
-    A file that still holds a secret after redaction (it should not) is deleted.
-    """
-    forms = [f for v in secret_values if len(v) >= MIN_SECRET_LEN for f in _secret_forms(v)]
-    found = False
-    for path in paths:
-        if path is None or not path.exists() or not forms:
-            continue
-        text = path.read_text(encoding="utf-8", errors="surrogateescape")
-        if not any(f in text for f in forms):
-            continue
-        found = True
-        for form in forms:
-            text = text.replace(form, "***")
-        if any(f in text for f in forms):
-            path.unlink()
-            continue
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
-        os.replace(tmp, path)
-    return found
 
 
 # --- the run -------------------------------------------------------------------------------
