@@ -97,6 +97,12 @@ class CycleReport:
     def headline(self) -> str:
         c = self.counters()
         parts = [f"profile {self.profile}", "DRY RUN" if self.dry_run else ""]
+        if self.orders is not None:
+            parts.append(
+                f"orders: {c.get('orders_received', 0)} received, {c.get('orders_invoiced', 0)} "
+                f"invoiced, {c.get('lines_rejected', 0)} lines rejected, "
+                f"{c.get('orders_parked', 0)} parked"
+            )
         if self.build is not None:
             parts.append(
                 f"{c['lines_read']} lines read, {c['offers']} offers built, {c['rejected']} bad rows"

@@ -220,3 +220,36 @@ def faults(
         _echo_json(ctl.faults())
         return
     _echo_json(ctl.add_fault(service, kind, method, rate, ms))
+
+
+@sandbox.command()
+@click.option("--profile", default="sandbox", show_default=True)
+@click.option(
+    "--final", is_flag=True, help="Nothing may still be on its way (after the last cycle)."
+)
+def check(profile: str, final: bool) -> None:
+    """Check the exactly-once invariants: every FTD order has exactly one Komet web order with
+    exactly its lines, or is rejected or parked with a reason; FTD's acknowledgements agree.
+
+    Exits 1 and lists what is broken.
+
+    Example: komet-ftd-ops sandbox check --final
+    """
+    from ..config import load_profile, state_db_path
+    from ..orders.check import violations
+    from ..store import Store
+
+    prof = load_profile(profile)
+    state = _control().dump()
+    with Store(state_db_path()) as store:
+        problems = violations(
+            store, prof.name, state["komet"], state["ftd"], prof.ftd_customer_id, final=final
+        )
+    orders = len(state["ftd"]["orders"])
+    if problems:
+        for line in problems:
+            click.echo(f"BROKEN: {line}")
+        raise SystemExit(1)
+    click.echo(
+        f"ok: {orders} FTD orders, each exactly once in Komet (or rejected/parked with a reason)"
+    )

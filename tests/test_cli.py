@@ -1,0 +1,75 @@
+"""The command line end to end, as a user types it: the twin, onboarding, sync runs with
+florists shopping through faults, the exactly-once check, and the state dump."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+
+def kfo(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KOMET_FTD_OPS_HOME": str(home)}
+    result = subprocess.run(
+        [sys.executable, "-m", "komet_ftd_ops", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if ok:
+        assert result.returncode == 0, f"{args}: {result.stdout[-2000:]}{result.stderr[-2000:]}"
+    return result
+
+
+def test_the_kit_from_the_command_line(home: Path) -> None:
+    try:
+        kfo(home, "sandbox", "up", "--lines", "120", "--seed", "11")
+        info = json.loads(kfo(home, "sandbox", "info", "--json").stdout)
+        assert set(info["komet"]) == {"base_url", "company_id", "ftd_customer_id", "tokens"}
+        assert set(info["komet"]["tokens"]) == {"customer", "company"}
+        assert set(info["ftd"]) == {"base_url", "supplier_id", "token"}
+
+        refused = kfo(home, "schedule", "--profile", "sandbox", "--max-cycles", "1", ok=False)
+        assert refused.returncode == 78 and "preflight" in refused.stderr
+
+        onboard = json.loads(kfo(home, "onboard", "--profile", "sandbox", "--json").stdout)
+        assert onboard["preflight"]["status"] == "pass"
+        assert onboard["ftd_customer_id"] == info["komet"]["ftd_customer_id"]
+        assert info["komet"]["tokens"]["customer"] not in json.dumps(onboard)
+        # lost answers are read back at once in this test, not after the production settle time
+        with (home / "profiles" / "sandbox.toml").open("a") as fh:
+            fh.write("\n[orders]\nunknown_settle_seconds = 0\n")
+
+        first = kfo(home, "run", "sync", "--profile", "sandbox")
+        notebook = Path(first.stdout.strip().splitlines()[-1])
+        assert notebook.exists() and notebook.with_suffix(".html").exists()
+        assert notebook.parent.parent.name == "sandbox" and notebook.name.endswith("Z-sync.ipynb")
+
+        shop = json.loads(kfo(home, "sandbox", "shop", "--orders", "6", "--oversell", "0.3", "--seed", "3").stdout)
+        assert len(shop["orders"]) == 6
+        kfo(home, "sandbox", "faults", "--service", "komet", "--kind", "drop-after-commit", "--rate", "0.3")
+        kfo(home, "sandbox", "set", "--autoconfirm", "on")
+        for _ in range(2):
+            kfo(home, "run", "sync", "--profile", "sandbox")
+        kfo(home, "sandbox", "faults", "--clear")
+        kfo(home, "run", "sync", "--profile", "sandbox")
+
+        check = kfo(home, "sandbox", "check", "--final")
+        assert "ok: 6 FTD orders" in check.stdout
+        dump = json.loads(kfo(home, "sandbox", "dump", "--json").stdout)
+        assert {"web_orders", "invoices", "calls_today"} <= set(dump["komet"])
+        assert {"orders", "offers", "last_sequence"} <= set(dump["ftd"])
+        assert dump["ftd"]["last_sequence"] >= 4
+        acknowledged = [o for o in dump["ftd"]["orders"] if o["acknowledgement"]]
+        assert len(acknowledged) == 6
+
+        runs = json.loads(kfo(home, "runs", "list", "--json").stdout)
+        assert [r["status"] for r in runs] == ["ok"] * 4
+        assert sum(r["counters"].get("orders_received", 0) for r in runs) == 6
+        assert (home / "runs" / "index.html").exists()
+        for path in (home / "runs").rglob("*.*"):
+            assert info["komet"]["tokens"]["customer"] not in path.read_text(errors="replace")
+    finally:
+        kfo(home, "sandbox", "down", ok=False)
