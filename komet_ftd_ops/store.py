@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -54,11 +55,25 @@ class Store:
             str(path), timeout=30, isolation_level=None, check_same_thread=False
         )
         self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
+        self._use_wal()
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self._depth = 0
         self.migrate()
+
+    def _use_wal(self, wait_s: float = 30.0) -> None:
+        """WAL lets readers (notebooks, `runs list`) work while a run writes. The switch needs
+        an exclusive lock and SQLite does not wait for it as it does for writes, so a process
+        opening the file while another creates it retries here; once set, WAL stays in the file.
+        """
+        deadline = time.monotonic() + wait_s
+        while self.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self.conn.close()

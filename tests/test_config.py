@@ -124,3 +124,22 @@ def test_a_semicolon_in_a_migration_comment_or_string_is_not_a_statement_end(tmp
     with Store(tmp_path / "m.sqlite3", migrations=migrations) as store:
         names = {r[0] for r in store.query("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"t", "u"} <= names
+
+
+def test_many_processes_opening_a_new_state_file_at_once_all_succeed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "state.sqlite3"
+    code = (
+        "import sys; from komet_ftd_ops.store import Store, CallCounter\n"
+        "with Store(sys.argv[1]) as s: CallCounter(s)('x')\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE, text=True)
+        for _ in range(8)
+    ]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, [e for e in errors if e][:1]
+    with Store(path) as store:
+        assert CallCounter(store).today() == 8
