@@ -355,8 +355,29 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 """
 
 
+# What a reviewer scans for first; the run notebook has every counter.
+KEY_COUNTERS = (
+    "feed_kind", "lines_read", "offers_published", "offers_withdrawn", "rejected",
+    "offers_rejected_by_ftd", "orders_received", "orders_invoiced", "lines_rejected",
+    "orders_parked", "komet_calls_cycle",
+)  # fmt: skip
+QUIET_COUNTERS = {"seconds", "komet_daily_quota", "komet_calls_today", "open_market"}
+
+
+def _routine(value: Any) -> bool:
+    return isinstance(value, bool) or value in (0, None, "")
+
+
 def _fmt_counters(counters: dict[str, Any]) -> str:
-    return " · ".join(f"{k}={v}" for k, v in sorted(counters.items()))
+    """Key counters first, then any other that is not zero, empty or routine."""
+    key = [(k, counters[k]) for k in KEY_COUNTERS if counters.get(k) not in (None, "")]
+    rest = sorted(
+        (k, v)
+        for k, v in counters.items()
+        if k not in KEY_COUNTERS and k not in QUIET_COUNTERS and not _routine(v)
+    )
+    text = " · ".join(f"{k}={v}" for k, v in key + rest)
+    return f"DRY RUN · {text}" if counters.get("dry_run") is True else text
 
 
 def _fmt_seconds(value: float | None) -> str:
