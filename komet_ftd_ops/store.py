@@ -69,11 +69,14 @@ class Store:
         deadline = time.monotonic() + wait_s
         while self.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             try:
-                self.conn.execute("PRAGMA journal_mode=WAL")
+                mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower()
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+                continue
+            if mode != "wal":  # an in-memory database keeps its own mode
+                return
 
     def close(self) -> None:
         self.conn.close()
