@@ -33,6 +33,7 @@ run: venv
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: venv lint browser
 	$(BIN)/python -m pytest

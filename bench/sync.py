@@ -50,7 +50,13 @@ def direct_cycle(home: Path) -> dict:
     `process_s` the whole process (interpreter start and imports included, as cron would)."""
     env = {**os.environ, "KOMET_FTD_OPS_HOME": str(home)}
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", DIRECT, str(home)], env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", DIRECT, str(home)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["process_s"] = time.perf_counter() - t
     return result
@@ -72,7 +78,9 @@ def change_one_percent(info: dict, lines: int) -> int:
     first = int(dump.get("first_line_id", 428700))
     step = 100
     changes = {str(first + i): 1 for i in range(0, lines, step)}
-    httpx.post(f"{info['komet']['root_url']}/_sandbox/stock", json={"set": changes}, timeout=120).raise_for_status()
+    httpx.post(
+        f"{info['komet']['root_url']}/_sandbox/stock", json={"set": changes}, timeout=120
+    ).raise_for_status()
     return len(changes)
 
 
@@ -81,7 +89,9 @@ def bench(size: int, latency_ms: int, base: Path) -> None:
     info = control.up(home, lines=size, seed=7)
     for service in ("komet", "ftd"):
         url = info["komet"]["root_url"] if service == "komet" else info["ftd"]["base_url"]
-        httpx.post(f"{url}/_sandbox/faults", json={"kind": "latency", "ms": latency_ms}).raise_for_status()
+        httpx.post(
+            f"{url}/_sandbox/faults", json={"kind": "latency", "ms": latency_ms}
+        ).raise_for_status()
     try:
         direct = direct_cycle(home)
         paper_home = twin_home(base, f"p{size}", info_from=home)
@@ -107,7 +117,9 @@ def bench(size: int, latency_ms: int, base: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="1000,20000,100000")
     parser.add_argument("--latency-ms", type=int, default=50)
     args = parser.parse_args()

@@ -24,11 +24,17 @@ def run_demo(root: Path, *, lines: int, every: str, max_cycles: int | None) -> N
     click.echo(f"sandbox twin up: Komet {info['komet']['base_url']}  FTD {info['ftd']['base_url']}")
     try:
         if not preflight_passed(SANDBOX, root)[0]:
-            result = onboard(SANDBOX, root=root, token_ref="sandbox:komet.customer", check_writes=True)
-            click.echo(f"onboarding of the sandbox profile: preflight {'pass' if result.passed else 'FAIL'}")
+            result = onboard(
+                SANDBOX, root=root, token_ref="sandbox:komet.customer", check_writes=True
+            )
+            click.echo(
+                f"onboarding of the sandbox profile: preflight {'pass' if result.passed else 'FAIL'}"
+            )
             if not result.passed:
                 raise ConfigError("; ".join(result.preflight.reasons))
-        click.echo(f"runs land in {root / 'runs' / SANDBOX}/<date>/ ; index: {root / 'runs' / 'index.html'}")
+        click.echo(
+            f"runs land in {root / 'runs' / SANDBOX}/<date>/ ; index: {root / 'runs' / 'index.html'}"
+        )
         click.echo(f"first cycle now, then every {every} (Ctrl-C stops the schedule and the twin)")
         click.echo("try, in another shell: komet-ftd-ops sandbox shop --orders 5")
         schedule(SANDBOX, interval, root, max_cycles=max_cycles)

@@ -47,9 +47,21 @@ def test_the_kit_from_the_command_line(home: Path) -> None:
         assert notebook.exists() and notebook.with_suffix(".html").exists()
         assert notebook.parent.parent.name == "sandbox" and notebook.name.endswith("Z-sync.ipynb")
 
-        shop = json.loads(kfo(home, "sandbox", "shop", "--orders", "6", "--oversell", "0.3", "--seed", "3").stdout)
+        shop = json.loads(
+            kfo(home, "sandbox", "shop", "--orders", "6", "--oversell", "0.3", "--seed", "3").stdout
+        )
         assert len(shop["orders"]) == 6
-        kfo(home, "sandbox", "faults", "--service", "komet", "--kind", "drop-after-commit", "--rate", "0.3")
+        kfo(
+            home,
+            "sandbox",
+            "faults",
+            "--service",
+            "komet",
+            "--kind",
+            "drop-after-commit",
+            "--rate",
+            "0.3",
+        )
         kfo(home, "sandbox", "set", "--autoconfirm", "on")
         for _ in range(2):
             kfo(home, "run", "sync", "--profile", "sandbox")

@@ -47,7 +47,10 @@ def test_a_profile_names_references_never_secrets(home: Path) -> None:
     assert profile.komet_base_url == "https://api.kometsales.com/api/"
     assert profile.daily_quota == 3000
     assert profile.sync.exclude_colors == ("Black",)
-    assert profile.secret_refs() == {"komet_token": "env:KOMET_FTD_TOKEN", "ftd_token": "file:ftd_token"}
+    assert profile.secret_refs() == {
+        "komet_token": "env:KOMET_FTD_TOKEN",
+        "ftd_token": "file:ftd_token",
+    }
 
 
 def test_a_literal_token_in_a_profile_is_refused_without_echoing_it(home: Path) -> None:
@@ -69,7 +72,9 @@ def test_unknown_settings_and_missing_fields_are_named(home: Path) -> None:
         load_profile("nope")
 
 
-def test_secrets_resolve_from_env_and_a_0600_file(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secrets_resolve_from_env_and_a_0600_file(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KOMET_FTD_TOKEN", "k" * 50)
     assert resolve_secret("env:KOMET_FTD_TOKEN").reveal() == "k" * 50
     ref = write_secret("ftd_token", "f" * 40)
@@ -117,9 +122,14 @@ def test_store_transactions_roll_back_and_calls_survive_a_reopen(tmp_path: Path)
         assert store.migrate() == []  # migrations run once
 
 
-def test_a_semicolon_in_a_migration_comment_or_string_is_not_a_statement_end(tmp_path: Path) -> None:
+def test_a_semicolon_in_a_migration_comment_or_string_is_not_a_statement_end(
+    tmp_path: Path,
+) -> None:
     migrations = [
-        ("a", "CREATE TABLE t (x TEXT DEFAULT ';'); -- one; two\nCREATE TABLE u (y INT) -- last; no end"),
+        (
+            "a",
+            "CREATE TABLE t (x TEXT DEFAULT ';'); -- one; two\nCREATE TABLE u (y INT) -- last; no end",
+        ),
     ]
     with Store(tmp_path / "m.sqlite3", migrations=migrations) as store:
         names = {r[0] for r in store.query("SELECT name FROM sqlite_master WHERE type='table'")}

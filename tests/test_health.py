@@ -73,6 +73,7 @@ def test_failures_in_a_row_turn_red_and_one_success_clears_them(store: Store) ->
 def test_a_reconciliation_with_problems_turns_red_until_a_clean_one(store: Store) -> None:
     sync_run(store, 1)
     from komet_ftd_ops.reconcile.core import LAST_KEY
+
     store.put("acme", LAST_KEY, {"from": "2026-11-01", "to": "2026-11-30", "problems": 3,
                                  "counts": {"voided": 1, "mismatch": 2, "matched": 40}})  # fmt: skip
     assert health(store).endswith(

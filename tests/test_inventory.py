@@ -230,10 +230,14 @@ def test_a_delta_on_the_accepted_state_equals_a_full_feed(
         assert _apply(ftd_side, delta) == {o["offer_id"]: o for o in offers_as_dicts(target, "t")}
 
         # once accepted, a withdrawn offer stays known with its last price (orders in flight)
-        _accept(state, "f2", "delta", delta.sequence, target, delta.upserts, delta.withdrawals, 0, later)
+        _accept(
+            state, "f2", "delta", delta.sequence, target, delta.upserts, delta.withdrawals, 0, later
+        )
         history = dict(store.query("SELECT offer_id, price FROM offer_history WHERE profile='p'"))
         ever = {o["offer_id"]: o["price_per_unit"] for o in _apply(ftd_side, full).values()}
-        ever.update({o["offer_id"]: o["price_per_unit"] for o in offers_as_dicts(delta.upserts, "t")})
+        ever.update(
+            {o["offer_id"]: o["price_per_unit"] for o in offers_as_dicts(delta.upserts, "t")}
+        )
         assert history == ever
 
 

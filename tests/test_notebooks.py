@@ -11,7 +11,9 @@ from pathlib import Path
 from conftest import REPO, Twin
 
 
-def test_every_notebook_runs_with_its_defaults_under_nbval(twin: Twin, home: Path, tmp_path: Path) -> None:
+def test_every_notebook_runs_with_its_defaults_under_nbval(
+    twin: Twin, home: Path, tmp_path: Path
+) -> None:
     env = {**os.environ, "KOMET_FTD_OPS_HOME": str(home)}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",

@@ -190,7 +190,9 @@ class _Komet:
               "webOrderId": "30200"}  # fmt: skip
     phone = {**header, "id": "551001", "number": "21001", "status": "0", "customerPo": "PHONE-1",
              "webOrderId": None, "shipDate": "2026-12-24"}  # fmt: skip
-    lines = [{"inventoryIds": "428720", "boxes": 2, "units": 200, "price": "0.42", "total": "84.00"}]
+    lines = [
+        {"inventoryIds": "428720", "boxes": 2, "units": 200, "price": "0.42", "total": "84.00"}
+    ]
 
     def invoice_list(self, first: date, last: date, customer_id: str) -> list[dict]:
         return [self.header, self.phone]

@@ -116,7 +116,9 @@ def test_the_schedule_command_runs_real_cycles_on_their_ticks(
 ) -> None:
     caplog.set_level(logging.INFO, logger="komet_ftd_ops.scheduler")
     args = ["--profile", "test", "--every", "1s", "--max-cycles", "2"]
-    refused = CliRunner().invoke(schedule_command, [*args, "--notebook", str(FIXTURES / "ok.ipynb")])
+    refused = CliRunner().invoke(
+        schedule_command, [*args, "--notebook", str(FIXTURES / "ok.ipynb")]
+    )
     assert refused.exit_code != 0 and "no preflight for profile 'test'" in str(refused.exception)
     prof = load_profile("test", home)
     save_preflight(

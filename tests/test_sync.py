@@ -34,11 +34,17 @@ def test_first_cycle_sends_a_full_feed_then_deltas(twin: Twin, home: Path, store
     first = cycle(store, home, now=t0)
     assert (first.feed.kind, first.feed.reason) == ("full", "first_cycle")
     assert first.build.lines_read > 0 and first.feed.upserts == len(first.build.offers) > 0
-    assert first.build.rejected["reason"].notna().all() and len(first.build.rejected) > 0  # the seed has bad rows
+    assert (
+        first.build.rejected["reason"].notna().all() and len(first.build.rejected) > 0
+    )  # the seed has bad rows
     assert twin.control("ftd", "GET", "dump")["offers"] == first.feed.upserts
 
     heartbeat = cycle(store, home, now=t0 + timedelta(minutes=5))
-    assert (heartbeat.feed.kind, heartbeat.feed.upserts, heartbeat.feed.withdrawals) == ("delta", 0, 0)
+    assert (heartbeat.feed.kind, heartbeat.feed.upserts, heartbeat.feed.withdrawals) == (
+        "delta",
+        0,
+        0,
+    )
     assert heartbeat.feed.sequence == first.feed.sequence + 1
 
     taken = twin.control("komet", "POST", "stock", json={"sell_elsewhere": 0.5})
@@ -69,7 +75,9 @@ def test_ftd_rejections_are_recorded_per_offer(twin: Twin, home: Path, store: St
     profile = with_rules(load_profile("sandbox", home), currency="DOLLARS")
     report = cycle(store, home, profile=profile)
     assert report.feed.rejected and len(report.feed.rejected) == report.feed.upserts
-    rows = store.query("SELECT offer_id, code FROM feed_rejections WHERE feed_id=?", (report.feed.feed_id,))
+    rows = store.query(
+        "SELECT offer_id, code FROM feed_rejections WHERE feed_id=?", (report.feed.feed_id,)
+    )
     assert len(rows) == len(report.feed.rejected)
     assert not report.ftd_rejections().empty
 
@@ -81,9 +89,13 @@ def test_a_dry_run_sends_nothing(twin: Twin, home: Path, store: Store) -> None:
     assert store.get("sandbox", "feed.last_sequence") is None
 
 
-def test_inventory_refresh_waits_when_the_quota_runs_short(twin: Twin, home: Path, store: Store) -> None:
+def test_inventory_refresh_waits_when_the_quota_runs_short(
+    twin: Twin, home: Path, store: Store
+) -> None:
     profile = load_profile("sandbox", home)
-    profile = replace(profile, sync=replace(profile.sync, order_reserve_pct=99.95))  # leaves 0 for inventory
+    profile = replace(
+        profile, sync=replace(profile.sync, order_reserve_pct=99.95)
+    )  # leaves 0 for inventory
     report = cycle(store, home, profile=profile)
     assert report.build is None and report.feed is None
     assert any("held for orders" in note for note in report.notes)

@@ -74,9 +74,19 @@ def up(
     log = (folder / "twin.log").open("ab")
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "komet_ftd_ops.sandbox.server", "--home", str(home),
-            "--komet-port", str(komet_port), "--ftd-port", str(ftd_port),
-            "--lines", str(lines), "--seed", str(seed),
+            sys.executable,
+            "-m",
+            "komet_ftd_ops.sandbox.server",
+            "--home",
+            str(home),
+            "--komet-port",
+            str(komet_port),
+            "--ftd-port",
+            str(ftd_port),
+            "--lines",
+            str(lines),
+            "--seed",
+            str(seed),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -126,7 +136,9 @@ class SandboxControl:
     def for_home(cls, home: Path) -> SandboxControl:
         info = read_info(home)
         if info is None:
-            raise ConfigError("the sandbox twin is not running; start it with `komet-ftd-ops sandbox up`.")
+            raise ConfigError(
+                "the sandbox twin is not running; start it with `komet-ftd-ops sandbox up`."
+            )
         return cls(info)
 
     def call(self, service: str, verb: str, path: str, body: dict[str, Any] | None = None) -> Any:

@@ -202,7 +202,9 @@ def add_control_routes(app: web.Application, board: FaultBoard, service: str) ->
             )
             board.add(fault)
         except (KeyError, ValueError) as exc:
-            return web.json_response({"error": {"code": "bad_fault", "message": str(exc)}}, status=400)
+            return web.json_response(
+                {"error": {"code": "bad_fault", "message": str(exc)}}, status=400
+            )
         return web.json_response({"added": asdict(fault)})
 
     async def clear_faults(request: web.Request) -> web.Response:

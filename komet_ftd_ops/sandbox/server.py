@@ -36,7 +36,9 @@ def build(db: Store, *, lines: int, seed: int) -> tuple[web.Application, web.App
     komet_info = komet_app.seed(db, lines=lines, seed=seed)
     ftd_info = ftd_app.seed(db, seed=seed)
     komet = komet_app.create_app(db, board)
-    ftd = ftd_app.create_app(db, board, on_oversell=lambda offer_id: komet_app.take_offer_stock(db, offer_id))
+    ftd = ftd_app.create_app(
+        db, board, on_oversell=lambda offer_id: komet_app.take_offer_stock(db, offer_id)
+    )
     return komet, ftd, {"komet": komet_info, "ftd": ftd_info}
 
 
@@ -80,7 +82,9 @@ async def _serve(home: Path, komet_port: int, ftd_port: int, lines: int, seed: i
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--komet-port", type=int, default=0)
     parser.add_argument("--ftd-port", type=int, default=0)
@@ -89,8 +93,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sandbox_dir(args.home).mkdir(parents=True, exist_ok=True)
     asyncio.run(_serve(args.home.resolve(), args.komet_port, args.ftd_port, args.lines, args.seed))
-
-
 
 
 if __name__ == "__main__":
