@@ -34,6 +34,7 @@ run: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy komet_ftd_ops
 
 test: venv lint browser
 	$(BIN)/python -m pytest

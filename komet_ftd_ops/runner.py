@@ -239,7 +239,8 @@ def export_html(notebook: Path, target: Path) -> Path | None:
     """The notebook's HTML copy (nbconvert, inline CSS); None if there is nothing to convert."""
     if not notebook.exists():
         return None
-    sys.modules.setdefault(SKIP_SLOW_IMPORT, None)  # see SKIP_SLOW_IMPORT
+    # see SKIP_SLOW_IMPORT; a None entry marks a module absent (a CPython idiom typeshed omits)
+    sys.modules.setdefault(SKIP_SLOW_IMPORT, None)  # type: ignore[arg-type]
     from nbconvert import HTMLExporter  # slow import: only when a run has finished
 
     try:

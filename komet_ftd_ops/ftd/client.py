@@ -183,7 +183,7 @@ class FtdClient:
         """
         _check_sequences(None, sequence)
         _check_offer_ids(offers)
-        envelope = {
+        envelope: JsonDict = {
             "feed_id": feed_id or _new_feed_id("full", sequence),
             "sequence": sequence,
             "generated_at": generated_at or _utc_now(),
@@ -227,7 +227,7 @@ class FtdClient:
             op = change.get("op") if isinstance(change, dict) else None
             if op not in ("upsert", "withdraw"):
                 raise DataError(f"FTD send_delta: change #{i} has op {op!r}, not upsert|withdraw.")
-        body = {
+        body: JsonDict = {
             "feed_id": feed_id or _new_feed_id("delta", sequence),
             "base_sequence": base_sequence,
             "sequence": sequence,

@@ -14,7 +14,7 @@ A value that does not parse is kept as it came rather than dropped or guessed at
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -176,7 +176,7 @@ def komet_timestamp(value: datetime | str) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def komet_ids(value: str | int | list[str] | list[int] | tuple[str | int, ...]) -> str:
+def komet_ids(value: str | int | Sequence[str | int]) -> str:
     """Line ids as Komet gives them in `inventoryLineIds`: one comma-separated string."""
     if isinstance(value, str | int):
         return str(value)

@@ -130,7 +130,7 @@ def _current_check(
 
 def _default_options(session: OnboardingSession, check: TokenCheck | None) -> list[str]:
     """Default carrier and ship-to: the analyst's if FTD's record has it, else the first."""
-    reasons = []
+    reasons: list[str] = []
     if check is None:
         return reasons
     for key, rows, what in (

@@ -29,6 +29,7 @@ keeps its place in the machine, so releasing it resumes exactly where it stopped
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime
@@ -151,7 +152,7 @@ class Order:
         return json.loads(self.body)
 
 
-def _build(cls: type, row: Mapping[str, Any]) -> Any:
+def _build(cls: type, row: Mapping[str, Any] | sqlite3.Row) -> Any:
     return cls(**{f.name: row[f.name] for f in fields(cls)})
 
 

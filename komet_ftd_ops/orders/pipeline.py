@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..config import Profile
 from ..connect import Clients
@@ -195,7 +196,10 @@ def follow_invoices(cycle: Cycle, force: bool = False) -> list[str]:
 
 def _follow(cycle: Cycle, order: Order, invoice: dict) -> bool:
     ledger, status = cycle.ledger, int(invoice.get("status") or 0)
-    ids = {"invoice_id": str(invoice.get("id")), "invoice_number": str(invoice.get("number"))}
+    ids: dict[str, Any] = {  # ledger fields, passed to `update` as **values
+        "invoice_id": str(invoice.get("id")),
+        "invoice_number": str(invoice.get("number")),
+    }
     if order.state == CANCEL_REVIEW:
         if status != 4:
             return False

@@ -6,7 +6,7 @@ and stay small: the orders this cycle touched, and every order still parked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -120,7 +120,7 @@ class OrdersReport:
         self._shadow = ledger.shadow_stock(today)
 
     def preview(
-        self, ledger: OrderLedger, new_orders: list[Mapping[str, Any]], today: date
+        self, ledger: OrderLedger, new_orders: Sequence[Mapping[str, Any]], today: date
     ) -> None:
         """Dry run: the ledger as it is, plus what the new orders would add."""
         self.finish(ledger, [], today)

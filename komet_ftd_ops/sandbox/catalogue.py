@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import accumulate
-from typing import Any
+from typing import Any, cast
 
 FIRST_LINE_ID = 428700  # FTD's spec shows "om:428720": keep the twin's ids in that range
 FIRST_INVOICE_ID = 551000
@@ -224,7 +224,7 @@ def _people(cat: Catalogue, seed: int) -> dict[str, int]:
     cat.customer_carriers.extend((ids["ftd"], c) for c in FTD_CARRIERS)
     for key, name, *_rest in CUSTOMERS[1:]:
         ship_id += rng.randint(1, 9)
-        city, state = _rest[-2], _rest[-1]
+        city, state = cast(str, _rest[-2]), cast(str, _rest[-1])
         cat.ship_tos.append((ship_id, ids[key], name, "100 Main St", city, state, "00000", "US"))
         for carrier in rng.sample([c[0] for c in CARRIERS], rng.randint(1, 3)):
             cat.customer_carriers.append((ids[key], carrier))
@@ -242,7 +242,7 @@ def _lines(cat: Catalogue, seed: int, count: int, today: date) -> None:
     products, cum = _products()
     chosen = rng.choices(products, cum_weights=cum, k=count)
     box_codes, box_weights = zip(*BOX_SHARES, strict=True)
-    boxes_drawn = rng.choices(box_codes, box_weights, k=count)
+    boxes_drawn = rng.choices(box_codes, cast("tuple[int, ...]", box_weights), k=count)
     origin_codes, origin_weights = zip(*ORIGIN_SHARES, strict=True)
     origins = rng.choices(origin_codes, origin_weights, k=count)
     starts = {1: (-3, 6), 2: (5, 26), 3: (1, 7), 4: (0, 5)}  # first ship day: offset, span

@@ -17,6 +17,7 @@ random generator so a run can be replayed.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import json
 import random
@@ -102,12 +103,14 @@ class FaultBoard:
             else:
                 db.execute("DELETE FROM faults")
 
-    def list(self, service: str | None = None) -> list[Fault]:
+    # `builtins.list`: inside this class body a bare `list` names the method below, not the type.
+    # The method keeps its name: tests/sim/inproc.py replaces `board.list` to switch faults off.
+    def list(self, service: str | None = None) -> builtins.list[Fault]:
         rows = self.db.query("SELECT service, kind, method, rate, ms FROM faults ORDER BY id")
         faults = [Fault(**dict(r)) for r in rows]
         return [f for f in faults if service is None or f.service == service]
 
-    def draw(self, service: str, method: str) -> list[Fault]:
+    def draw(self, service: str, method: str) -> builtins.list[Fault]:
         """The faults that strike this call (each drawn independently at its rate)."""
         hits = []
         for fault in self.list(service):

@@ -26,7 +26,7 @@ import random
 import sqlite3
 from collections import deque
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from .ftd_http import FtdError, decode_cursor, encode_cursor, next_stamp, parse_rfc3339, stamp
 
@@ -152,7 +152,7 @@ def _ack_lines(body: dict[str, Any], order_lines: list[dict[str, Any]]) -> list[
             )
         if reason is not None and (not isinstance(reason, str) or len(reason) > 64):
             raise FtdError(422, "invalid_request", f"line {line_id}: reason_code is a string.")
-        decided[line_id] = {
+        decided[cast(str, line_id)] = {  # a key of by_id: checked above
             "line_id": line_id,
             "decision": decision,
             "boxes_accepted": boxes if decision == "ACCEPT" else 0,

@@ -120,8 +120,8 @@ def _token(request: web.Request, method: str, params: dict[str, Any], company_id
         token = request.headers.get("authenticationToken", "")
         return token if request.headers.get("X-ACCOUNT") == company_id else ""
     source = request.query if request.method == "GET" else params
-    token = source.get("authenticationToken")
-    return token if isinstance(token, str) else ""
+    value = source.get("authenticationToken")
+    return value if isinstance(value, str) else ""
 
 
 def _authorise(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from . import komet_db
 from .komet_wire import CENT, Call, invalid, money
@@ -29,7 +29,7 @@ def price_factor(call: Call, customer: int) -> Decimal:
 def item_json(row: Any, factor: Decimal, quantity: int | None = None) -> dict[str, Any]:
     """One inventory item as Komet lists it; the price is this customer's price per unit."""
     base = money(row["price"])
-    price = base if base == "" else (base * factor).quantize(CENT)
+    price = base if base == "" else (cast(Decimal, base) * factor).quantize(CENT)
     return {
         "inventoryOrigin": row["origin"],
         "inventoryLineIds": row["line_ids"],
@@ -63,7 +63,8 @@ def inventory_list(call: Call) -> dict[str, Any]:
     page = call.integer("page", low=1) or 1
     rows = call.integer("rows", low=1) or 30
     rows = min(rows, call.settings["max_rows"])
-    where, params = [], []
+    where: list[str] = []
+    params: list[str | int] = []
     when = call.day("availableDate")
     if when is not None:
         where.append("i.available_from <= ? AND i.available_to >= ?")
@@ -198,7 +199,8 @@ def customer_details(call: Call) -> dict[str, Any]:
 
 def customer_list(call: Call) -> dict[str, Any]:
     """Company tokens only (the app's permission check keeps Customer tokens out)."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[str | int] = []
     ident = call.integer("id")
     if ident is not None:
         where.append("id = ?")
