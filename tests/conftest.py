@@ -104,6 +104,38 @@ def twin(home: Path) -> Iterator[Twin]:
         running.stop()
 
 
+# An offline profile named "test" (nothing listens on port 9): for runner and scheduler tests
+# that need a profile and its secrets but no service. The Komet token holds HTML- and
+# JSON-escaping characters on purpose, so the secret scan must find every escaped form.
+TEST_KOMET_TOKEN = 'komet-test-token-5f2a9c&"x'
+TEST_FTD_TOKEN = "ftd-test-token-81be44"
+TEST_PROFILE_TOML = """
+[komet]
+base_url = "http://127.0.0.1:9/"
+company_id = "c1"
+ftd_customer_id = "f1"
+token = "env:TEST_KOMET_TOKEN"
+
+[ftd]
+base_url = "http://127.0.0.1:9/"
+supplier_id = "s1"
+token = "env:TEST_FTD_TOKEN"
+
+[sync]
+deadline_seconds = 60
+"""
+
+
+@pytest.fixture
+def profile(home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The offline `test` profile under the test's home; returns its name."""
+    monkeypatch.setenv("TEST_KOMET_TOKEN", TEST_KOMET_TOKEN)
+    monkeypatch.setenv("TEST_FTD_TOKEN", TEST_FTD_TOKEN)
+    (home / "profiles").mkdir()
+    (home / "profiles" / "test.toml").write_text(TEST_PROFILE_TOML)
+    return "test"
+
+
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     # Loopback only: never let a proxy variable route twin traffic elsewhere.

@@ -16,6 +16,7 @@ import papermill
 import psutil
 import pytest
 from click.testing import CliRunner
+from conftest import TEST_FTD_TOKEN, TEST_KOMET_TOKEN
 
 import komet_ftd_ops
 from komet_ftd_ops import errors, runs
@@ -33,33 +34,7 @@ from komet_ftd_ops.runner import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
-KOMET_TOKEN = 'komet-test-token-5f2a9c&"x'  # HTML- and JSON-escaping characters on purpose
-FTD_TOKEN = "ftd-test-token-81be44"
-
-PROFILE_TOML = """
-[komet]
-base_url = "http://127.0.0.1:9/"
-company_id = "c1"
-ftd_customer_id = "f1"
-token = "env:TEST_KOMET_TOKEN"
-
-[ftd]
-base_url = "http://127.0.0.1:9/"
-supplier_id = "s1"
-token = "env:TEST_FTD_TOKEN"
-
-[sync]
-deadline_seconds = 60
-"""
-
-
-@pytest.fixture
-def profile(home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("TEST_KOMET_TOKEN", KOMET_TOKEN)
-    monkeypatch.setenv("TEST_FTD_TOKEN", FTD_TOKEN)
-    (home / "profiles").mkdir()
-    (home / "profiles" / "test.toml").write_text(PROFILE_TOML)
-    return "test"
+KOMET_TOKEN, FTD_TOKEN = TEST_KOMET_TOKEN, TEST_FTD_TOKEN
 
 
 def _run(

@@ -24,28 +24,6 @@ from komet_ftd_ops.scheduler import Cycle, parse_every, schedule
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 
-PROFILE_TOML = """
-[komet]
-base_url = "http://127.0.0.1:9/"
-company_id = "c1"
-ftd_customer_id = "f1"
-token = "env:TEST_KOMET_TOKEN"
-
-[ftd]
-base_url = "http://127.0.0.1:9/"
-supplier_id = "s1"
-token = "env:TEST_FTD_TOKEN"
-"""
-
-
-@pytest.fixture
-def profile(home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("TEST_KOMET_TOKEN", "komet-test-token-5f2a9c")
-    monkeypatch.setenv("TEST_FTD_TOKEN", "ftd-test-token-81be44")
-    (home / "profiles").mkdir()
-    (home / "profiles" / "test.toml").write_text(PROFILE_TOML)
-    return "test"
-
 
 @pytest.mark.parametrize(("text", "seconds"), [("5m", 300), ("30s", 30), ("1h", 3600), ("2", 2)])
 def test_parse_every(text: str, seconds: float) -> None:
