@@ -327,8 +327,8 @@ def _new_run_id(kind: str, started: datetime) -> str:
     return f"{started:%Y%m%dT%H%M%SZ}-{kind}-{secrets.token_hex(3)}"
 
 
-def _record_skipped(store: Store, job: _Job, holder: str) -> RunRecord:
-    started = utcnow()
+def _open_row(store: Store, job: _Job, started: datetime, output: Path | None = None) -> str:
+    """Insert the run's row (status running) and return its id."""
     run_id = _new_run_id(job.kind, started)
     runs.create_run(
         store,
@@ -338,7 +338,14 @@ def _record_skipped(store: Store, job: _Job, holder: str) -> RunRecord:
         started_at=started,
         kit_version=komet_ftd_ops.__version__,
         scheduled_at=job.scheduled_at,
+        notebook=output,
+        html_path=output.with_suffix(".html") if output is not None else None,
     )
+    return run_id
+
+
+def _record_skipped(store: Store, job: _Job, holder: str) -> RunRecord:
+    run_id = _open_row(store, job, utcnow())
     reason = f"another run of profile {job.profile!r} holds the lock ({holder})"
     record = runs.finish_run(store, run_id, status=SKIPPED, duration_s=0.0, reason=reason)
     log.warning("%s run for %s skipped: %s", job.kind, job.profile, reason)
@@ -351,19 +358,8 @@ def _execute(store: Store, job: _Job) -> RunRecord:
     if abandoned:
         log.warning("marked %d abandoned run(s) of %s as failed", len(abandoned), job.profile)
     started, t0 = utcnow(), time.monotonic()
-    run_id = _new_run_id(job.kind, started)
     output = output_path(job.root, job.profile, job.kind, started)
-    runs.create_run(
-        store,
-        run_id=run_id,
-        profile=job.profile,
-        kind=job.kind,
-        started_at=started,
-        kit_version=komet_ftd_ops.__version__,
-        scheduled_at=job.scheduled_at,
-        notebook=output,
-        html_path=output.with_suffix(".html"),
-    )
+    run_id = _open_row(store, job, started, output)
     log.info("%s run %s for %s started: %s", job.kind, run_id, job.profile, output)
     params = {"profile": job.profile, "run_id": run_id, **job.parameters}
     try:

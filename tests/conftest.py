@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +11,16 @@ from typing import Any
 import httpx
 import pytest
 
+from komet_ftd_ops.sandbox import control
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
 class Twin:
-    """A running twin process and what it wrote to info.json."""
+    """A running twin (started as `komet-ftd-ops sandbox up` does) and its info.json."""
 
     home: Path
-    process: subprocess.Popen[bytes]
     info: dict[str, Any]
 
     @property
@@ -43,48 +39,11 @@ class Twin:
         return response.json()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        control.down(self.home)
 
 
 def start_twin(home: Path, *, lines: int = 300, seed: int = 7, timeout: float = 30) -> Twin:
-    info_path = home / "sandbox" / "info.json"
-    if info_path.exists():
-        info_path.unlink()
-    log = (home / "twin.log").open("ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "komet_ftd_ops.sandbox.server",
-            "--home",
-            str(home),
-            "--lines",
-            str(lines),
-            "--seed",
-            str(seed),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=REPO,
-    )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"twin exited early: {(home / 'twin.log').read_text()[-2000:]}")
-        if info_path.exists():
-            try:
-                return Twin(home, process, json.loads(info_path.read_text()))
-            except json.JSONDecodeError:
-                pass
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("twin did not start in time")
+    return Twin(home, control.up(home, lines=lines, seed=seed, timeout=timeout))
 
 
 @pytest.fixture
