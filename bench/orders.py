@@ -22,15 +22,16 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from komet_ftd_ops.config import load_profile, state_db_path
 from komet_ftd_ops.connect import open_clients
 from komet_ftd_ops.orders import OrderLedger, process_orders
-from komet_ftd_ops.orders.check import violations
 from komet_ftd_ops.sandbox import control
-from komet_ftd_ops.sandbox.ftd_orders import create_order
+from komet_ftd_ops.sandbox.ftd.orders import create_order
 from komet_ftd_ops.sandbox.server import open_twin_db
-from komet_ftd_ops.store import Store
+from komet_ftd_ops.settings.home import state_db_path
+from komet_ftd_ops.settings.profiles import load_profile
+from komet_ftd_ops.state.store import Store
 from komet_ftd_ops.sync import run_cycle
+from komet_ftd_ops.testing.invariants import violations
 
 LINES = 3
 MINIMUM = 1 + LINES + 1  # create, one add per line, checkout

@@ -28,7 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from komet_ftd_ops.runner import run_sync  # noqa: E402
+from komet_ftd_ops.runs.runner import run_sync  # noqa: E402
 from komet_ftd_ops.sandbox import control  # noqa: E402
 
 DIRECT = """

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import httpx
 
-from .config import Profile, resolve_secret
 from .ftd import FtdClient, FtdConfig
 from .komet import KometClient, KometConfig
-from .store import CallCounter, Store
+from .settings.profiles import Profile
+from .settings.secrets import resolve_secret
+from .state.store import CallCounter, Store
 
 
 @dataclass

@@ -28,7 +28,7 @@ Each class says whether retrying can help (`retryable`) and which failure class 
 
 from __future__ import annotations
 
-# Failure classes, one exit code each (see komet_ftd_ops.runner).
+# Failure classes, one exit code each (see komet_ftd_ops.runs.runner).
 UPSTREAM = "upstream"  # network or service trouble; the next cycle will likely succeed
 NEEDS_PERSON = "needs_person"  # auth or configuration; retrying will not help
 BAD_DATA = "bad_data"  # input data that cannot be used

@@ -12,12 +12,13 @@ from typing import Any
 
 import pandas as pd
 
-from .config import Profile, home, load_profile, state_db_path
 from .connect import Clients, open_clients
-from .feeds import FeedOutcome, FeedState, plan_feed, publish_feed
-from .inventory import OfferBuild, build_offers
-from .quota import MAX_PAGE, QuotaPlan, decide_refresh, plan_quota
-from .store import Store
+from .offers.feed import FeedOutcome, FeedState, plan_feed, publish_feed
+from .offers.quota import MAX_PAGE, QuotaPlan, decide_refresh, plan_quota
+from .offers.transform import OfferBuild, build_offers
+from .settings.home import home, state_db_path
+from .settings.profiles import Profile, load_profile
+from .state.store import Store
 
 SHOW_ROWS = 15  # a run notebook stays small: no full tables
 
@@ -176,7 +177,7 @@ def run_sync(
     with Store(state_db_path(root)) as store, open_clients(profile, store, root) as clients:
         report = run_cycle(profile, store, clients, dry_run=dry_run, run_id=run_id)
         if run_id:
-            from .runs import record_counters
+            from .runs.index import record_counters
 
             record_counters(store, run_id, report.counters())
     return report

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from conftest import Twin
 
-from komet_ftd_ops.config import Secret
 from komet_ftd_ops.errors import (
     AuthError,
     Conflict,
@@ -26,6 +25,7 @@ from komet_ftd_ops.errors import (
 )
 from komet_ftd_ops.ftd import FtdClient, FtdConfig
 from komet_ftd_ops.komet import KometClient, KometConfig
+from komet_ftd_ops.settings.secrets import Secret
 
 
 def komet(twin: Twin, token: str | None = None, **config: Any) -> KometClient:

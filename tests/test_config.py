@@ -8,14 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from komet_ftd_ops.config import (
-    Secret,
-    load_profile,
-    resolve_secret,
-    write_secret,
-)
 from komet_ftd_ops.errors import ConfigError
-from komet_ftd_ops.store import CallCounter, Store
+from komet_ftd_ops.settings.profiles import load_profile
+from komet_ftd_ops.settings.secrets import Secret, resolve_secret, write_secret
+from komet_ftd_ops.state.store import CallCounter, Store
 
 PROFILE = """
 [komet]
@@ -142,7 +138,7 @@ def test_many_processes_opening_a_new_state_file_at_once_all_succeed(tmp_path: P
 
     path = tmp_path / "state.sqlite3"
     code = (
-        "import sys; from komet_ftd_ops.store import Store, CallCounter\n"
+        "import sys; from komet_ftd_ops.state.store import Store, CallCounter\n"
         "with Store(sys.argv[1]) as s: CallCounter(s)('x')\n"
     )
     procs = [

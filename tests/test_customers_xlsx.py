@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
-from komet_ftd_ops.customers_xlsx import (
+from komet_ftd_ops.errors import DataError
+from komet_ftd_ops.onboarding.customers_xlsx import (
     OLE_MAGIC,
     CustomerRow,
     ftd_candidates,
     read_customer_export,
 )
-from komet_ftd_ops.errors import DataError
 
 HEADER = ["Id", "Code", "Name", "Customer Type", "Active", "Sales Person", "City", "State"]
 KOMET_ROWS = [

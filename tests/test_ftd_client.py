@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-from komet_ftd_ops.config import Secret
 from komet_ftd_ops.errors import (
     ApiError,
     AuthError,
@@ -27,6 +26,7 @@ from komet_ftd_ops.errors import (
     ServiceUnavailable,
 )
 from komet_ftd_ops.ftd import FtdClient, FtdConfig
+from komet_ftd_ops.settings.secrets import Secret
 from komet_ftd_ops.testing import ExpectedRequests
 
 TOKEN = "ftd-s3cr3t-token-9f8e7d6c5b4a"

@@ -22,8 +22,9 @@ import httpx
 import pytest
 from aiohttp import web
 
-from komet_ftd_ops.sandbox import faults, ftd_app
-from komet_ftd_ops.store import Store
+from komet_ftd_ops.sandbox import faults
+from komet_ftd_ops.sandbox.ftd import app as ftd_app
+from komet_ftd_ops.state.store import Store
 
 TODAY = datetime.now(UTC).date()
 ORDER_KEYS = [
@@ -671,7 +672,7 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
 
 @pytest.fixture
 def full_twin(request: pytest.FixtureRequest) -> Any:
-    pytest.importorskip("komet_ftd_ops.sandbox.komet_app")
+    pytest.importorskip("komet_ftd_ops.sandbox.komet.app")
     return request.getfixturevalue("twin")
 
 

@@ -11,13 +11,13 @@ import test_reconcile
 from click.testing import CliRunner
 from test_reconcile import Market
 
-from komet_ftd_ops import runs as run_index
 from komet_ftd_ops.cli.reconcile import health as health_command
-from komet_ftd_ops.config import state_db_path
-from komet_ftd_ops.health import HealthRules, check_health
 from komet_ftd_ops.orders import OrderLedger, intake
 from komet_ftd_ops.reconcile import save_last
-from komet_ftd_ops.store import Store
+from komet_ftd_ops.runs import index as run_index
+from komet_ftd_ops.runs.health import HealthRules, check_health
+from komet_ftd_ops.settings.home import state_db_path
+from komet_ftd_ops.state.store import Store
 
 market = test_reconcile.market  # the twin-trading fixture, shared
 

@@ -10,10 +10,11 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from komet_ftd_ops.config import Profile, SyncRules
-from komet_ftd_ops.feeds import FeedState, _accept, plan_feed
-from komet_ftd_ops.inventory import build_offers, inventory_ids_of, offers_as_dicts
-from komet_ftd_ops.store import Store
+from komet_ftd_ops.offers.feed import FeedState, _accept, plan_feed
+from komet_ftd_ops.offers.ids import inventory_ids_of
+from komet_ftd_ops.offers.transform import build_offers, offers_as_dicts
+from komet_ftd_ops.settings.profiles import Profile, SyncRules
+from komet_ftd_ops.state.store import Store
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -14,7 +14,6 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from komet_ftd_ops.config import Secret
 from komet_ftd_ops.errors import (
     ApiError,
     AuthError,
@@ -46,7 +45,8 @@ from komet_ftd_ops.komet.models import (
     status_flag,
 )
 from komet_ftd_ops.komet.transport import MAX_BODY_BYTES
-from komet_ftd_ops.store import CallCounter, Store
+from komet_ftd_ops.settings.secrets import Secret
+from komet_ftd_ops.state.store import CallCounter, Store
 from komet_ftd_ops.testing import ExpectedRequests
 
 TOKEN = "tok-S3CRET-0123456789abcdefghij"

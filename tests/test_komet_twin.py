@@ -21,8 +21,10 @@ import httpx
 import pytest
 from aiohttp import web
 
-from komet_ftd_ops.sandbox import catalogue, faults, komet_app, komet_db
-from komet_ftd_ops.store import Store
+from komet_ftd_ops.sandbox import catalogue, faults
+from komet_ftd_ops.sandbox.komet import app as komet_app
+from komet_ftd_ops.sandbox.komet import db as komet_db
+from komet_ftd_ops.state.store import Store
 
 KOMET_MIGRATIONS = faults.MIGRATIONS + komet_app.MIGRATIONS
 
@@ -774,7 +776,7 @@ def test_seeding_100000_lines_takes_seconds(tmp_path: Path) -> None:
 
 
 def test_server_process_serves_komet_and_keeps_state_across_restart(home: Path) -> None:
-    pytest.importorskip("komet_ftd_ops.sandbox.ftd_app")
+    pytest.importorskip("komet_ftd_ops.sandbox.ftd.app")
     from conftest import start_twin
 
     first = start_twin(home)

@@ -15,7 +15,6 @@ from conftest import Twin
 from openpyxl import Workbook
 
 from komet_ftd_ops.cli.onboard import onboard as onboard_command
-from komet_ftd_ops.config import Secret, load_profile, profile_path, sandbox_profile_dict
 from komet_ftd_ops.onboarding import (
     DENIED,
     NEEDED_METHODS,
@@ -27,9 +26,12 @@ from komet_ftd_ops.onboarding import (
     preflight_passed,
 )
 from komet_ftd_ops.onboarding.methods import METHOD_NAMES
-from komet_ftd_ops.runner import EXIT_CONFIG
-from komet_ftd_ops.sandbox.komet_app import CUSTOMER_METHODS
-from komet_ftd_ops.widgets import OnboardingUI
+from komet_ftd_ops.onboarding.widgets import OnboardingUI
+from komet_ftd_ops.runs.runner import EXIT_CONFIG
+from komet_ftd_ops.sandbox.komet.app import CUSTOMER_METHODS
+from komet_ftd_ops.settings.home import profile_path
+from komet_ftd_ops.settings.profiles import load_profile, sandbox_profile_dict
+from komet_ftd_ops.settings.secrets import Secret
 
 READS = [m.name for m in NEEDED_METHODS if m.kind == "read"]
 WRITES = [m.name for m in NEEDED_METHODS if m.kind == "write"]

@@ -19,14 +19,15 @@ import pytest
 from sim.harness import SimWorld
 from sim.inproc import DROP, ERROR, OK, RATE_LIMIT, CallLog
 
-from komet_ftd_ops.config import Profile
 from komet_ftd_ops.errors import OutcomeUnknown, QuotaExceeded, ServiceUnavailable
 from komet_ftd_ops.orders import OrderLedger, OrdersReport, process_orders, release_order
-from komet_ftd_ops.orders.check import violations
 from komet_ftd_ops.orders.cycle import classify
 from komet_ftd_ops.orders.intake import listing_start, order_lines
-from komet_ftd_ops.sandbox import ftd_shop, komet_db
-from komet_ftd_ops.store import Store
+from komet_ftd_ops.sandbox.ftd import shop as ftd_shop
+from komet_ftd_ops.sandbox.komet import db as komet_db
+from komet_ftd_ops.settings.profiles import Profile
+from komet_ftd_ops.state.store import Store
+from komet_ftd_ops.testing.invariants import violations
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,9 @@ from sim.variants import NoWebOrderIdKomet
 
 from komet_ftd_ops.komet import KometClient
 from komet_ftd_ops.orders import process_orders
-from komet_ftd_ops.orders.check import violations
-from komet_ftd_ops.sandbox import ftd_shop, komet_db
+from komet_ftd_ops.sandbox.ftd import shop as ftd_shop
+from komet_ftd_ops.sandbox.komet import db as komet_db
+from komet_ftd_ops.testing.invariants import violations
 
 SCHEDULES = int(os.environ.get("SIM_SCHEDULES", "2000"))
 WORKERS = 2

@@ -19,9 +19,7 @@ from click.testing import CliRunner
 from conftest import Twin
 from openpyxl import load_workbook
 
-from komet_ftd_ops import runs as run_index
 from komet_ftd_ops.cli.reconcile import reconcile as reconcile_command
-from komet_ftd_ops.config import Profile, load_profile, state_db_path
 from komet_ftd_ops.connect import Clients, open_clients
 from komet_ftd_ops.reconcile import (
     CATEGORIES,
@@ -30,8 +28,11 @@ from komet_ftd_ops.reconcile import (
     last_result,
     reconcile,
 )
+from komet_ftd_ops.runs import index as run_index
 from komet_ftd_ops.sandbox.control import SandboxControl
-from komet_ftd_ops.store import Store
+from komet_ftd_ops.settings.home import state_db_path
+from komet_ftd_ops.settings.profiles import Profile, load_profile
+from komet_ftd_ops.state.store import Store
 from komet_ftd_ops.sync import run_cycle
 
 # What each tamper kind must turn into, and nothing else.

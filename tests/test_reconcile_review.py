@@ -10,18 +10,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from komet_ftd_ops import runs as run_index
 from komet_ftd_ops.cli.reconcile import REVIEW
 from komet_ftd_ops.cli.runs import runs as runs_group
-from komet_ftd_ops.config import state_db_path
 from komet_ftd_ops.errors import ConfigError, DataError
-from komet_ftd_ops.reconcile.reviews import (
-    review_run,
-    reviewed_at,
-    unreviewed_failures,
-    unreviewed_frame,
-)
-from komet_ftd_ops.store import Store
+from komet_ftd_ops.runs import index as run_index
+from komet_ftd_ops.runs.review import review_run, reviewed_at, unreviewed_failures, unreviewed_frame
+from komet_ftd_ops.settings.home import state_db_path
+from komet_ftd_ops.state.store import Store
 
 T0 = datetime(2026, 11, 28, 9, tzinfo=UTC)
 

@@ -214,10 +214,10 @@ class _FtdDown:
 def test_ftd_down_falls_back_to_the_ledger_and_the_range_is_respected(tmp_path) -> None:  # noqa: ANN001
     from types import SimpleNamespace
 
-    from komet_ftd_ops.config import profile_from_dict
     from komet_ftd_ops.orders import OrderLedger
     from komet_ftd_ops.reconcile import reconcile
-    from komet_ftd_ops.store import Store
+    from komet_ftd_ops.settings.profiles import profile_from_dict
+    from komet_ftd_ops.state.store import Store
 
     profile = profile_from_dict("acme", {
         "komet": {"base_url": "http://k", "company_id": "1", "ftd_customer_id": "9", "token": "env:X"},

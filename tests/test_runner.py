@@ -19,10 +19,11 @@ from click.testing import CliRunner
 from conftest import TEST_FTD_TOKEN, TEST_KOMET_TOKEN
 
 import komet_ftd_ops
-from komet_ftd_ops import errors, runs
+from komet_ftd_ops import errors
 from komet_ftd_ops.cli import runs as cli_runs
 from komet_ftd_ops.errors import ConfigError
-from komet_ftd_ops.runner import (
+from komet_ftd_ops.runs import index as runs
+from komet_ftd_ops.runs.runner import (
     LEAK_REASON,
     exit_code_for,
     exit_code_for_run,
@@ -195,7 +196,7 @@ def test_the_lock_dies_with_its_process(home: Path) -> None:
             "-c",
             (
                 "import sys, time; from pathlib import Path\n"
-                "from komet_ftd_ops.runner import profile_lock\n"
+                "from komet_ftd_ops.runs.runner import profile_lock\n"
                 "with profile_lock(Path(sys.argv[1]), 'test', note='holder'):\n"
                 "    print('locked', flush=True); time.sleep(60)\n"
             ),

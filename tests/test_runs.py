@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from komet_ftd_ops import runs
 from komet_ftd_ops.cli import runs as cli_runs
 from komet_ftd_ops.errors import ConfigError
-from komet_ftd_ops.store import Store
+from komet_ftd_ops.runs import index as runs
+from komet_ftd_ops.state.store import Store
 
 NOW = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
 

@@ -14,13 +14,13 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
-from komet_ftd_ops import runs
 from komet_ftd_ops.cli.runs import schedule as schedule_command
-from komet_ftd_ops.config import load_profile
 from komet_ftd_ops.errors import ConfigError
 from komet_ftd_ops.onboarding.handoff import PASS, Preflight, save_preflight
-from komet_ftd_ops.runner import INTERRUPTED_REASON
-from komet_ftd_ops.scheduler import Cycle, parse_every, schedule
+from komet_ftd_ops.runs import index as runs
+from komet_ftd_ops.runs.runner import INTERRUPTED_REASON
+from komet_ftd_ops.runs.scheduler import Cycle, parse_every, schedule
+from komet_ftd_ops.settings.profiles import load_profile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 
@@ -65,7 +65,7 @@ def test_an_overrun_leads_to_one_late_run_not_a_burst(
     every = 1.0
     fake = FakeRun([2.6, 0.05])  # the first cycle spans more than two ticks
     seen: list[Cycle] = []
-    caplog.set_level(logging.INFO, logger="komet_ftd_ops.scheduler")
+    caplog.set_level(logging.INFO, logger="komet_ftd_ops.runs.scheduler")
 
     cycles = schedule(
         profile, every, home, max_cycles=3, on_cycle=seen.append, run=fake, require_preflight=False
@@ -92,7 +92,7 @@ def test_an_overrun_leads_to_one_late_run_not_a_burst(
 def test_the_schedule_command_runs_real_cycles_on_their_ticks(
     home: Path, profile: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="komet_ftd_ops.scheduler")
+    caplog.set_level(logging.INFO, logger="komet_ftd_ops.runs.scheduler")
     args = ["--profile", "test", "--every", "1s", "--max-cycles", "2"]
     refused = CliRunner().invoke(
         schedule_command, [*args, "--notebook", str(FIXTURES / "ok.ipynb")]
@@ -126,7 +126,7 @@ def test_the_schedule_command_runs_real_cycles_on_their_ticks(
 def test_sigterm_kills_the_current_run_and_stops_cleanly(home: Path, profile: str) -> None:
     script = (
         "import sys; from pathlib import Path\n"
-        "from komet_ftd_ops.scheduler import schedule\n"
+        "from komet_ftd_ops.runs.scheduler import schedule\n"
         "cycles = schedule('test', 3600, Path(sys.argv[1]), notebook=Path(sys.argv[2]), "
         "require_preflight=False)\n"
         "print('stopped after', len(cycles), flush=True)\n"

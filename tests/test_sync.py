@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import Twin
 
-from komet_ftd_ops.config import load_profile, state_db_path, with_rules
 from komet_ftd_ops.connect import open_clients
-from komet_ftd_ops.store import Store
+from komet_ftd_ops.settings.home import state_db_path
+from komet_ftd_ops.settings.profiles import load_profile, with_rules
+from komet_ftd_ops.state.store import Store
 from komet_ftd_ops.sync import run_cycle
 
 

@@ -91,7 +91,7 @@ ONBOARDING = [
      "auto_run = True  # run every step as the notebook runs (papermill); False: buttons only\n"
      "strict = False  # True: fail the notebook when the preflight fails", ["parameters"]),
     ("code", "from komet_ftd_ops.onboarding import OnboardingSession\n"
-     "from komet_ftd_ops.widgets import OnboardingUI\n\n"
+     "from komet_ftd_ops.onboarding.widgets import OnboardingUI\n\n"
      "session = OnboardingSession(\n"
      "    profile, token_ref=token_ref, company_token_ref=company_token_ref,\n"
      "    values=dict(ftd_customer_id=ftd_customer_id, company_id=company_id,\n"

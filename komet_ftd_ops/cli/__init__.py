@@ -45,7 +45,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KometFtdOpsError as exc:
         click.echo(f"error: {exc}", err=True)
-        from ..runner import exit_code_for
+        from ..runs.runner import exit_code_for
 
         sys.exit(exit_code_for(exc))
     except SystemExit:

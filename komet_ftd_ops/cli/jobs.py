@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import click
 
-from ..config import home, load_profile, state_db_path
-from ..quota import plan_quota
-from ..store import CallCounter, Store
+from ..offers.quota import plan_quota
+from ..settings.home import home, state_db_path
+from ..settings.profiles import load_profile
+from ..state.store import CallCounter, Store
 
 
 @click.command()
@@ -44,7 +45,7 @@ def demo(lines: int, every: str, max_cycles: int | None) -> None:
 
     Example: komet-ftd-ops demo --every 1m
     """
-    from ..demo import run_demo
+    from ..runs.demo import run_demo
 
     run_demo(home(), lines=lines, every=every, max_cycles=max_cycles)
 

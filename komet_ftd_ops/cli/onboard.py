@@ -9,7 +9,7 @@ import click
 
 from ..onboarding import onboard as run_onboarding
 from ..onboarding import result_lines
-from ..runner import EXIT_CONFIG
+from ..runs.runner import EXIT_CONFIG
 
 # CLI option → onboarding value name (non-secret values, and secret *references*).
 VALUE_OPTIONS = (

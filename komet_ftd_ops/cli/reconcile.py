@@ -15,10 +15,11 @@ from pathlib import Path
 
 import click
 
-from .. import runner
-from .. import runs as run_index
-from ..config import home, load_profile
 from ..errors import KometFtdOpsError
+from ..runs import index as run_index
+from ..runs import runner
+from ..settings.home import home
+from ..settings.profiles import load_profile
 
 RECONCILE_DEADLINE_S = 900.0  # a month of ship dates reads ~10 Komet pages; leave room
 
@@ -149,7 +150,7 @@ def health(
 
     Example: komet-ftd-ops health --profile acme --max-silence-min 20
     """
-    from ..health import EXIT_CRITICAL, HealthRules, check_health
+    from ..runs.health import EXIT_CRITICAL, HealthRules, check_health
 
     root = home()
     rules = HealthRules(max_silence_min, max_failures, max_new_min, max_problems)
@@ -186,7 +187,7 @@ def review(run_id: str, note: str) -> None:
 
     Example: komet-ftd-ops runs review 20261130T101500Z-sync-a1b2c3 --note "FTD outage, healed"
     """
-    from ..reconcile.reviews import review_run
+    from ..runs.review import review_run
 
     root = home()
     with run_index.open_store(root) as store:

@@ -10,11 +10,13 @@ from typing import Any
 
 import click
 
-from .. import runner
-from .. import runs as run_index
-from ..config import home, load_profile
-from ..scheduler import parse_every
-from ..scheduler import schedule as run_schedule
+from ..runs import index as run_index
+from ..runs import runner
+from ..runs.prune import prune as prune_runs
+from ..runs.scheduler import parse_every
+from ..runs.scheduler import schedule as run_schedule
+from ..settings.home import home
+from ..settings.profiles import load_profile
 
 _NOTEBOOK = click.option(
     "--notebook",
@@ -140,7 +142,7 @@ def prune(older_than_days: float, dry_run: bool) -> None:
     """
     root = home()
     with run_index.open_store(root) as store:
-        pruned = run_index.prune(store, root, older_than_days=older_than_days, dry_run=dry_run)
+        pruned = prune_runs(store, root, older_than_days=older_than_days, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     for record in pruned:
         click.echo(f"{verb} {record.id}: {record.notebook or ''} {record.html or ''}".rstrip())

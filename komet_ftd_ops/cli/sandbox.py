@@ -6,10 +6,10 @@ import json
 
 import click
 
-from ..config import home
 from ..sandbox import control
 from ..sandbox.faults import KINDS
-from ..sandbox.komet_tamper import KINDS as TAMPER_KINDS
+from ..sandbox.komet.tamper import KINDS as TAMPER_KINDS
+from ..settings.home import home
 
 
 def _echo_json(data: object) -> None:
@@ -235,9 +235,10 @@ def check(profile: str, final: bool) -> None:
 
     Example: komet-ftd-ops sandbox check --final
     """
-    from ..config import load_profile, state_db_path
-    from ..orders.check import violations
-    from ..store import Store
+    from ..settings.home import state_db_path
+    from ..settings.profiles import load_profile
+    from ..state.store import Store
+    from ..testing.invariants import violations
 
     prof = load_profile(profile)
     state = _control().dump()

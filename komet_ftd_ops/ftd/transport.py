@@ -26,7 +26,6 @@ from urllib.parse import quote
 
 import httpx
 
-from ..config import Profile, Secret
 from ..errors import (
     ApiError,
     AuthError,
@@ -43,6 +42,8 @@ from ..errors import (
     ServiceUnavailable,
     TransportError,
 )
+from ..settings.profiles import Profile
+from ..settings.secrets import Secret
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,6 @@ from typing import Any
 
 import httpx
 
-from ..config import Profile, Secret
 from ..errors import (
     ConfigError,
     ConnectionFailed,
@@ -36,6 +35,8 @@ from ..errors import (
     ServiceUnavailable,
     TransportError,
 )
+from ..settings.profiles import Profile
+from ..settings.secrets import Secret
 from .errors import read_answer
 from .models import komet_timestamp
 

@@ -14,10 +14,12 @@ from typing import IO, Any
 
 import httpx
 
-from ..config import Profile, Secret, state_db_path
-from ..customers_xlsx import CustomerRow, ftd_candidates, read_customer_export
 from ..komet import KometClient, KometConfig
-from ..store import CallCounter, Store
+from ..settings.home import state_db_path
+from ..settings.profiles import Profile
+from ..settings.secrets import Secret
+from ..state.store import CallCounter, Store
+from .customers_xlsx import CustomerRow, ftd_candidates, read_customer_export
 from .methods import KometTarget, as_target
 
 

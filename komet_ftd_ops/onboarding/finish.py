@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..config import Secret, profile_from_dict, resolve_secret
 from ..errors import ConfigError, KometFtdOpsError
-from ..store import iso
+from ..settings.profiles import profile_from_dict
+from ..settings.secrets import Secret, resolve_secret
+from ..state.store import iso
 from .handoff import FAIL, PASS, Preflight, save_preflight, write_handoff
 from .profile import profile_data, write_profile
 from .results import TokenCheck

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..config import SANDBOX, Profile, home, load_profile, secrets_file, state_db_path
 from ..errors import ConfigError
-from ..store import Store
+from ..settings.home import home, secrets_file, state_db_path
+from ..settings.profiles import SANDBOX, Profile, load_profile
+from ..state.store import Store
 
 PASS, FAIL = "pass", "fail"
 PREFLIGHT_KEY = "preflight"

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..config import Profile
 from ..errors import ConfigError
+from ..settings.profiles import Profile
 
 READ, WRITE = "read", "write"
 TOKEN_ROLES = ("Admin", "Setup")  # Komet roles that may create tokens [doc]

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from ..customers_xlsx import CustomerRow
 from ..errors import (
     ApiError,
     AuthError,
@@ -22,7 +21,8 @@ from ..errors import (
 )
 from ..komet import KometClient
 from ..komet.transport import uses_token_headers
-from ..store import utcnow
+from ..state.store import utcnow
+from .customers_xlsx import CustomerRow
 from .methods import KometTarget
 from .results import DENIED, NOT_TICKED, OK, UNCHECKED, MethodResult, TokenCheck
 

@@ -15,14 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..config import (
-    SANDBOX,
-    Secret,
-    check_secret_ref,
-    profile_path,
-    sandbox_profile_dict,
-)
 from ..errors import ConfigError
+from ..settings.home import profile_path
+from ..settings.profiles import SANDBOX, sandbox_profile_dict
+from ..settings.secrets import Secret, check_secret_ref
 from .methods import KOMET_BASE_URL
 
 # Flat value name (notebook parameter, CLI option) → place in the profile file.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..customers_xlsx import CustomerRow
+from .customers_xlsx import CustomerRow
 from .methods import NEEDED_METHODS
 from .results import TokenCheck
 

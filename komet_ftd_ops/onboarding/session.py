@@ -21,22 +21,17 @@ from typing import IO, Any
 
 import httpx
 
-from ..config import (
-    SANDBOX,
-    check_secret_ref,
-    home,
-    resolve_secret,
-    sandbox_profile_dict,
-    write_secret,
-)
-from ..customers_xlsx import CustomerRow
 from ..errors import ConfigError, KometFtdOpsError
+from ..settings.home import home
+from ..settings.profiles import SANDBOX, sandbox_profile_dict
+from ..settings.secrets import check_secret_ref, resolve_secret, write_secret
 from .customers import (
     candidates_from_api,
     candidates_from_export,
     choose_customer,
     merge_candidates,
 )
+from .customers_xlsx import CustomerRow
 from .handoff import Preflight
 from .methods import METHOD_NAMES, KometTarget, as_target
 from .profile import SECRET_REFS, VALUE_KEYS, default_values

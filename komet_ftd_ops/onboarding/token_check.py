@@ -29,11 +29,13 @@ from typing import Any
 
 import httpx
 
-from ..config import Profile, Secret, resolve_secret, state_db_path
-from ..customers_xlsx import CustomerRow
 from ..errors import ConfigError
 from ..komet import KometClient, KometConfig
-from ..store import CallCounter, Store, iso
+from ..settings.home import state_db_path
+from ..settings.profiles import Profile
+from ..settings.secrets import Secret, resolve_secret
+from ..state.store import CallCounter, Store, iso
+from .customers_xlsx import CustomerRow
 from .methods import METHOD_NAMES, NEEDED_METHODS, WRITE, KometTarget, as_target, needed
 from .probes import Checker, StopChecks
 from .results import DENIED, NOT_TICKED, OK, UNCHECKED, MethodResult, TokenCheck

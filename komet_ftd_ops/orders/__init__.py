@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ..store import Store
+from ..state.store import Store
 from .ledger import Line, Order, OrderLedger
 from .pipeline import advance, follow_invoices, process_orders
 from .report import OrdersReport

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..inventory import inventory_ids_of
+from ..offers.ids import inventory_ids_of
 from .cycle import Cycle, Parked
 from .ledger import Line, Order
 

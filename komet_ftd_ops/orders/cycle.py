@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..config import OrderRules, Profile
 from ..connect import Clients
 from ..errors import (
     ApiError,
@@ -25,7 +24,8 @@ from ..errors import (
     RateLimited,
     TransportError,
 )
-from ..store import iso
+from ..settings.profiles import OrderRules, Profile
+from ..state.store import iso
 from .ledger import OrderLedger
 
 if TYPE_CHECKING:

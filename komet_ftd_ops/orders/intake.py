@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..ftd import FtdClient
-from ..store import Store
+from ..state.store import Store
 from .ledger import (
     ACKNOWLEDGED,
     CANCEL_REVIEW,

@@ -30,7 +30,8 @@ from ..errors import (
     RateLimited,
     TransportError,
 )
-from ..inventory import OPEN_MARKET, inventory_ids_of
+from ..offers.ids import inventory_ids_of
+from ..offers.transform import OPEN_MARKET
 from .checks import check_order
 from .cycle import Cycle, Parked
 from .ftd_steps import ack_body, record_acknowledging

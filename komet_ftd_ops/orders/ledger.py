@@ -36,7 +36,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..store import Store, iso
+from ..state.store import Store, iso
 
 # Order states, in the order an order moves through them.
 RECEIVED = "received"

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..config import Profile
 from ..connect import Clients
 from ..errors import KometFtdOpsError
-from ..store import Store, iso
+from ..settings.profiles import Profile
+from ..state.store import Store, iso
 from . import intake
 from .cycle import FTD, KOMET, Cycle, Parked, classify
 from .ftd_steps import step_acknowledging, step_cancel_reporting, step_confirming

@@ -17,11 +17,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..runs.review import review_run, unreviewed_failures, unreviewed_frame
     from .categories import CATEGORIES, LABELS, PROBLEMS, Finding
     from .core import LAST_KEY, ReconcileRules, Reconciliation, last_result, reconcile, save_last
     from .excel import write_workbook
     from .job import ReconcileReport, default_range, default_workbook, run_reconcile
-    from .reviews import review_run, unreviewed_failures, unreviewed_frame
 
 # Names are imported on first use (PEP 562): `health` needs `last_result` without paying for
 # pandas, matplotlib and openpyxl, which only the notebook and the workbook need.

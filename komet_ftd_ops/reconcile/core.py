@@ -21,11 +21,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .. import runs as run_index
-from ..config import Profile
 from ..connect import Clients
 from ..errors import ConfigError, DataError, KometFtdOpsError
-from ..store import Store, iso
+from ..runs import index as run_index
+from ..settings.profiles import Profile
+from ..state.store import Store, iso
 from . import ledger_view
 from .categories import CATEGORIES, PROBLEMS, Finding, classify, unexpected
 from .ledger_view import OrderView

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import home, load_profile, state_db_path
 from ..connect import open_clients
-from ..runs import record_counters
-from ..store import Store
-from . import charts, reviews, tables
+from ..runs import review as reviews
+from ..runs.index import record_counters
+from ..settings.home import home, state_db_path
+from ..settings.profiles import load_profile
+from ..state.store import Store
+from . import charts, tables
 from .core import ReconcileRules, Reconciliation, reconcile, save_last
 from .excel import write_workbook
 

@@ -26,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..orders import ledger as orders_ledger
-from ..store import Store
+from ..state.store import Store
 
 # What the ledger's order states mean for reconciliation.
 ACKNOWLEDGED_STATES = frozenset(

@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from ..config import sandbox_dir, sandbox_info_path
 from ..errors import ConfigError
+from ..settings.home import sandbox_dir, sandbox_info_path
 
 
 def _pid_alive(pid: int) -> bool:

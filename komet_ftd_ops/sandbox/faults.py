@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..store import Store
+from ..state.store import Store
 
 KINDS = (
     "latency",

@@ -19,9 +19,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..config import sandbox_dir, sandbox_info_path
-from ..store import Store
-from . import faults, ftd_app, komet_app
+from ..settings.home import sandbox_dir, sandbox_info_path
+from ..state.store import Store
+from . import faults
+from .ftd import app as ftd_app
+from .komet import app as komet_app
 
 TWIN_MIGRATIONS = faults.MIGRATIONS + komet_app.MIGRATIONS + ftd_app.MIGRATIONS
 

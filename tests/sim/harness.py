@@ -3,7 +3,7 @@
 A schedule: florists check out on FTD (some buying stock Komet already sold), then a few cycles
 of the order pipeline run while the network misbehaves and the process crashes, the sales rep
 confirms or voids invoices and buyers ask to cancel; then the network calms down and cycles run
-until nothing is left to do. The invariants (`komet_ftd_ops.orders.check`) must hold at the end.
+until nothing is left to do. The invariants (`komet_ftd_ops.testing.invariants`) must hold at the end.
 
 A crash is a `SimCrash` raised at a call: the pipeline's objects are dropped and the next cycle
 starts from the ledger alone, as a restarted process would. Everything random comes from
@@ -21,16 +21,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from komet_ftd_ops.config import OrderRules, Profile, Secret
 from komet_ftd_ops.connect import Clients
 from komet_ftd_ops.ftd import FtdClient, FtdConfig
 from komet_ftd_ops.komet import KometClient, KometConfig
 from komet_ftd_ops.orders import OrderLedger, process_orders
-from komet_ftd_ops.orders.check import violations
-from komet_ftd_ops.sandbox import ftd_shop, komet_db
-from komet_ftd_ops.sandbox.ftd_http import meta_put
-from komet_ftd_ops.store import CallCounter, Store
+from komet_ftd_ops.sandbox.ftd import shop as ftd_shop
+from komet_ftd_ops.sandbox.ftd.http import meta_put
+from komet_ftd_ops.sandbox.komet import db as komet_db
+from komet_ftd_ops.settings.profiles import OrderRules, Profile
+from komet_ftd_ops.settings.secrets import Secret
+from komet_ftd_ops.state.store import CallCounter, Store
 from komet_ftd_ops.sync import run_cycle
+from komet_ftd_ops.testing.invariants import violations
 
 from .inproc import FTD_BASE, KINDS, KOMET_BASE, OK, CallLog, InProcessTwins, SimCrash
 

@@ -24,9 +24,12 @@ from aiohttp.http import HttpVersion11, RawRequestMessage
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from komet_ftd_ops.sandbox import faults, ftd_app, komet_app, komet_db
+from komet_ftd_ops.sandbox import faults
+from komet_ftd_ops.sandbox.ftd import app as ftd_app
+from komet_ftd_ops.sandbox.komet import app as komet_app
+from komet_ftd_ops.sandbox.komet import db as komet_db
 from komet_ftd_ops.sandbox.server import TWIN_MIGRATIONS
-from komet_ftd_ops.store import Store
+from komet_ftd_ops.state.store import Store
 
 KOMET_BASE = "http://komet.sim/api/"
 FTD_BASE = "http://ftd.sim"

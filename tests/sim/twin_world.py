@@ -18,14 +18,15 @@ from typing import Any
 
 import httpx
 
-from komet_ftd_ops.config import load_profile, state_db_path
 from komet_ftd_ops.connect import Clients, ftd_client, komet_client
-from komet_ftd_ops.inventory import inventory_ids_of
+from komet_ftd_ops.offers.ids import inventory_ids_of
 from komet_ftd_ops.orders import OrderLedger, OrdersReport, process_orders
-from komet_ftd_ops.orders.check import violations
 from komet_ftd_ops.sandbox.control import SandboxControl
-from komet_ftd_ops.store import CallCounter, Store
+from komet_ftd_ops.settings.home import state_db_path
+from komet_ftd_ops.settings.profiles import load_profile
+from komet_ftd_ops.state.store import CallCounter, Store
 from komet_ftd_ops.sync import run_cycle
+from komet_ftd_ops.testing.invariants import violations
 
 Match = Callable[[str, httpx.Request], bool]
 TIMEOUT = 1.0  # client timeout; a hang lasts longer

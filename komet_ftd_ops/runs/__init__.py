@@ -1,0 +1,2 @@
+"""Runs: the papermill runner and its child, the run index and its page, pruning, the secret
+scan, the profile lock, the scheduler, health and review."""

@@ -1,0 +1,171 @@
+"""Is the integration healthy? One answer a monitoring system can act on.
+
+Four checks, all from the state database (no Komet call, so health never spends quota):
+
+    silence     no sync run succeeded in the last `max_silence_min` minutes (or none ever did)
+    failures    the last `max_failures` sync runs all failed or timed out (skipped runs, which
+                only mean another run held the lock, do not break or extend the streak)
+    new_orders  FTD orders still NEW (not yet acknowledged by the kit) for longer than
+                `max_new_min` minutes, from the ledger (parked orders too: FTD waits on them
+                as well, so they stay red until a person acts); with `ftd_new` also the orders
+                FTD lists as NEW that the ledger never received (intake not running at all)
+    reconcile   the last reconciliation found more than `max_problems` problems
+
+`check_health` returns every check; `Health.line()` is the one line to print: "ok: ..." or
+"critical: <every failing check>".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .index import FAILED, OK, RUNNING, SKIPPED, TIMED_OUT, RunRecord
+from ..state.store import Store
+
+SYNC = "sync"
+EXIT_CRITICAL = 2  # as a Nagios/Icinga plugin: 0 OK, 2 CRITICAL
+
+
+@dataclass(frozen=True)
+class HealthRules:
+    max_silence_min: float = 30.0
+    max_failures: int = 3
+    max_new_min: float = 30.0
+    max_problems: int = 0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class Health:
+    profile: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def line(self) -> str:
+        """One line: what is wrong (every failing check), or a short all-clear."""
+        failing = [c.text for c in self.checks if not c.ok]
+        if failing:
+            return f"critical: {self.profile}: " + "; ".join(failing)
+        return f"ok: {self.profile}: " + "; ".join(c.text for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "ok": self.ok,
+            "line": self.line(),
+            "checks": [{"name": c.name, "ok": c.ok, "text": c.text} for c in self.checks],
+        }
+
+
+def _sync_runs(store: Store, profile: str, limit: int = 200) -> list[RunRecord]:
+    from .index import list_runs
+
+    return [r for r in list_runs(store, profile=profile, limit=limit) if r.kind == SYNC]
+
+
+def _minutes(delta: timedelta) -> float:
+    return delta.total_seconds() / 60
+
+
+def check_silence(runs: list[RunRecord], now: datetime, max_min: float) -> Check:
+    good = [r for r in runs if r.status == OK]
+    if not good:
+        return Check("silence", False, "no sync has ever succeeded")
+    last = good[0].finished_at or good[0].started_at
+    age = _minutes(now - last)
+    if age > max_min:
+        return Check(
+            "silence", False, f"no sync succeeded in {age:.0f} min (limit {max_min:g} min)"
+        )
+    return Check("silence", True, f"last sync ok {age:.0f} min ago")
+
+
+def check_failures(runs: list[RunRecord], max_failures: int) -> Check:
+    streak: list[RunRecord] = []
+    for run in runs:  # newest first
+        if run.status in (SKIPPED, RUNNING):
+            continue
+        if run.status not in (FAILED, TIMED_OUT):
+            break
+        streak.append(run)
+    if max_failures > 0 and len(streak) >= max_failures:
+        why = streak[0].reason or streak[0].status
+        return Check("failures", False, f"{len(streak)} sync cycles failed in a row (last: {why})")
+    return Check("failures", True, f"{len(streak)} failed in a row")
+
+
+def check_new_orders(
+    waiting: Iterable[tuple[str, datetime | None]], now: datetime, max_min: float
+) -> Check:
+    """`waiting`: (order id, created on FTD) of every order FTD still shows NEW."""
+    ages = sorted(
+        ((_minutes(now - created), order_id) for order_id, created in waiting if created),
+        reverse=True,
+    )
+    late = [(age, order_id) for age, order_id in ages if age > max_min]
+    if late:
+        oldest_age, oldest = late[0]
+        return Check(
+            "new_orders",
+            False,
+            f"{len(late)} FTD order(s) NEW for over {max_min:g} min "
+            f"(oldest {oldest}, {oldest_age:.0f} min)",
+        )
+    return Check("new_orders", True, f"{len(ages)} order(s) NEW, none late")
+
+
+def check_reconciliation(last: dict[str, Any] | None, max_problems: int) -> Check:
+    if not last:
+        return Check("reconcile", True, "no reconciliation yet")
+    problems = int(last.get("problems") or 0)
+    span = f"{last.get('from')}..{last.get('to')}"
+    if problems > max_problems:
+        from ..reconcile.categories import PROBLEMS
+
+        counts = last.get("counts") or {}
+        parts = ", ".join(f"{counts[c]} {c}" for c in PROBLEMS if counts.get(c))
+        return Check(
+            "reconcile", False, f"last reconciliation ({span}) found {problems} problem(s): {parts}"
+        )
+    return Check("reconcile", True, f"last reconciliation ({span}) clean")
+
+
+def check_health(
+    store: Store,
+    profile: str,
+    *,
+    rules: HealthRules | None = None,
+    now: datetime | None = None,
+    ftd_new: list[dict[str, Any]] | None = None,
+) -> Health:
+    """Every check for one profile (see the module docstring)."""
+    from ..reconcile.core import last_result
+    from ..reconcile.ledger_view import orders_waiting_for_ack, parse_stamp
+
+    rules = rules or HealthRules()
+    now = now or datetime.now(UTC)
+    runs = _sync_runs(store, profile)
+    waiting = {o.order_id: o.created_at for o in orders_waiting_for_ack(store, profile)}
+    for order in ftd_new or []:  # FTD's own view: also orders the ledger never received
+        waiting.setdefault(str(order.get("order_id")), parse_stamp(order.get("created_at")))
+    return Health(
+        profile,
+        [
+            check_silence(runs, now, rules.max_silence_min),
+            check_failures(runs, rules.max_failures),
+            check_new_orders(waiting.items(), now, rules.max_new_min),
+            check_reconciliation(last_result(store, profile), rules.max_problems),
+        ],
+    )

@@ -1,0 +1,123 @@
+"""`runs/index.html`: a static page of the newest runs, rebuilt after every run and prune."""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..state.store import Store, iso
+from .index import INDEX_ROWS, RunRecord, list_runs, runs_dir
+
+
+def index_path(root: Path) -> Path:
+    return runs_dir(root) / "index.html"
+
+
+
+_CSS = """
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
+h1 { font-size: 1.3em; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #ddd; vertical-align: top; }
+th { background: #f4f4f4; position: sticky; top: 0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.status { font-weight: 600; padding: 1px 6px; border-radius: 3px; }
+.ok { background: #d7f5dd; color: #14532d; }
+.failed { background: #fde2e1; color: #7f1d1d; }
+.timed_out { background: #fde9c8; color: #7c2d12; }
+.skipped { background: #eee; color: #555; }
+.running { background: #dbeafe; color: #1e3a8a; }
+.counters, .reason { font-size: 0.9em; color: #444; }
+.muted { color: #999; }
+"""
+
+
+# What a reviewer scans for first; the run notebook has every counter.
+KEY_COUNTERS = (
+    "feed_kind", "lines_read", "offers_published", "offers_withdrawn", "rejected",
+    "offers_rejected_by_ftd", "orders_received", "orders_invoiced", "lines_rejected",
+    "orders_parked", "komet_calls_cycle",
+)  # fmt: skip
+QUIET_COUNTERS = {"seconds", "komet_daily_quota", "komet_calls_today", "open_market"}
+
+
+def _routine(value: Any) -> bool:
+    return isinstance(value, bool) or value in (0, None, "")
+
+
+def _fmt_counters(counters: dict[str, Any]) -> str:
+    """Key counters first, then any other that is not zero, empty or routine."""
+    key = [(k, counters[k]) for k in KEY_COUNTERS if counters.get(k) not in (None, "")]
+    rest = sorted(
+        (k, v)
+        for k, v in counters.items()
+        if k not in KEY_COUNTERS and k not in QUIET_COUNTERS and not _routine(v)
+    )
+    text = " · ".join(f"{k}={v}" for k, v in key + rest)
+    return f"DRY RUN · {text}" if counters.get("dry_run") is True else text
+
+
+def _fmt_seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def _link(record: RunRecord, root: Path) -> str:
+    if record.html is None or not record.html.exists():
+        return '<span class="muted">pruned</span>' if record.pruned_at else ""
+    href = Path(os.path.relpath(record.html, runs_dir(root))).as_posix()
+    return f'<a href="{html.escape(href)}">{html.escape(record.html.name)}</a>'
+
+
+def render_index(records: list[RunRecord], root: Path) -> str:
+    """The static index page: newest first, inline CSS, links relative to runs/."""
+    head = (
+        "<th>started (UTC)</th><th>profile</th><th>kind</th><th>status</th>"
+        "<th>duration s</th><th>late s</th><th>counters</th><th>failure</th><th>notebook</th>"
+    )
+    rows = []
+    for r in records:
+        failure = " ".join(x for x in (r.failure_class or "", r.reason or "") if x)
+        if r.reviewed:
+            failure += f" (reviewed: {r.reviewed})"
+        rows.append(
+            "<tr>"
+            f"<td>{r.started_at:%Y-%m-%d %H:%M:%S}</td>"
+            f"<td>{html.escape(r.profile)}</td><td>{html.escape(r.kind)}</td>"
+            f'<td><span class="status {html.escape(r.status)}">{html.escape(r.status)}</span></td>'
+            f'<td class="num">{_fmt_seconds(r.duration_s)}</td>'
+            f'<td class="num">{_fmt_seconds(r.lateness_s)}</td>'
+            f'<td class="counters">{html.escape(_fmt_counters(r.counters))}</td>'
+            f'<td class="reason">{html.escape(failure)}</td>'
+            f"<td>{_link(r, root)}</td>"
+            "</tr>"
+        )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        "<title>komet-ftd-ops runs</title>"
+        f"<style>{_CSS}</style></head><body>"
+        f'<h1>komet-ftd-ops runs</h1><p class="muted">{len(records)} newest runs; '
+        f"written {iso()}</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>\n"
+        + "\n".join(rows)
+        + "\n</tbody></table></body></html>\n"
+    )
+
+
+def write_index(store: Store, root: Path) -> Path:
+    """Rebuild runs/index.html from the table (temp file + rename: readers never see half)."""
+    target = index_path(root)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page = render_index(list_runs(store, limit=INDEX_ROWS), root)
+    fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".html", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

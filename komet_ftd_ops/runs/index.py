@@ -1,0 +1,254 @@
+"""The run index: one row per notebook run in the `runs` table, and a static `runs/index.html`.
+
+The runner creates a row (status `running`) before it starts the notebook, so the notebook can
+write its counters into it with `record_counters`; the runner then finalises status and
+duration. `runs/index.html` is rebuilt from the table after every run and every prune.
+
+Pruning keeps the rows (their counters are the history) and deletes only the files: a pruned
+row has `pruned_at` set and `notebook`/`html` cleared.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import sqlite3
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..settings.home import state_db_path
+from ..errors import ConfigError
+from ..state.store import Store, iso, utcnow
+
+RUNNING = "running"
+OK = "ok"
+FAILED = "failed"
+TIMED_OUT = "timed_out"
+SKIPPED = "skipped"
+STATUSES = (RUNNING, OK, FAILED, TIMED_OUT, SKIPPED)
+PROBLEMS = (FAILED, TIMED_OUT)  # what prune always keeps, with a neighbour on each side
+
+INDEX_ROWS = 1000  # newest runs shown in index.html; `runs list` reaches the rest
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of the `runs` table."""
+
+    id: str
+    profile: str
+    kind: str
+    status: str
+    started_at: datetime
+    kit_version: str
+    scheduled_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+    failure_class: str | None = None
+    reason: str | None = None
+    counters: dict[str, Any] = field(default_factory=dict)
+    notebook: Path | None = None
+    html: Path | None = None
+    reviewed: str | None = None
+    pruned_at: datetime | None = None
+
+    @property
+    def lateness_s(self) -> float | None:
+        """How long after its scheduled tick the run started (None when started by hand)."""
+        if self.scheduled_at is None:
+            return None
+        return (self.started_at - self.scheduled_at).total_seconds()
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, datetime):
+                data[key] = iso(value)
+            elif isinstance(value, Path):
+                data[key] = str(value)
+        data["lateness_s"] = self.lateness_s
+        return data
+
+
+def runs_dir(root: Path) -> Path:
+    return root / "runs"
+
+
+def open_store(root: Path) -> Store:
+    """The state database of a kit home (migrations applied)."""
+    return Store(state_db_path(root))
+
+
+def _parse_ts(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _record(row: sqlite3.Row) -> RunRecord:
+    started = _parse_ts(row["started_at"])
+    assert started is not None
+    return RunRecord(
+        id=row["id"],
+        profile=row["profile"],
+        kind=row["kind"],
+        status=row["status"],
+        started_at=started,
+        kit_version=row["kit_version"],
+        scheduled_at=_parse_ts(row["scheduled_at"]),
+        finished_at=_parse_ts(row["finished_at"]),
+        duration_s=row["duration_s"],
+        failure_class=row["failure_class"],
+        reason=row["reason"],
+        counters=json.loads(row["counters"] or "{}"),
+        notebook=_path(row["notebook"]),
+        html=_path(row["html"]),
+        reviewed=row["reviewed"],
+        pruned_at=_parse_ts(row["pruned_at"]),
+    )
+
+
+def utc(ts: datetime) -> datetime:
+    """Naive datetimes are taken as UTC."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def create_run(
+    store: Store,
+    *,
+    run_id: str,
+    profile: str,
+    kind: str,
+    started_at: datetime,
+    kit_version: str,
+    status: str = RUNNING,
+    scheduled_at: datetime | None = None,
+    notebook: Path | None = None,
+    html_path: Path | None = None,
+    reason: str | None = None,
+) -> RunRecord:
+    """Insert a run row; the runner does this before it starts the notebook."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown run status {status!r}")
+    with store.atomic() as db:
+        db.execute(
+            "INSERT INTO runs (id, profile, kind, scheduled_at, started_at, status, reason, "
+            "notebook, html, kit_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                profile,
+                kind,
+                iso(utc(scheduled_at)) if scheduled_at else None,
+                iso(utc(started_at)),
+                status,
+                reason,
+                str(notebook) if notebook else None,
+                str(html_path) if html_path else None,
+                kit_version,
+            ),
+        )
+    return get_run(store, run_id)
+
+
+def finish_run(
+    store: Store,
+    run_id: str,
+    *,
+    status: str,
+    duration_s: float,
+    failure_class: str | None = None,
+    reason: str | None = None,
+    html_path: Path | None = None,
+    finished_at: datetime | None = None,
+) -> RunRecord:
+    """Record how a run ended. Counters written by the notebook are left as they are."""
+    if status not in STATUSES or status == RUNNING:
+        raise ValueError(f"a run cannot finish as {status!r}")
+    with store.atomic() as db:
+        db.execute(
+            "UPDATE runs SET status=?, duration_s=?, failure_class=?, reason=?, html=?, "
+            "finished_at=? WHERE id=?",
+            (
+                status,
+                round(duration_s, 3),
+                failure_class,
+                reason,
+                str(html_path) if html_path else None,
+                iso(finished_at or utcnow()),
+                run_id,
+            ),
+        )
+    return get_run(store, run_id)
+
+
+def record_counters(store: Store, run_id: str, counters: dict[str, Any]) -> bool:
+    """Merge a cycle's counters into its run row (called from inside the notebook).
+
+    Later calls add to or overwrite keys of earlier ones, so the inventory and order steps can
+    each write their own. An empty `run_id` (a notebook opened by hand, not by the runner) is a
+    no-op and returns False; an unknown one is an error.
+    """
+    if not run_id:
+        return False
+    encoded = json.dumps(counters, sort_keys=True, default=str)  # fail before the transaction
+    with store.atomic() as db:
+        row = db.execute("SELECT counters FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            raise ConfigError(f"no run {run_id!r} in the run index of {store.path}.")
+        merged = {**json.loads(row["counters"] or "{}"), **json.loads(encoded)}
+        db.execute("UPDATE runs SET counters=? WHERE id=?", (json.dumps(merged), run_id))
+    return True
+
+
+def get_run(store: Store, run_id: str) -> RunRecord:
+    rows = store.query("SELECT * FROM runs WHERE id=?", (run_id,))
+    if not rows:
+        raise ConfigError(f"no run {run_id!r} in the run index.")
+    return _record(rows[0])
+
+
+def list_runs(
+    store: Store, *, profile: str | None = None, limit: int | None = None
+) -> list[RunRecord]:
+    """Runs, newest first."""
+    sql = "SELECT * FROM runs"
+    params: list[Any] = []
+    if profile:
+        sql += " WHERE profile=?"
+        params.append(profile)
+    sql += " ORDER BY started_at DESC, id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [_record(r) for r in store.query(sql, tuple(params))]
+
+
+def fail_abandoned_runs(store: Store, profile: str) -> list[str]:
+    """Rows left `running` by a runner that died. Call only while holding the profile's lock."""
+    with store.atomic() as db:
+        ids = [
+            r["id"]
+            for r in db.execute(
+                "SELECT id FROM runs WHERE profile=? AND status=?", (profile, RUNNING)
+            )
+        ]
+        for run_id in ids:
+            db.execute(
+                "UPDATE runs SET status=?, failure_class=?, reason=?, finished_at=? WHERE id=?",
+                (
+                    FAILED,
+                    "needs_person",
+                    "the runner died before finishing this run (found at the next start)",
+                    iso(),
+                    run_id,
+                ),
+            )
+    return ids

@@ -1,0 +1,160 @@
+"""The clock: one `run sync` per interval, aligned to the wall clock, never overlapping.
+
+A plain loop in the calling thread, not APScheduler's BlockingScheduler. Both can be made
+correct; the loop is the simpler one here because:
+
+- APScheduler runs jobs in a worker thread, while Ctrl-C and SIGTERM arrive in the main
+  thread; stopping cleanly (kill the child's process group, record the run) would then need
+  cross-thread signalling. In the loop the run is in the main thread, so the runner's own
+  interrupt handling does it.
+- "Never overlap" is free: the next tick is computed only after the current run returned.
+- "No catch-up burst" is one line (jump to the latest tick that has passed) and is the same
+  rule as APScheduler's `coalesce=True`: missed ticks fold into one run, scheduled at the
+  latest of them, started at once.
+- Sleeping polls the wall clock at least once a second: `time.sleep` counts monotonic time,
+  which stops while a laptop is suspended, so a long sleep would wake up late.
+
+First cycle at once; then ticks at wall-clock multiples of the interval (UTC epoch, so `5m`
+means :00, :05, :10...). After a 20-minute suspend the loop wakes, finds four missed ticks,
+runs once for the latest of them, and logs how late that was.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+from ..settings.profiles import load_profile
+from ..errors import ConfigError, KometFtdOpsError
+from .runner import run_sync, terminate_as_interrupt
+from .index import RunRecord
+
+log = logging.getLogger(__name__)
+
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+_EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$", re.IGNORECASE)
+
+
+def parse_every(text: str) -> float:
+    """'5m' → 300.0, '30s' → 30.0, '1h' → 3600.0; a bare number is seconds."""
+    match = _EVERY.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(f"interval {text!r} is not like '30s', '5m' or '1h'.")
+    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """One tick of the clock and the run it started (None if the run could not start)."""
+
+    number: int
+    scheduled_at: datetime
+    lateness_s: float  # start of the cycle minus its tick
+    skipped_ticks: int  # ticks that fell due during an overrun or a pause and got no run
+    record: RunRecord | None
+
+
+def _sleep_until(target: float) -> None:
+    while (remaining := target - time.time()) > 0:
+        time.sleep(min(remaining, 1.0))
+
+
+def _next_tick(after: float, every_s: float) -> float:
+    return (math.floor(after / every_s) + 1) * every_s
+
+
+def _latest_tick(at: float, every_s: float) -> float:
+    return math.floor(at / every_s) * every_s
+
+
+def schedule(
+    profile: str,
+    every_s: float,
+    home: Path,
+    *,
+    max_cycles: int | None = None,
+    on_cycle: Callable[[Cycle], None] | None = None,
+    dry_run: bool = False,
+    notebook: Path | None = None,
+    run: Callable[..., RunRecord] | None = None,
+    require_preflight: bool = True,
+) -> list[Cycle]:
+    """Run sync cycles for a profile until Ctrl-C/SIGTERM or `max_cycles`; returns the cycles.
+
+    `run` replaces the sync run (called as `run(scheduled_at=...)`), for tests of the clock.
+    The schedule refuses a profile whose onboarding preflight has not passed.
+    A run that cannot start (a broken profile, a missing notebook) is logged and the clock
+    goes on; a stop signal kills the current run (recorded as failed, "interrupted").
+    """
+    if every_s <= 0:
+        raise ConfigError("the interval must be positive.")
+    load_profile(profile, home)  # fail at once on a broken profile, not at the first tick
+    if require_preflight:
+        from ..onboarding import preflight_passed
+
+        passed, why = preflight_passed(profile, home)
+        if not passed:
+            raise ConfigError(f"the schedule will not start: {why}")
+    run = run or partial(run_sync, profile, home=home, dry_run=dry_run, notebook=notebook)
+    cycles: list[Cycle] = []
+    tick = time.time()  # the first cycle runs at once
+    log.info("scheduling sync for %s every %g s (Ctrl-C stops)", profile, every_s)
+    with terminate_as_interrupt():
+        try:
+            while max_cycles is None or len(cycles) < max_cycles:
+                _sleep_until(tick)
+                skipped = 0
+                if cycles:
+                    latest = _latest_tick(time.time(), every_s)
+                    if latest > tick:  # an overrun or a pause: one run, for the latest tick
+                        skipped = round((latest - tick) / every_s)
+                        tick = latest
+                cycle = _run_cycle(len(cycles) + 1, tick, skipped, run)
+                cycles.append(cycle)
+                if on_cycle is not None:
+                    on_cycle(cycle)
+                tick = _next_tick(tick, every_s)
+        except KeyboardInterrupt:
+            log.info("schedule for %s stopped after %d cycle(s)", profile, len(cycles))
+    return cycles
+
+
+def _run_cycle(number: int, tick: float, skipped: int, run: Callable[..., RunRecord]) -> Cycle:
+    scheduled = datetime.fromtimestamp(tick, UTC)
+    lateness = time.time() - tick
+    if skipped:
+        log.warning(
+            "cycle %d: skipping %d tick(s) that fell due while the previous run overran or "
+            "the machine was paused; one run for the latest",
+            number,
+            skipped,
+        )
+    log.info(
+        "cycle %d: scheduled %s, starting %.2f s late", number, f"{scheduled:%H:%M:%S}Z", lateness
+    )
+    record = None
+    try:
+        record = run(scheduled_at=scheduled)
+    except KometFtdOpsError as exc:
+        log.error("cycle %d could not run: %s", number, exc)
+    except Exception:  # a runner bug must not stop the clock; the traceback is in the log
+        log.exception("cycle %d crashed", number)
+    if record is not None:
+        log.info(
+            "cycle %d: run %s %s in %.1f s (started %.2f s late)%s -> %s",
+            number,
+            record.id,
+            record.status,
+            record.duration_s or 0.0,
+            record.lateness_s or 0.0,
+            f": {record.reason}" if record.reason else "",
+            record.notebook or "no notebook",
+        )
+    return Cycle(number, scheduled, lateness, skipped, record)

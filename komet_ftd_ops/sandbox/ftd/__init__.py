@@ -1,0 +1,1 @@
+"""The twin of FTD's supplier API: its HTTP app, feeds, offers, orders and shop."""

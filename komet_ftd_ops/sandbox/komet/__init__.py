@@ -1,0 +1,1 @@
+"""The twin of Komet Sales: its HTTP app, database, methods and tampering."""

@@ -1,0 +1,181 @@
+"""The Komet twin's /_sandbox/ routes: what tests and demos steer, never production code.
+
+    GET  /_sandbox/info          ids, tokens, customers, carriers, ship-tos, settings, data problems
+    GET  /_sandbox/dump          web orders, invoices, calls today, settings
+    POST /_sandbox/settings      {"autoconfirm": bool, "json_style": "strings"|"numbers",
+                                  "quota": int, "max_rows": int, "detail_box_limit": int}
+    POST /_sandbox/confirm       {"all": true} | {"invoice_id": ID}: the sales rep confirms
+    POST /_sandbox/void          {"invoice_id": ID}: the sales rep voids; boxes go back
+    POST /_sandbox/stock         {"sell_elsewhere": R} and/or {"set": {"428720": 3}}
+    POST /_sandbox/tokens        {"type": "customer"|"company", "customer_id": ID, "methods": [...]}
+    POST /_sandbox/reset-quota   forget today's calls
+    POST /_sandbox/tamper        {"kind": K, "count": N, "age_hours": H}: change Komet behind the
+                                 kit's back (see komet_tamper.py)
+    GET  /_sandbox/tampered      every tamper so far
+
+Errors answer 400/404 with {"error": {"code", "message"}} like the fault routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from aiohttp import web
+
+from ...state.store import Store
+from .. import catalogue
+from . import db as komet_db
+from . import tamper as komet_tamper
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    return body
+
+
+def _invoice_id(body: dict[str, Any]) -> int:
+    value = body.get("invoice_id")
+    if isinstance(value, bool) or not str(value).isdigit():
+        raise ValueError("invoice_id must be an invoice id")
+    return int(cast("str | int", value))  # a JSON value whose str() is all digits
+
+
+def info(db: Store) -> dict[str, Any]:
+    seeded = komet_db.seed_info(db)
+    ftd = int(seeded["ftd_customer_id"])
+    return {
+        "service": "komet",
+        **seeded,
+        "items": db.query("SELECT COUNT(*) FROM komet_items")[0][0],
+        "customers": [
+            dict(r)
+            for r in db.query(
+                "SELECT id, name, code, active, customer_type AS customerType FROM komet_customers ORDER BY id"
+            )
+        ],
+        "carriers": [
+            dict(r) for r in db.query("SELECT id, name, code FROM komet_carriers ORDER BY id")
+        ],
+        "ftd_carrier_ids": [
+            r[0]
+            for r in db.query(
+                "SELECT carrier_id FROM komet_customer_carriers WHERE customer_id=? ORDER BY carrier_id",
+                (ftd,),
+            )
+        ],
+        "ftd_ship_to_ids": [
+            r[0]
+            for r in db.query(
+                "SELECT id FROM komet_ship_tos WHERE customer_id=? ORDER BY id", (ftd,)
+            )
+        ],
+        "location_ids": list(catalogue.LOCATION_IDS),
+        "problems": komet_db.stored(db, "problems", {}),
+        "seconds_to_seed": komet_db.stored(db, "seconds_to_seed"),
+        "settings": komet_db.settings(db),
+        "calls_today": komet_db.calls_today(db),
+    }
+
+
+def add_routes(
+    app: web.Application, db: Store, customer_methods: tuple[str, ...], all_methods: tuple[str, ...]
+) -> None:
+    """Mount the control routes; `*_methods` bound what a sandbox-made token may be given."""
+
+    Route = Callable[[dict[str, Any]], Any]
+
+    def post(path: str, action: Route) -> None:
+        async def handle(request: web.Request) -> web.Response:
+            try:
+                body = await _json(request)
+                result = action(body)
+            except ValueError as exc:
+                return _error(400, "bad_request", str(exc))
+            except LookupError as exc:
+                return _error(404, "not_found", str(exc.args[0]))
+            return web.json_response(result)
+
+        app.router.add_post(f"/_sandbox/{path}", handle)
+
+    def get(path: str, action: Callable[[], Any]) -> None:
+        async def handle(request: web.Request) -> web.Response:
+            return web.json_response(action())
+
+        app.router.add_get(f"/_sandbox/{path}", handle)
+
+    def confirm(body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("all") is True:
+            return {"confirmed": komet_db.confirm_invoices(db, None)}
+        invoice = _invoice_id(body)
+        if not db.query("SELECT 1 FROM komet_invoices WHERE id=?", (invoice,)):
+            raise LookupError(f"no invoice {invoice}")
+        return {"confirmed": komet_db.confirm_invoices(db, invoice)}
+
+    def void(body: dict[str, Any]) -> dict[str, Any]:
+        invoice = _invoice_id(body)
+        if not komet_db.void_invoice(db, invoice):
+            raise LookupError(f"no invoice {invoice}")
+        return {"voided": invoice}
+
+    def stock(body: dict[str, Any]) -> dict[str, Any]:
+        if "sell_elsewhere" not in body and "set" not in body:
+            raise ValueError("give sell_elsewhere (a share 0..1) and/or set ({line_id: boxes})")
+        result: dict[str, Any] = {}
+        if "set" in body:
+            if not isinstance(body["set"], dict):
+                raise ValueError("set must map line ids to boxes")
+            result["set"] = komet_db.set_boxes(db, body["set"])
+        if "sell_elsewhere" in body:
+            result.update(komet_db.sell_elsewhere(db, float(body["sell_elsewhere"])))
+        return result
+
+    def tokens(body: dict[str, Any]) -> dict[str, Any]:
+        kind = body.get("type", "customer")
+        methods = body.get("methods")
+        if kind not in ("customer", "company"):
+            raise ValueError("type must be customer or company")
+        allowed = customer_methods if kind == "customer" else all_methods
+        if methods is not None and (not isinstance(methods, list) or set(methods) - set(allowed)):
+            raise ValueError(f"methods must be a list drawn from: {', '.join(allowed)}")
+        customer = None
+        if kind == "customer":
+            customer = int(body.get("customer_id") or komet_db.seed_info(db)["ftd_customer_id"])
+            if not db.query("SELECT 1 FROM komet_customers WHERE id=?", (customer,)):
+                raise LookupError(f"no customer {customer}")
+            methods = list(customer_methods) if methods is None else methods
+        return {
+            "token": komet_db.add_token(db, kind, customer, methods),
+            "type": kind,
+            "customer_id": customer,
+            "methods": methods,
+        }
+
+    def tamper(body: dict[str, Any]) -> dict[str, Any]:
+        seed = body.get("seed")
+        return komet_tamper.tamper(
+            db,
+            str(body.get("kind")),
+            body.get("count", 1),
+            age_hours=float(body.get("age_hours", komet_tamper.DEFAULT_AGE_HOURS)),
+            seed=int(seed) if seed is not None else None,
+        )
+
+    get("info", lambda: info(db))
+    get("tampered", lambda: komet_tamper.tampered(db))
+    post("tamper", tamper)
+    get("dump", lambda: komet_db.dump(db))
+    post("settings", lambda body: komet_db.update_settings(db, body))
+    post("confirm", confirm)
+    post("void", void)
+    post("stock", stock)
+    post("tokens", tokens)
+    post("reset-quota", lambda body: {"reset": komet_db.reset_quota(db)})

@@ -1,0 +1,263 @@
+"""Komet twin read methods: inventory as a customer sees it, customers, carriers, prebooks.
+
+Each handler takes a `Call` and returns the method-specific part of the envelope (`status` and
+`message` are added by the app), or raises `Refusal`. Values keep their Python types; the
+app's `render` applies the json_style switch.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+from . import db as komet_db
+from .wire import CENT, Call, invalid, money
+
+# quantity = the item's lines' boxes, net of reservations (a badly keyed line may be negative)
+ITEM_SQL = (
+    "SELECT i.*, (SELECT SUM(l.boxes) FROM komet_item_lines il JOIN komet_lines l "
+    "ON l.line_id = il.line_id WHERE il.item_id = i.id) AS quantity FROM komet_items i"
+)
+
+
+def price_factor(call: Call, customer: int) -> Decimal:
+    row = call.db.query("SELECT price_factor FROM komet_customers WHERE id=?", (customer,))
+    return Decimal(row[0]["price_factor"])
+
+
+def item_json(row: Any, factor: Decimal, quantity: int | None = None) -> dict[str, Any]:
+    """One inventory item as Komet lists it; the price is this customer's price per unit."""
+    base = money(row["price"])
+    price = base if base == "" else (cast(Decimal, base) * factor).quantize(CENT)
+    return {
+        "inventoryOrigin": row["origin"],
+        "inventoryLineIds": row["line_ids"],
+        "companyProductId": row["company_product_id"],
+        "productCode": row["product_code"],
+        "productDescription": row["description"],
+        "categoryId": row["category_id"],
+        "category": row["category"],
+        "variety": row["variety"],
+        "color": row["color"],
+        "grade": row["grade"],
+        "boxTypeId": row["box_type_id"],
+        "boxTypeCode": row["box_type_code"],
+        "unitType": row["unit_type"],
+        "unitsPerBox": row["units_per_box"],
+        "bunches": row["bunches"],
+        "stemsBunch": row["stems_bunch"],
+        "quantity": row["quantity"] if quantity is None else quantity,
+        "price": price,
+        "availableFrom": row["available_from"],
+        "availableTo": row["available_to"],
+        "carrierId": row["carrier_id"],
+        "aging": row["aging"],
+        "markCode": row["mark_code"],
+    }
+
+
+def inventory_list(call: Call) -> dict[str, Any]:
+    """Paged, in line-id order so pages never overlap; sold-out lines are listed with 0 boxes."""
+    customer = call.customer_id(active_only=True)
+    page = call.integer("page", low=1) or 1
+    rows = call.integer("rows", low=1) or 30
+    rows = min(rows, call.settings["max_rows"])
+    where: list[str] = []
+    params: list[str | int] = []
+    when = call.day("availableDate")
+    if when is not None:
+        where.append("i.available_from <= ? AND i.available_to >= ?")
+        params += [when.isoformat(), when.isoformat()]
+    search = call.text("searchText")
+    if search is not None:
+        where.append("(i.description LIKE ? OR i.product_code LIKE ? OR i.variety LIKE ?)")
+        params += [f"%{search}%"] * 3
+    category = call.integer("categoryId")
+    if category is not None:
+        where.append("i.category_id = ?")
+        params.append(category)
+    color = call.text("color")
+    if color is not None:
+        where.append("i.color = ? COLLATE NOCASE")
+        params.append(color)
+    location = call.company_location()
+    if location is not None:
+        where.append("i.location_id = ?")
+        params.append(location)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    total = call.db.query(f"SELECT COUNT(*) FROM komet_items i{clause}", tuple(params))[0][0]
+    found = call.db.query(
+        f"{ITEM_SQL}{clause} ORDER BY i.first_line_id, i.id LIMIT ? OFFSET ?",
+        (*params, rows, (page - 1) * rows),
+    )
+    factor = price_factor(call, customer)
+    return {"total": total, "inventoryItems": [item_json(r, factor) for r in found]}
+
+
+def inventory_get(call: Call) -> dict[str, Any]:
+    """The items listing any of the given lines; not available on `date` = quantity 0."""
+    customer = call.customer_id(active_only=True)
+    text = call.text("inventoryLineIds", need=True)
+    assert text is not None
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() for p in parts):
+        raise invalid("inventoryLineIds")
+    origin = call.integer("inventoryOrigin")
+    if origin is not None and origin not in (1, 2, 3, 4):
+        raise invalid("inventoryOrigin")
+    carrier = call.integer("carrierId")
+    if carrier is not None and not call.db.query(
+        "SELECT 1 FROM komet_carriers WHERE id=?", (carrier,)
+    ):
+        raise invalid("carrierId")
+    when, start, end = call.day("date"), call.day("availableFrom"), call.day("availableTo")
+    marks = ", ".join("?" * len(parts))
+    found = call.db.query(
+        f"{ITEM_SQL} WHERE i.id IN (SELECT item_id FROM komet_item_lines WHERE line_id IN ({marks}))"
+        " ORDER BY i.first_line_id, i.id",
+        tuple(int(p) for p in parts),
+    )
+    factor = price_factor(call, customer)
+    items = []
+    for row in found:
+        if origin is not None and row["origin"] != origin:
+            continue
+        first, last = row["available_from"], row["available_to"]
+        open_on_date = when is None or first <= when.isoformat() <= last
+        overlaps = (start is None or last >= start.isoformat()) and (
+            end is None or first <= end.isoformat()
+        )
+        items.append(item_json(row, factor, None if open_on_date and overlaps else 0))
+    return {"inventoryItems": items}
+
+
+def available_dates(call: Call) -> dict[str, Any]:
+    """Ship dates in the next 30 days on which at least one item has boxes."""
+    call.customer_id(active_only=True)
+    first, last = komet_db.today(), komet_db.today() + timedelta(days=30)
+    windows = call.db.query(
+        f"SELECT DISTINCT available_from, available_to FROM ({ITEM_SQL}) WHERE quantity > 0"
+    )
+    dates: set[str] = set()
+    for w in windows:
+        day = max(first, date.fromisoformat(w["available_from"]))
+        end = min(last, date.fromisoformat(w["available_to"]))
+        while day <= end:
+            dates.add(day.isoformat())
+            day += timedelta(days=1)
+    return {"availableDates": sorted(dates)}
+
+
+def carrier_json(row: Any) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "code": row["code"]}
+
+
+def customer_carriers(call: Call) -> dict[str, Any]:
+    customer = call.customer_id()
+    rows = call.db.query(
+        "SELECT c.* FROM komet_carriers c JOIN komet_customer_carriers cc ON cc.carrier_id = c.id "
+        "WHERE cc.customer_id = ? ORDER BY c.id",
+        (customer,),
+    )
+    return {"carriers": [carrier_json(r) for r in rows]}
+
+
+def carrier_list(call: Call) -> dict[str, Any]:
+    rows = call.db.query("SELECT * FROM komet_carriers ORDER BY id")
+    return {"carriers": [carrier_json(r) for r in rows]}
+
+
+def customer_details(call: Call) -> dict[str, Any]:
+    customer = call.customer_id()
+    row = call.db.query("SELECT * FROM komet_customers WHERE id=?", (customer,))[0]
+    return {
+        "customer": {
+            "id": row["id"],
+            "name": row["name"],
+            "code": row["code"],
+            "customerType": row["customer_type"],
+            "active": row["active"],
+            "salesPerson": row["sales_person"],
+            "defaultPrice": row["price_level"],
+            "creditLimit": Decimal(row["credit_limit"]),
+            "accountingCode": row["accounting_code"],
+            "billAddress1": "100 Main St",
+            "billCity": row["city"],
+            "billState": row["state"],
+            "billZipCode": "00000",
+            "billCountry": "US",
+            "shipAddress1": "100 Main St",
+            "shipCity": row["city"],
+            "shipState": row["state"],
+            "shipZipCode": "00000",
+            "shipCountry": "US",
+            "updatedOn": row["updated_on"],
+        }
+    }
+
+
+def customer_list(call: Call) -> dict[str, Any]:
+    """Company tokens only (the app's permission check keeps Customer tokens out)."""
+    where: list[str] = []
+    params: list[str | int] = []
+    ident = call.integer("id")
+    if ident is not None:
+        where.append("id = ?")
+        params.append(ident)
+    code = call.text("code")
+    if code is not None:
+        where.append("code = ?")
+        params.append(code)
+    name = call.text("name")
+    if name is not None:
+        where.append("name LIKE ?")
+        params.append(f"%{name}%")
+    if not call.flag("includeInactive"):
+        where.append("active = 1")
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    rows = call.db.query(f"SELECT * FROM komet_customers{clause} ORDER BY name", tuple(params))
+    return {
+        "customers": [
+            {
+                "id": r["id"],
+                "name": r["name"],
+                "code": r["code"],
+                "active": r["active"],
+                "customerType": r["customer_type"],
+                "salesPerson": r["sales_person"],
+                "updatedOn": r["updated_on"],
+                "accountingCode": r["accounting_code"],
+            }
+            for r in rows
+        ]
+    }
+
+
+def ship_to_list(call: Call) -> dict[str, Any]:
+    customer = call.customer_id()
+    rows = call.db.query(
+        "SELECT * FROM komet_ship_tos WHERE customer_id=? ORDER BY id", (customer,)
+    )
+    return {
+        "shipTos": [
+            {
+                "id": r["id"],
+                "name": r["name"],
+                "address1": r["address1"],
+                "city": r["city"],
+                "state": r["state"],
+                "zipCode": r["zip"],
+                "country": r["country"],
+            }
+            for r in rows
+        ]
+    }
+
+
+def prebook_list(call: Call) -> dict[str, Any]:
+    """The twin keeps no prebooks: the FTD flow never makes them. An empty list, not an error."""
+    call.customer_filter()
+    call.day("dateFrom")
+    call.day("dateTo")
+    return {"prebooks": []}

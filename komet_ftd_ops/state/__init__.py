@@ -1,0 +1,1 @@
+"""The state database: the store (one transaction primitive), its migrations, typed bookmarks."""

@@ -1,0 +1,188 @@
+"""The kit's state database: one SQLite file, one transaction primitive, named migrations.
+
+Every state change that must survive a crash happens inside `Store.atomic()`, and is recorded
+before the external call it guards.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .migrations import MIGRATIONS
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime | None = None) -> str:
+    return (ts or utcnow()).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements; a ';' inside a comment or a string is not an end."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer)
+            buffer = ""
+    if buffer.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
+    ):
+        statements.append(buffer)  # a last statement without ';'
+    return statements
+
+
+class Store:
+    """A SQLite file with WAL, migrations applied on open, and `atomic()` for every write."""
+
+    def __init__(self, path: Path | str, migrations: list[tuple[str, str]] | None = None) -> None:
+        self.path = Path(path)
+        self.migrations = MIGRATIONS if migrations is None else migrations
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self.conn = sqlite3.connect(
+            str(path), timeout=30, isolation_level=None, check_same_thread=False
+        )
+        self.conn.row_factory = sqlite3.Row
+        self._use_wal()
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self._depth = 0
+        self.migrate()
+
+    def _use_wal(self, wait_s: float = 30.0) -> None:
+        """WAL lets readers (notebooks, `runs list`) work while a run writes. The switch needs
+        an exclusive lock and SQLite does not wait for it as it does for writes, so a process
+        opening the file while another creates it retries here; once set, WAL stays in the file.
+        """
+        deadline = time.monotonic() + wait_s
+        while self.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            try:
+                mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+                continue
+            if mode != "wal":  # an in-memory database keeps its own mode
+                return
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; commits on success, rolls back on error and re-raises.
+
+        A nested call is a SAVEPOINT (sqlite-utils' shape): if the inner block fails, its own
+        writes are rolled back and the error re-raised, so a caller that catches it keeps the
+        outer transaction without the inner block's partial writes.
+        """
+        with self._lock:
+            if self._depth:
+                name = f"sp{self._depth}"
+                self.conn.execute(f"SAVEPOINT {name}")
+                self._depth += 1
+                try:
+                    yield self.conn
+                except BaseException:
+                    self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    self.conn.execute(f"RELEASE SAVEPOINT {name}")
+                    raise
+                else:
+                    self.conn.execute(f"RELEASE SAVEPOINT {name}")
+                finally:
+                    self._depth -= 1
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    def migrate(self) -> list[str]:
+        with self.atomic() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            done = {r[0] for r in db.execute("SELECT name FROM migrations")}
+            applied = []
+            for name, sql in self.migrations:
+                if name in done:
+                    continue
+                for statement in _statements(sql):
+                    db.execute(statement)
+                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, iso()))
+                applied.append(name)
+        return applied
+
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    # --- small key/value state (feed sequence, cursors, last success) ---
+
+    def get(self, scope: str, key: str, default: Any = None) -> Any:
+        rows = self.query("SELECT value FROM kv WHERE scope=? AND key=?", (scope, key))
+        return json.loads(rows[0][0]) if rows else default
+
+    def put(self, scope: str, key: str, value: Any) -> None:
+        with self.atomic() as db:
+            db.execute(
+                "INSERT INTO kv VALUES (?, ?, ?, ?) ON CONFLICT(scope, key) DO UPDATE "
+                "SET value=excluded.value, updated_at=excluded.updated_at",
+                (scope, key, json.dumps(value), iso()),
+            )
+
+
+class CallCounter:
+    """Calls spent per UTC day, per service and method; survives restarts (it is in the store)."""
+
+    def __init__(self, store: Store, service: str = "komet") -> None:
+        self.store = store
+        self.service = service
+
+    def __call__(self, method: str) -> None:
+        with self.store.atomic() as db:
+            db.execute(
+                "INSERT INTO api_calls VALUES (?, ?, ?, 1) ON CONFLICT(day, service, method) "
+                "DO UPDATE SET calls = calls + 1",
+                (utcnow().date().isoformat(), self.service, method),
+            )
+
+    def today(self, day: str | None = None) -> int:
+        rows = self.store.query(
+            "SELECT COALESCE(SUM(calls), 0) FROM api_calls WHERE day=? AND service=?",
+            (day or utcnow().date().isoformat(), self.service),
+        )
+        return int(rows[0][0])
+
+    def by_method(self, day: str | None = None) -> dict[str, int]:
+        rows = self.store.query(
+            "SELECT method, calls FROM api_calls WHERE day=? AND service=? ORDER BY method",
+            (day or utcnow().date().isoformat(), self.service),
+        )
+        return {r["method"]: r["calls"] for r in rows}

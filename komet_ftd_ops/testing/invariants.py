@@ -1,0 +1,164 @@
+"""The order invariants, checked over the ledger and the twin's state dumps (`/_sandbox/dump`).
+
+Every FTD order ends in exactly one of these ways, and the check says which rule broke:
+
+- accepted (ACKNOWLEDGED, CONFIRMED, CANCEL_REQUESTED...): exactly one Komet web order, checked
+  out with `customerPo` = the FTD order number, holding exactly the accepted lines (inventory
+  ids, boxes accepted, price), and FTD's acknowledgement names that web order;
+- rejected (every line): no live Komet web order holds it;
+- cancelled: nothing live in Komet (deleted, or its invoice voided);
+- still NEW: parked in the ledger with a reason (or, mid-run, on its way);
+- and no live Komet web order of the FTD customer belongs to no order (none lost, none doubled).
+
+Used by the fault tests, the simulation and the benchmark; `violations` returns readable lines,
+empty when all is well.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from ..offers.ids import inventory_ids_of
+from ..orders.ledger import Order, OrderLedger
+from ..state.store import Store
+
+LIVE = (1, 2)  # Komet web order pending or checked out (the twin marks deleted ones 3)
+ACCEPTED = ("ACKNOWLEDGED", "CONFIRMED", "SHIPPED", "CANCEL_REQUESTED")
+CENT = Decimal("0.01")
+
+Item = tuple[tuple[str, ...], int, Decimal]
+
+
+def _item(ids: Any, quantity: Any, price: Any) -> Item:
+    parts = tuple(sorted(p.strip() for p in str(ids).split(",") if p.strip()))
+    return parts, int(quantity), Decimal(str(price)).quantize(CENT)
+
+
+def _accepted_items(order: Mapping[str, Any]) -> Counter[Item]:
+    lines = {str(line["line_id"]): line for line in order["lines"]}
+    wanted: Counter[Item] = Counter()
+    for decision in (order.get("acknowledgement") or {}).get("lines", []):
+        if decision["decision"] != "ACCEPT":
+            continue
+        line = lines[str(decision["line_id"])]
+        ids = ",".join(inventory_ids_of(str(line["offer_id"])))
+        wanted[_item(ids, decision["boxes_accepted"], line["price_per_unit"])] += 1
+    return wanted
+
+
+def _ack_problems(order: Mapping[str, Any]) -> list[str]:
+    ack, out = order.get("acknowledgement") or {}, []
+    ordered = {str(line["line_id"]): line["boxes"] for line in order["lines"]}
+    for decision in ack.get("lines", []):
+        boxes = decision.get("boxes_accepted") or 0
+        if boxes > ordered.get(str(decision["line_id"]), 0):
+            out.append(f"line {decision['line_id']} accepts {boxes} boxes, more than ordered")
+        if (
+            decision["decision"] == "REJECT" or boxes < ordered.get(str(decision["line_id"]), 0)
+        ) and not decision.get("reason_code"):
+            out.append(f"line {decision['line_id']} is short without a reason_code")
+    return out
+
+
+def violations(
+    store: Store,
+    profile: str,
+    komet_dump: Mapping[str, Any],
+    ftd_dump: Mapping[str, Any],
+    customer_id: str,
+    *,
+    final: bool = True,
+) -> list[str]:
+    """Broken invariants, one line each. `final`: the run is over, nothing may be on its way."""
+    ledger = OrderLedger(store, profile)
+    orders = {o.order_id: o for o in ledger.orders()}
+    web = {str(w["id"]): w for w in komet_dump["web_orders"]}
+    invoices = {str(i["id"]): i for i in komet_dump.get("invoices", [])}
+    problems: list[str] = []
+    claimed = Counter(o.web_order_id for o in orders.values() if o.web_order_id)
+    for web_order_id, count in claimed.items():
+        if count > 1:
+            problems.append(f"web order {web_order_id} is held by {count} FTD orders")
+    ours = [w for w in web.values() if str(w["customerId"]) == str(customer_id)]
+    for w in ours:
+        if w["status"] in LIVE and str(w["id"]) not in claimed:
+            problems.append(
+                f"web order {w['id']} ({len(w['items'])} items, status {w['status']}) "
+                "belongs to no FTD order"
+            )
+    by_po = Counter(
+        str(w["customerPo"]) for w in web.values() if w["status"] in LIVE and w["customerPo"]
+    )
+    for ftd_order in ftd_dump["orders"]:
+        found = _check_order(
+            ftd_order, orders.get(ftd_order["order_id"]), web, invoices, by_po, final
+        )
+        problems += [f"{ftd_order['order_id']}: {text}" for text in found]
+    return problems
+
+
+def _check_order(
+    ftd_order: Mapping[str, Any],
+    order: Order | None,
+    web: Mapping[str, Mapping[str, Any]],
+    invoices: Mapping[str, Mapping[str, Any]],
+    by_po: Counter[str],
+    final: bool,
+) -> list[str]:
+    status, number = ftd_order["status"], str(ftd_order["order_number"])
+    if order is None:
+        return ["never reached the ledger (lost)"] if final or status != "NEW" else []
+    w = web.get(str(order.web_order_id)) if order.web_order_id else None
+    live = w is not None and w["status"] in LIVE
+    out = _ack_problems(ftd_order)
+    if status in ACCEPTED:
+        ack = ftd_order.get("acknowledgement") or {}
+        if ack.get("supplier_ref") != order.web_order_id:
+            out.append(
+                f"acknowledged with ref {ack.get('supplier_ref')!r}, ledger holds web "
+                f"order {order.web_order_id}"
+            )
+        if w is None or w["status"] != 2:
+            return out + [f"accepted on FTD but web order {order.web_order_id} is not checked out"]
+        if str(w["customerPo"]) != number:
+            out.append(f"web order {w['id']} has customerPo {w['customerPo']!r}")
+        have = Counter(_item(i["inventoryIds"], i["quantity"], i["price"]) for i in w["items"])
+        if have != _accepted_items(ftd_order):
+            out.append(
+                f"web order {w['id']} holds {sorted(have.elements())}, FTD accepted "
+                f"{sorted(_accepted_items(ftd_order).elements())}"
+            )
+        if by_po[number] > 1:
+            out.append(f"{by_po[number]} live web orders carry customerPo {number}")
+        out += _status_problems(ftd_order, w, invoices)
+    elif status == "REJECTED":
+        if live or by_po[number]:
+            out.append("rejected on FTD but a live Komet web order holds it")
+    elif status == "CANCELLED":
+        invoice = invoices.get(str(w["invoiceId"])) if w and w.get("invoiceId") else None
+        if (live and w is not None and w["status"] == 1) or (invoice and invoice["status"] != 4):
+            out.append("cancelled on FTD but Komet still holds it")
+    elif status == "NEW" and final and not order.parked:
+        out.append(f"still NEW on FTD and not parked (ledger state {order.state})")
+    return out
+
+
+def _status_problems(
+    ftd_order: Mapping[str, Any], w: Mapping[str, Any], invoices: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """CONFIRMED on FTD only for a confirmed Komet invoice, with its number."""
+    confirmed = [u for u in ftd_order.get("status_updates", []) if u["status"] == "CONFIRMED"]
+    if not confirmed:
+        return []
+    invoice = invoices.get(str(w.get("invoiceId")))
+    if invoice is None or invoice["status"] != 1:
+        return ["CONFIRMED on FTD but the Komet invoice is not confirmed"]
+    if confirmed[-1].get("invoice_number") != str(invoice["number"]):
+        return [
+            f"CONFIRMED with invoice {confirmed[-1].get('invoice_number')!r}, Komet has "
+            f"{invoice['number']!r}"
+        ]
+    return []
