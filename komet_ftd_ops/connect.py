@@ -13,7 +13,8 @@ from .ftd import FtdClient, FtdConfig
 from .komet import KometClient, KometConfig
 from .settings.profiles import Profile
 from .settings.secrets import resolve_secret
-from .state.store import CallCounter, Store
+from .state.calls import CallCounter
+from .state.store import Store
 
 
 @dataclass
@@ -31,12 +32,8 @@ def komet_client(
     token_ref: str | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> KometClient:
-    config = KometConfig(
-        base_url=profile.komet_base_url,
-        company_id=profile.komet_company_id,
-        token=resolve_secret(token_ref or profile.komet_token_ref, root),
-        timeout=profile.timeout_seconds,
-    )
+    token = resolve_secret(token_ref or profile.komet_token_ref, root)
+    config = KometConfig.from_profile(profile, token)  # the same retry policy as FTD's
     counter = CallCounter(store, "komet") if store is not None else None
     return KometClient(config, transport=transport, on_call=counter)
 
@@ -44,12 +41,8 @@ def komet_client(
 def ftd_client(
     profile: Profile, *, root: Path | None = None, transport: httpx.BaseTransport | None = None
 ) -> FtdClient:
-    config = FtdConfig(
-        base_url=profile.ftd_base_url,
-        supplier_id=profile.ftd_supplier_id,
-        token=resolve_secret(profile.ftd_token_ref, root),
-        timeout=profile.timeout_seconds,
-    )
+    token = resolve_secret(profile.ftd_token_ref, root)
+    config = FtdConfig.from_profile(profile, token, timeout=profile.timeout_seconds)
     return FtdClient(config, transport=transport)
 
 

@@ -3,13 +3,17 @@
     KometFtdOpsError                 root; every error the kit raises on purpose
     ├── ConfigError                  profile, secret or setup problem: a person must act
     ├── DataError                    input that cannot be used as it is (bad file, bad rows)
+    ├── StateError                   the kit's state database could not record something it must
+    │                                (a Komet call's count): the run stops rather than forget
     ├── TransportError               the call did not get a usable answer; retrying can help
     │   ├── ServiceUnavailable       5xx, an HTML error page from a proxy, a body that is not JSON
+    │   │                            (`retry_after` when a 503 said how long to wait)
     │   ├── RequestTimeout           no answer in time
     │   ├── ConnectionFailed         could not connect: the request was never sent
     │   └── OutcomeUnknown           a write was sent but its answer was lost (timeout, reset,
     │                                dropped connection): read back before sending it again
-    ├── RateLimited                  the service asked us to slow down (`retry_after` seconds)
+    ├── RateLimited                  the service asked us to slow down (`retry_after` seconds,
+    │                                None when it did not say how long)
     ├── DeadlineExceeded             the whole run took longer than its deadline
     └── ApiError                     the service understood the call and said no
         ├── AuthError                token missing, unknown or sent the wrong way
@@ -60,6 +64,11 @@ class DataError(KometFtdOpsError):
     failure_class = BAD_DATA
 
 
+class StateError(KometFtdOpsError):
+    """The state database could not record something the kit must not forget. Not retryable:
+    the run stops, so a person sees it, instead of going on with a wrong count or ledger."""
+
+
 class TransportError(KometFtdOpsError):
     """The call did not get a usable answer. Retrying can help."""
 
@@ -68,7 +77,14 @@ class TransportError(KometFtdOpsError):
 
 
 class ServiceUnavailable(TransportError):
-    """5xx, an HTML error page, or a body that is not the service's JSON."""
+    """5xx, an HTML error page, or a body that is not the service's JSON.
+
+    `retry_after`: the seconds a `Retry-After` header asked for, or None (no hint given).
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None, **details: object) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
 
 
 class RequestTimeout(TransportError):
@@ -84,12 +100,12 @@ class OutcomeUnknown(TransportError):
 
 
 class RateLimited(KometFtdOpsError):
-    """The service asked us to slow down."""
+    """The service asked us to slow down; `retry_after` is its wait in seconds, or None."""
 
     retryable = True
     failure_class = UPSTREAM
 
-    def __init__(self, message: str, retry_after: float = 1.0, **details: object) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, **details: object) -> None:
         super().__init__(message, **details)
         self.retry_after = retry_after
 

@@ -1,5 +1,4 @@
-"""Commands that run the kit's jobs: the demo (`make run`), the quota plan, and the groups that
-live in their own modules (runs, schedule, onboarding, reconciliation)."""
+"""`komet-ftd-ops demo` (what `make run` does) and `quota` (a day of cycles against the quota)."""
 
 from __future__ import annotations
 
@@ -8,7 +7,8 @@ import click
 from ..offers.quota import plan_quota
 from ..settings.home import home, state_db_path
 from ..settings.profiles import load_profile
-from ..state.store import CallCounter, Store
+from ..state.calls import CallCounter
+from ..state.store import Store
 
 
 @click.command()
@@ -36,9 +36,13 @@ def quota(profile: str, lines: int | None) -> None:
 )
 @click.option("--every", default="5m", show_default=True, help="Cycle interval.")
 @click.option(
-    "--max-cycles", type=int, default=None, help="Stop after N cycles (default: run until Ctrl-C)."
+    "--max-cycles",
+    "max_ticks",
+    type=int,
+    default=None,
+    help="Stop after N cycles (default: run until Ctrl-C).",
 )
-def demo(lines: int, every: str, max_cycles: int | None) -> None:
+def demo(lines: int, every: str, max_ticks: int | None) -> None:
     """What `make run` does: start the twin, then the sync schedule in the foreground.
 
     The first cycle runs at once; Ctrl-C stops the schedule and the twin cleanly.
@@ -47,14 +51,4 @@ def demo(lines: int, every: str, max_cycles: int | None) -> None:
     """
     from ..runs.demo import run_demo
 
-    run_demo(home(), lines=lines, every=every, max_cycles=max_cycles)
-
-
-def _commands() -> list[click.Command]:
-    from . import onboard, reconcile, runs
-
-    runs.runs.add_command(reconcile.REVIEW)
-    return [quota, demo, *runs.COMMANDS, *onboard.COMMANDS, *reconcile.COMMANDS]
-
-
-COMMANDS = _commands()
+    run_demo(home(), lines=lines, every=every, max_ticks=max_ticks)

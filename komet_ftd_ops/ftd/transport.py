@@ -1,7 +1,8 @@
 """How the kit talks HTTP to FTD: config, retries, and the one place failures are translated.
 
-Every request goes through `FtdHttp.call`, which retries, and `FtdHttp._send`, which makes a
-single attempt and turns whatever happened (httpx exception, status code, unusable body) into the
+Every request goes through `FtdHttp.call`, which retries through the kit's one `RetryPolicy`
+(`config.retry`, shared with Komet: retryable errors only, the server's `Retry-After` honoured),
+and `FtdHttp._send`, which makes a single attempt and turns whatever happened (httpx exception, status code, unusable body) into the
 kit's one error tree (`komet_ftd_ops.errors`). Nothing else in `ftd/` catches httpx errors.
 
 Why GET *and* POST are retried: every POST carries an `Idempotency-Key`, chosen once per logical
@@ -13,14 +14,12 @@ example one derived from the order id).
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -33,16 +32,15 @@ from ..errors import (
     Conflict,
     ConnectionFailed,
     InvalidParameter,
-    KometFtdOpsError,
     NotFound,
     OutcomeUnknown,
     RateLimited,
     RequestTimeout,
     RequestTooLarge,
     ServiceUnavailable,
-    TransportError,
 )
-from ..settings.profiles import Profile
+from ..http.retry import RetryPolicy, parse_retry_after
+from ..settings.profiles import FTD_MAX_BODY_BYTES, Profile
 from ..settings.secrets import Secret
 
 log = logging.getLogger(__name__)
@@ -56,16 +54,18 @@ Sleep = Callable[[float], None]
 class FtdConfig:
     """Where FTD is and who we are there. The token is a `Secret`, so the repr shows `***`.
 
-    `retries` counts the attempts *after* the first one: 4 means at most 5 requests per call.
+    `retry` is the one retry policy (the same setting names as Komet's); POSTs are retried
+    too, safely, because every attempt of a call carries the same Idempotency-Key.
+    `max_body_bytes` is FTD's request body limit: full feeds are split under it and a delta
+    over it is refused before sending.
     """
 
     base_url: str
     supplier_id: str
     token: Secret
     timeout: float = 20.0
-    retries: int = 4
-    backoff_base: float = 0.2
-    max_retry_after: float = 30.0
+    retry: RetryPolicy = RetryPolicy()
+    max_body_bytes: int = FTD_MAX_BODY_BYTES
 
     def __post_init__(self) -> None:
         # A plain string would print in tracebacks and reprs; wrap it rather than trust callers.
@@ -81,24 +81,24 @@ class FtdConfig:
         object.__setattr__(self, "base_url", base)
         if not str(self.supplier_id).strip():
             raise ConfigError("FTD config: supplier_id is empty.")
-        if (
-            self.retries < 0
-            or self.timeout <= 0
-            or self.backoff_base < 0
-            or self.max_retry_after < 0
-        ):
+        if self.timeout <= 0:
+            raise ConfigError("FTD config: timeout must be > 0.")
+        if not isinstance(self.retry, RetryPolicy):
+            raise ConfigError("FTD config: retry must be a RetryPolicy.")
+        if not isinstance(self.max_body_bytes, int) or self.max_body_bytes < 1:
             raise ConfigError(
-                "FTD config: timeout must be > 0 and retries, backoff_base, max_retry_after >= 0."
+                f"FTD config: max_body_bytes must be a positive integer, not {self.max_body_bytes!r}."
             )
 
     @classmethod
     def from_profile(cls, profile: Profile, token: Secret, **overrides: Any) -> FtdConfig:
         """Build from a loaded profile and its already-resolved FTD token."""
+        settings: dict[str, Any] = {"max_body_bytes": profile.ftd_max_body_bytes, **overrides}
         return cls(
             base_url=profile.ftd_base_url,
             supplier_id=profile.ftd_supplier_id,
             token=token,
-            **overrides,
+            **settings,
         )
 
     @property
@@ -113,23 +113,6 @@ def dumps(body: Any) -> bytes:
 
 def new_idempotency_key() -> str:
     return str(uuid.uuid4())
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date); None if unusable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _error_body(response: httpx.Response) -> tuple[JsonDict | None, str, str]:
@@ -214,30 +197,11 @@ class FtdHttp:
         elif body is not None or content is not None:
             raise ValueError(f"{method} requests carry no body")
         clean_params = {k: v for k, v in (params or {}).items() if v is not None}
-        attempt = 0
-        while True:
-            try:
-                return self._send(operation, method, path, clean_params, content, idempotency_key)
-            except (TransportError, RateLimited) as exc:
-                if attempt >= self.config.retries:
-                    raise
-                wait = self._wait_before_retry(exc, attempt)
-                attempt += 1
-                log.warning(
-                    "FTD %s: %s; retry %d/%d in %.2fs",
-                    operation,
-                    exc,
-                    attempt,
-                    self.config.retries,
-                    wait,
-                )
-                self._sleep(wait)
 
-    def _wait_before_retry(self, exc: KometFtdOpsError, attempt: int) -> float:
-        cap = self.config.max_retry_after
-        if isinstance(exc, RateLimited) and exc.details.get("retry_after_given"):
-            return min(exc.retry_after, cap)
-        return min(self.config.backoff_base * (2**attempt), cap)
+        def attempt() -> JsonDict:
+            return self._send(operation, method, path, clean_params, content, idempotency_key)
+
+        return self.config.retry.call(attempt, sleep=self._sleep)
 
     def _send(
         self,
@@ -319,17 +283,12 @@ class FtdHttp:
         if code:
             details["code"] = code
 
+        wait = parse_retry_after(response.headers.get("Retry-After"))
         if status >= 500 or (data is None and status not in (401, 403, 404, 413, 429)):
-            raise ServiceUnavailable(text, **details)
+            raise ServiceUnavailable(text, wait, **details)
         if status == 429:
-            given = parse_retry_after(response.headers.get("Retry-After"))
-            retry_after = given if given is not None else 1.0
-            raise RateLimited(
-                f"{text} (Retry-After {retry_after:g}s)",
-                retry_after,
-                retry_after_given=given is not None,
-                **details,
-            )
+            said_wait = "no Retry-After" if wait is None else f"Retry-After {wait:g}s"
+            raise RateLimited(f"{text} ({said_wait})", wait, **details)
         if status in (401, 403):
             raise AuthError(
                 f"{text}. Check the FTD token and supplier id.", method=operation, **details

@@ -43,6 +43,7 @@ from ..errors import (
     RequestTooLarge,
     ServiceUnavailable,
 )
+from ..http.retry import parse_retry_after
 from .models import as_int, status_flag
 
 EMPTY_RESULT = None  # marks a message that means "nothing found", not a failure
@@ -84,13 +85,6 @@ def json_envelope(content: bytes) -> dict[str, Any] | None:
     except ValueError:  # includes UnicodeDecodeError
         return None
     return data if isinstance(data, dict) else None
-
-
-def retry_after(headers: Mapping[str, str], default: float = 1.0) -> float:
-    try:
-        return max(0.0, float(headers.get("retry-after", default)))
-    except ValueError:  # an HTTP date: not worth parsing for a hint
-        return default
 
 
 def error_for_message(
@@ -136,13 +130,17 @@ def read_answer(
     if code == 429:
         raise RateLimited(
             f"Komet {method}: HTTP 429, asked to slow down",
-            retry_after=retry_after(response.headers),
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
             method=method,
         )
     envelope = json_envelope(response.content)
     lost = OutcomeUnknown if write else ServiceUnavailable
     if code >= 500:
-        raise lost(f"Komet {method}: HTTP {code} from the service", method=method, http_status=code)
+        text = f"Komet {method}: HTTP {code} from the service"
+        if write:
+            raise OutcomeUnknown(text, method=method, http_status=code)
+        wait = parse_retry_after(response.headers.get("retry-after"))
+        raise ServiceUnavailable(text, wait, method=method, http_status=code)
     message = scrub(str(envelope.get("message") or "")) if envelope else ""
     if code in HTTP_STATUS_TABLE:
         cls = HTTP_STATUS_TABLE[code]

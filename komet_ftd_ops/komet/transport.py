@@ -4,18 +4,24 @@
 wrong on the way (network errors, HTTP statuses, Komet's status-0 messages) is turned into the
 kit's exception tree there, so call sites never wrap calls in `try/except` of their own.
 
-Retries: reads only, and only for errors whose class says retrying can help (`retryable`:
-transport trouble, 429). Writes are never retried: Komet has no idempotency key, and a retried
-`web-order-item.add` can reserve boxes twice. A write whose answer was lost raises
-`OutcomeUnknown`: the caller reads the order back before deciding to send it again.
+Retries: reads only, through the kit's one `RetryPolicy` (`config.retry`, shared with FTD),
+which retries only errors whose class says retrying can help (`retryable`: transport trouble,
+429) and honours the server's `Retry-After`. Writes are never retried: Komet has no idempotency
+key, and a retried `web-order-item.add` can reserve boxes twice. A write whose answer was lost
+raises `OutcomeUnknown`: the caller reads the order back before deciding to send it again.
+
+Counting: Komet's daily quota is spent by every attempt that reaches the wire, so each one is
+counted in memory as it is sent and handed to `on_call` (the store's `CallCounter`) once the
+call is over, answer or error. A count that cannot be saved is never dropped quietly: it stays
+pending for the next call and the call raises `StateError`, so the run fails.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,8 +39,10 @@ from ..errors import (
     RequestTimeout,
     RequestTooLarge,
     ServiceUnavailable,
+    StateError,
     TransportError,
 )
+from ..http.retry import RetryPolicy
 from ..settings.profiles import Profile
 from ..settings.secrets import Secret
 from .errors import read_answer
@@ -44,7 +52,6 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 65_536  # [doc] request body at most 64 KB
 MAX_PAGE_SIZE = 500  # [assumed] inventory.list caps `rows` at 500
-MAX_RETRY_WAIT = 30.0  # never sleep longer than this between two reads, whatever Retry-After says
 SALES_CHANNELS = ("WEB_APP", "MOBILE_APP", "K2K", "ECOMMERCE_LITE")
 TOKEN_PARAM = "authenticationToken"
 HEADER_FAMILY_PREFIXES = ("ecommerce/", "web-order")  # token in headers; all others: parameter
@@ -65,8 +72,7 @@ class KometConfig:
     company_id: str
     token: Secret
     timeout: float = 20.0
-    read_retries: int = 3
-    backoff_base: float = 0.2
+    retry: RetryPolicy = RetryPolicy()  # reads only: writes are sent once
     page_size: int = MAX_PAGE_SIZE
     sales_channel: str | None = None
     read_concurrency: int = 4  # inventory pages read at once
@@ -83,8 +89,10 @@ class KometConfig:
         company = str(self.company_id).strip()
         if not company:
             raise ConfigError("KometConfig.company_id (X-ACCOUNT) is required.")
-        if self.timeout <= 0 or self.read_retries < 0 or self.backoff_base < 0:
-            raise ConfigError("timeout must be > 0; read_retries and backoff_base must be >= 0.")
+        if self.timeout <= 0:
+            raise ConfigError("KometConfig.timeout must be > 0.")
+        if not isinstance(self.retry, RetryPolicy):
+            raise ConfigError("KometConfig.retry must be a RetryPolicy.")
         if self.page_size < 1:
             raise ConfigError("page_size must be at least 1.")
         if self.sales_channel is not None and self.sales_channel not in SALES_CHANNELS:
@@ -96,8 +104,8 @@ class KometConfig:
     def __repr__(self) -> str:
         return (
             f"KometConfig(base_url={self.base_url!r}, company_id={self.company_id!r}, "
-            f"token=Secret('***'), timeout={self.timeout!r}, read_retries={self.read_retries!r}, "
-            f"backoff_base={self.backoff_base!r}, page_size={self.page_size!r}, "
+            f"token=Secret('***'), timeout={self.timeout!r}, retry={self.retry!r}, "
+            f"page_size={self.page_size!r}, "
             f"sales_channel={self.sales_channel!r})"
         )
 
@@ -208,6 +216,9 @@ class KometTransport:
         self.config = config
         self._on_call = on_call
         self._sleep = sleep
+        # Attempts sent but not yet saved by `on_call`; shared by the inventory reader threads.
+        self._uncounted: list[str] = []
+        self._uncounted_lock = threading.Lock()
         self._http = httpx.Client(
             base_url=config.base_url,
             timeout=httpx.Timeout(config.timeout),
@@ -260,43 +271,78 @@ class KometTransport:
         return self._http.build_request("POST", method, content=content, headers=headers)
 
     def _count(self, method: str) -> None:
+        """Note one attempt that reached Komet; saved by `_save_counts` when the call is over."""
+        if self._on_call is not None:
+            with self._uncounted_lock:
+                self._uncounted.append(method)
+
+    def _save_counts(
+        self,
+        method: str,
+        failure: KometFtdOpsError | None = None,
+        answer: dict[str, Any] | None = None,
+    ) -> None:
+        """Hand every pending count to `on_call`. One that cannot be saved stays pending (the
+        next call tries again) and fails this call loudly: a quota check that believes fewer
+        calls were made could spend calls the day does not have. The StateError keeps Komet's
+        `answer` (details["answer"]) so a caller can still see what Komet did."""
         if self._on_call is None:
             return
-        try:
-            self._on_call(method)
-        except Exception:
-            # The call already happened: losing one count is better than losing Komet's answer.
-            log.exception("Komet %s: the on_call hook failed; this call was not counted", method)
+        with self._uncounted_lock:
+            try:
+                while self._uncounted:
+                    self._on_call(self._uncounted[0])
+                    self._uncounted.pop(0)
+            except Exception as exc:
+                after = "" if failure is None else f"; the call itself failed: {failure}"
+                raise StateError(
+                    f"Komet {method}: the call was made but {len(self._uncounted)} Komet "
+                    f"call(s) could not be counted ({type(exc).__name__}: "
+                    f"{self._scrub(str(exc))}); stopping so the daily quota is not overspent"
+                    f"{after}",
+                    method=method,
+                    uncounted=len(self._uncounted),
+                    answer=answer,
+                ) from exc
 
-    def _backoff(self, attempt: int, exc: KometFtdOpsError) -> float:
-        delay = self.config.backoff_base * 2 ** (attempt - 1) * random.uniform(1.0, 1.25)
-        wanted = float(getattr(exc, "retry_after", 0.0) or 0.0)
-        return min(max(delay, wanted), MAX_RETRY_WAIT)
+    def _attempt(self, method: str, request: httpx.Request, *, write: bool) -> dict[str, Any]:
+        """Send the request once; Komet's envelope, or the kit's exception for what went wrong.
+
+        An attempt is counted once it reached the wire (a failure to connect is not: Komet
+        never saw it)."""
+        try:
+            response = self._http.send(request)
+        except httpx.RequestError as exc:
+            if not _never_sent(exc):
+                self._count(method)
+            timeout = self.config.timeout
+            raise _network_error(method, exc, write=write, timeout=timeout) from None
+        self._count(method)
+        return read_answer(method, response, write=write, scrub=self._scrub)
 
     def _call(self, method: str, params: Mapping[str, Any], *, write: bool) -> dict[str, Any]:
         """Send one Komet call: GET for reads, POST JSON for writes. Returns Komet's envelope.
 
-        Reads are retried with exponential backoff while the error is `retryable`; writes are
-        sent exactly once. `on_call` runs once per attempt that reached the wire (a failure
-        to connect is not counted: Komet never saw it).
+        Reads go through `config.retry`; writes are sent exactly once. The counts are saved
+        after the call, whatever its outcome, and before its answer or error is handed back.
         """
         request = self._request(method, params, write=write)  # may raise RequestTooLarge
-        attempts = 1 if write else 1 + self.config.read_retries
-        for attempt in range(1, attempts + 1):
+
+        def attempt() -> dict[str, Any]:
+            return self._attempt(method, request, write=write)
+
+        try:
+            envelope = attempt() if write else self.config.retry.call(attempt, sleep=self._sleep)
+        except KometFtdOpsError as exc:
+            self._save_counts(method, exc)
+            raise
+        except BaseException:
+            # Ctrl-C during a Retry-After wait, or a bug: those calls were still spent. Save
+            # them, but never let a counting failure hide the interrupt or the bug itself.
             try:
-                try:
-                    response = self._http.send(request)
-                except httpx.RequestError as exc:
-                    if not _never_sent(exc):
-                        self._count(method)
-                    timeout = self.config.timeout
-                    raise _network_error(method, exc, write=write, timeout=timeout) from None
-                self._count(method)
-                return read_answer(method, response, write=write, scrub=self._scrub)
-            except KometFtdOpsError as exc:
-                if write or not exc.retryable or attempt == attempts:
-                    raise
-                delay = self._backoff(attempt, exc)
-                log.warning("%s; retry %d of %d in %.2fs", exc, attempt, attempts - 1, delay)
-                self._sleep(delay)
-        raise AssertionError("unreachable: the loop returns or raises")
+                self._save_counts(method)
+            except StateError:
+                log.exception("Komet %s: calls not counted while stopping", method)
+            raise
+        self._save_counts(method, answer=envelope)
+        return envelope

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by both clients: the retry policy, Retry-After, time and money formats."""
