@@ -4,10 +4,14 @@ What FTD accepted is kept in the state database (`published_offers`: one fingerp
 and the sequence). A feed is recorded as `sending` before it goes out; only once FTD accepts it
 does the snapshot move, in one transaction. A crash in between leaves a `sending` feed behind,
 and the next cycle sends a full feed, which is always safe because quantities are absolute.
+
+This module alone decides full or delta, including the fallback from a delta FTD cannot take
+(wrong base, or over the body limit) to a full feed; the FTD client only sends.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,13 +19,19 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import Conflict
-from ..ftd import FtdClient
+from ..errors import Conflict, RequestTooLarge
+from ..ftd import FeedResult, FtdClient
 from ..settings.profiles import Profile
 from ..state.store import Store, iso
 from .transform import fingerprints, offers_as_dicts
 
-FULL_REASONS = ("first_cycle", "after_conflict", "heal", "after_downtime", "unknown_outcome")
+log = logging.getLogger(__name__)
+
+FULL_REASONS = (
+    "first_cycle", "after_conflict", "delta_too_large", "heal", "after_downtime", "unknown_outcome",
+)  # fmt: skip
+FALLBACKS = ("after_conflict", "delta_too_large")  # a planned delta that went out full
+MIN_PART_BYTES = 1_000  # a few offers; FTD refusing smaller bodies is not a size problem
 
 
 @dataclass
@@ -50,6 +60,7 @@ class FeedOutcome:
     status: str = ""
     accepted: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    fallback: str = ""  # one of FALLBACKS when the planned delta went out as a full feed
 
     def counters(self) -> dict[str, Any]:
         return {
@@ -60,6 +71,8 @@ class FeedOutcome:
             "offers_withdrawn": self.withdrawals,
             "offers_rejected_by_ftd": len(self.rejected),
             "bytes_sent": self.bytes_sent,
+            "feed_parts": self.parts,
+            "feed_fallback": self.fallback or None,
         }
 
 
@@ -157,7 +170,14 @@ def publish_feed(
     dry_run: bool = False,
     now: datetime | None = None,
 ) -> FeedOutcome:
-    """Send the planned feed; on a 409 send a full feed instead. Moves the snapshot on success."""
+    """Send the planned feed, falling back to a full feed when FTD cannot take the delta.
+
+    This is the one place that decides between full and delta (the FTD client only sends):
+    a delta on the wrong base (409 with `expected_base`) goes out as a full feed with a
+    sequence past FTD's; a delta over the body limit (refused before sending, or FTD's 413)
+    goes out as a full feed in parts. Either way the refused delta is settled in `feeds` first.
+    Moves the snapshot once FTD accepted the feed.
+    """
     now = now or datetime.now(UTC)
     if dry_run:
         return FeedOutcome(
@@ -170,42 +190,31 @@ def publish_feed(
             len(plan.withdrawals),
         )
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    kind, reason, sequence = plan.kind, plan.reason, plan.sequence
-    upserts = plan.upserts
-    feed_id = f"{profile.name}-{kind}-{sequence}-{uuid.uuid4().hex[:8]}"
-    _record_sending(
-        state,
-        feed_id,
-        kind,
-        sequence,
-        plan.base_sequence,
-        len(upserts),
-        len(plan.withdrawals),
-        run_id,
-    )
-    try:
-        if kind == "full":
-            result = ftd.send_full_feed(
-                offers_as_dicts(upserts, stamp),
-                sequence=sequence,
-                feed_id=feed_id,
-                generated_at=stamp,
-            )
-        else:
-            changes = [{"op": "upsert", "offer": o} for o in offers_as_dicts(upserts, stamp)]
-            changes += [{"op": "withdraw", "offer_id": oid} for oid in plan.withdrawals]
-            result = ftd.send_delta(
-                changes, base_sequence=plan.base_sequence or 0, sequence=sequence, feed_id=feed_id
-            )
-    except Conflict as exc:
-        _settle(state, feed_id, "conflict", f"409: FTD expected base {exc.expected_base}")
-        kind, reason, upserts = "full", "after_conflict", plan.offers
-        sequence = max(sequence, (exc.expected_base or 0) + 1)
-        feed_id = f"{profile.name}-full-{sequence}-{uuid.uuid4().hex[:8]}"
-        _record_sending(state, feed_id, kind, sequence, plan.base_sequence, len(upserts), 0, run_id)
-        result = ftd.send_full_feed(
-            offers_as_dicts(upserts, stamp), sequence=sequence, feed_id=feed_id, generated_at=stamp
-        )
+    kind, reason, sequence, upserts = plan.kind, plan.reason, plan.sequence, plan.upserts
+    fallback = ""
+    if kind == "full":
+        feed_id, result = _send_full(plan, ftd, state, profile, sequence, stamp, run_id)
+    else:
+        feed_id = _new_feed_id(profile, kind, sequence)
+        _record_sending(
+            state, feed_id, kind, sequence, plan.base_sequence, len(upserts),
+            len(plan.withdrawals), run_id,
+        )  # fmt: skip
+        try:
+            result = _send_delta(plan, ftd, feed_id, stamp)
+        except Conflict as exc:
+            if exc.expected_base is None:
+                raise  # not a base mismatch (e.g. an Idempotency-Key clash): not ours to heal
+            _settle(state, feed_id, "conflict", f"409: FTD expected base {exc.expected_base}")
+            fallback = "after_conflict"
+            sequence = max(sequence, exc.expected_base + 1)
+        except RequestTooLarge as exc:
+            # Deltas are not split (order matters); a full feed in parts says the same thing.
+            _settle(state, feed_id, "too_large", str(exc))
+            fallback = "delta_too_large"
+        if fallback:
+            kind, reason, upserts = "full", fallback, plan.offers
+            feed_id, result = _send_full(plan, ftd, state, profile, sequence, stamp, run_id)
     withdrawals = [] if kind == "full" else plan.withdrawals
     _accept(
         state, feed_id, kind, sequence, plan.offers, upserts, withdrawals, result.bytes_sent, now
@@ -227,8 +236,58 @@ def publish_feed(
     return FeedOutcome(
         kind, reason, feed_id, sequence, True, len(upserts), len(withdrawals),
         bytes_sent=result.bytes_sent, parts=result.parts, status=status.get("status", ""),
-        accepted=int(status.get("accepted") or 0), rejected=rejected,
+        accepted=int(status.get("accepted") or 0), rejected=rejected, fallback=fallback,
     )  # fmt: skip
+
+
+def _new_feed_id(profile: Profile, kind: str, sequence: int) -> str:
+    return f"{profile.name}-{kind}-{sequence}-{uuid.uuid4().hex[:8]}"
+
+
+def _send_delta(plan: FeedPlan, ftd: FtdClient, feed_id: str, stamp: str) -> FeedResult:
+    changes = [{"op": "upsert", "offer": o} for o in offers_as_dicts(plan.upserts, stamp)]
+    changes += [{"op": "withdraw", "offer_id": oid} for oid in plan.withdrawals]
+    return ftd.send_delta(
+        changes, base_sequence=plan.base_sequence or 0, sequence=plan.sequence, feed_id=feed_id
+    )
+
+
+def _send_full(
+    plan: FeedPlan, ftd: FtdClient, state: FeedState, profile: Profile, sequence: int,
+    stamp: str, run_id: str | None,
+) -> tuple[str, FeedResult]:  # fmt: skip
+    """Every current offer as one full feed, in parts under the body limit.
+
+    A 413 from FTD on a part the config's limit allowed means FTD's real limit is lower than
+    `[ftd] max_body_bytes`: the parts are halved and the feed sent again under a new feed_id (the
+    parts already taken are dropped by FTD once a later full feed completes). This ends: the
+    client refuses before sending once a part could no longer hold one offer, and the parts
+    never shrink below `MIN_PART_BYTES`.
+    """
+    offers = offers_as_dicts(plan.offers, stamp)
+    part_bytes = ftd.config.max_body_bytes
+    while True:
+        feed_id = _new_feed_id(profile, "full", sequence)
+        _record_sending(
+            state, feed_id, "full", sequence, plan.base_sequence, len(offers), 0, run_id
+        )
+        try:
+            result = ftd.send_full_feed(
+                offers, sequence=sequence, feed_id=feed_id, generated_at=stamp,
+                max_bytes=part_bytes,
+            )  # fmt: skip
+        except RequestTooLarge as exc:
+            _settle(state, feed_id, "too_large", str(exc))
+            if exc.details.get("status") != 413 or part_bytes // 2 < MIN_PART_BYTES:
+                raise  # refused before sending (one offer alone is over the limit), or hopeless
+            log.warning(
+                "FTD refused a full-feed part under %d bytes (413): its body limit is lower than "
+                "[ftd] max_body_bytes=%d; sending parts of at most %d bytes",
+                part_bytes, ftd.config.max_body_bytes, part_bytes // 2,
+            )  # fmt: skip
+            part_bytes //= 2
+            continue
+        return feed_id, result
 
 
 def _record_sending(

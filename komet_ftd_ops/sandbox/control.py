@@ -20,6 +20,7 @@ import httpx
 
 from ..errors import ConfigError
 from ..settings.home import sandbox_dir, sandbox_info_path
+from .ftd.http import BODY_LIMIT
 
 
 def _pid_alive(pid: int) -> bool:
@@ -64,8 +65,13 @@ def up(
     lines: int = 300,
     seed: int = 7,
     timeout: float = 60,
+    ftd_max_body: int = BODY_LIMIT,
 ) -> dict[str, Any]:
-    """Start both twins in the background and return once they answer (or the running one)."""
+    """Start both twins in the background and return once they answer (or the running one).
+
+    `ftd_max_body` is the FTD twin's request body limit in bytes (FTD's 5 MB by default); the
+    twin publishes it in info.json, where the built-in `sandbox` profile takes it from.
+    """
     running = read_info(home)
     if running is not None:
         return running
@@ -87,6 +93,8 @@ def up(
             str(lines),
             "--seed",
             str(seed),
+            "--ftd-max-body",
+            str(ftd_max_body),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

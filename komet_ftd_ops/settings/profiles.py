@@ -17,6 +17,7 @@ from .home import profile_path, read_sandbox_info
 from .secrets import check_secret_ref
 
 SANDBOX = "sandbox"
+FTD_MAX_BODY_BYTES = 5_000_000  # FTD's contract: 5 MB per request body
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Profile:
     ftd_supplier_id: str
     ftd_token_ref: str
     komet_company_token_ref: str = ""
+    ftd_max_body_bytes: int = FTD_MAX_BODY_BYTES  # [ftd] max_body_bytes
     komet_location_id: str = ""
     komet_paid_users: int = 1
     carrier_id: str = ""
@@ -127,6 +129,7 @@ def profile_from_dict(name: str, data: Mapping[str, Any]) -> Profile:
         ftd_base_url=str(ftd["base_url"]).rstrip("/"),
         ftd_supplier_id=str(ftd["supplier_id"]),
         ftd_token_ref=check_secret_ref(str(ftd["token"]), "ftd.token"),
+        ftd_max_body_bytes=int(ftd.get("max_body_bytes", FTD_MAX_BODY_BYTES)),
         sync=_rules(SyncRules, _section(data, "sync"), "sync"),
         orders=_rules(OrderRules, _section(data, "orders"), "orders"),
     )
@@ -135,6 +138,13 @@ def profile_from_dict(name: str, data: Mapping[str, Any]) -> Profile:
 def sandbox_profile_dict(root: Path | None = None) -> dict[str, Any]:
     """The built-in profile: whatever twin is running under this home."""
     info = read_sandbox_info(root)
+    ftd: dict[str, Any] = {
+        "base_url": info["ftd"]["base_url"],
+        "supplier_id": info["ftd"]["supplier_id"],
+        "token": "sandbox:ftd",
+    }
+    if "max_body_bytes" in info["ftd"]:  # a twin started with `sandbox up --ftd-max-body`
+        ftd["max_body_bytes"] = info["ftd"]["max_body_bytes"]
     return {
         "komet": {
             "base_url": info["komet"]["base_url"],
@@ -144,11 +154,7 @@ def sandbox_profile_dict(root: Path | None = None) -> dict[str, Any]:
             "company_token": "sandbox:komet.company",
             "timeout_seconds": 5.0,
         },
-        "ftd": {
-            "base_url": info["ftd"]["base_url"],
-            "supplier_id": info["ftd"]["supplier_id"],
-            "token": "sandbox:ftd",
-        },
+        "ftd": ftd,
     }
 
 

@@ -13,6 +13,10 @@ shared twin SQLite file, so a restart changes nothing a client could see. The lo
 Settings (`POST /_sandbox/settings`):
     feed_processing_ms  300   how long a complete feed reports `processing` before `done`
     listing_noise       0.0   0..1: order listings repeat orders and replay older versions
+
+The request body limit (5 MB, FTD's) is a start option instead (`create_app(max_body_bytes=)`,
+`sandbox up --ftd-max-body`), shown in `/_sandbox/info`: it is fixed for the life of the process,
+as the kit's sandbox profile reads it once from info.json.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from ...state.store import Store
 from .. import faults
 from .feeds import get_feed, last_sequence, list_offers, receive_delta, receive_full
 from .http import (
+    BODY_LIMIT,
     FtdError,
     check_auth,
     error_response,
@@ -52,7 +57,7 @@ from .shop import cancel, shop
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MIGRATIONS", "create_app", "dump", "seed"]
+__all__ = ["BODY_LIMIT", "MIGRATIONS", "create_app", "dump", "seed"]
 
 DEFAULT_SETTINGS: dict[str, Any] = {"feed_processing_ms": 300, "listing_noise": 0.0}
 ROUTE_NAMES = (
@@ -165,9 +170,12 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
 class FtdTwin:
     """Route handlers around one twin database; the only in-memory state is listing noise."""
 
-    def __init__(self, db: Store, on_oversell: Callable[[str], None]) -> None:
+    def __init__(
+        self, db: Store, on_oversell: Callable[[str], None], max_body_bytes: int = BODY_LIMIT
+    ) -> None:
         self.db = db
         self.on_oversell = on_oversell
+        self.max_body_bytes = max_body_bytes
         with db.atomic() as conn:
             ident = meta_get(conn, "identity")
             twin_seed = int(meta_get(conn, "seed", 0))
@@ -189,7 +197,7 @@ class FtdTwin:
         """
         check_auth(request, self.supplier_id, self.token)
         key = idempotency_key(request)
-        body = await read_json_object(request)
+        body = await read_json_object(request, self.max_body_bytes)
         digest = fingerprint(request, body)
         headers: dict[str, str] = {}
         with self.db.atomic() as conn:
@@ -291,6 +299,7 @@ class FtdTwin:
                 "settings": settings,
                 "last_sequence": sequence,
                 "seed": self.seed,
+                "max_body_bytes": self.max_body_bytes,
             }
         )
 
@@ -365,17 +374,26 @@ class FtdTwin:
 
 
 def create_app(
-    db: Store, board: faults.FaultBoard, *, on_oversell: Callable[[str], None]
+    db: Store,
+    board: faults.FaultBoard,
+    *,
+    on_oversell: Callable[[str], None],
+    max_body_bytes: int = BODY_LIMIT,
 ) -> web.Application:
     """The FTD twin app; `seed(db, ...)` must have run. `on_oversell(offer_id)` zeroes Komet stock.
 
-    The fault middleware is outermost, so a 429/5xx/reset happens before auth, like a gateway
-    in front of the service; `_json_errors` sits inside it.
+    `max_body_bytes` is the API's request body limit (413 `payload_too_large` above it). The
+    fault middleware is outermost, so a 429/5xx/reset happens before auth, like a gateway in
+    front of the service; `_json_errors` sits inside it.
     """
-    twin = FtdTwin(db, on_oversell)
+    if not isinstance(max_body_bytes, int) or max_body_bytes < 1:
+        raise ValueError(f"max_body_bytes must be a positive integer, not {max_body_bytes!r}")
+    twin = FtdTwin(db, on_oversell, max_body_bytes)
     app = web.Application(
         middlewares=[faults.middleware(board, "ftd", rate_limited=_rate_limited), _json_errors],
-        client_max_size=5_000_000,
+        # aiohttp's own cap only backs up `read_json_object`, which answers the API's 413; the
+        # control routes keep at least the contract's room under a small API limit.
+        client_max_size=max(max_body_bytes, BODY_LIMIT),
     )
     base = "/v1/suppliers/{supplier_id}"
     router = app.router

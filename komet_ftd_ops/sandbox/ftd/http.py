@@ -20,7 +20,9 @@ from typing import Any
 
 from aiohttp import web
 
-BODY_LIMIT = 5_000_000  # bytes; "5 MB" in the contract, the same number the FTD client uses
+# bytes; "5 MB" in the contract, the kit's default `[ftd] max_body_bytes`. The default only:
+# `create_app(max_body_bytes=)` (`sandbox up --ftd-max-body`) sets the limit a twin enforces.
+BODY_LIMIT = 5_000_000
 MAX_KEY_LENGTH = 255
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
