@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
+import httpx
 
 from ..sandbox import control
+from ..sandbox import faults as twin_faults
 from ..sandbox.faults import KINDS
 from ..sandbox.komet.tamper import KINDS as TAMPER_KINDS
 from ..settings.home import home
@@ -18,6 +21,23 @@ def _echo_json(data: object) -> None:
 
 def _control() -> control.SandboxControl:
     return control.SandboxControl.for_home(home())
+
+
+def _warn_active_faults(info: dict[str, Any]) -> None:
+    """On stderr, the faults switched on: they live in the twin's file and survive a restart,
+    so one left from an example would quietly break the next run."""
+    ctl = control.SandboxControl(info, timeout=10)
+    try:
+        listing = ctl.faults()
+    except httpx.HTTPError as exc:
+        click.echo(f"could not list the active faults: {exc}", err=True)
+        return
+    finally:
+        ctl.close()
+    active = [twin_faults.Fault(**f) for s in listing.values() for f in s["faults"]]
+    if active:
+        click.echo(f"active faults: {'; '.join(f.describe() for f in active)}", err=True)
+        click.echo("clear them with: komet-ftd-ops sandbox faults --clear", err=True)
 
 
 @click.group()
@@ -37,14 +57,33 @@ def sandbox() -> None:
 @click.option("--ftd-port", type=int, default=0, show_default=True, help="0 picks a free port.")
 @click.option("--lines", type=int, default=300, show_default=True, help="Inventory lines to seed.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the catalogue.")
-def up(komet_port: int, ftd_port: int, lines: int, seed: int) -> None:
+@click.option(
+    "--ftd-max-body",
+    type=click.IntRange(min=1),
+    default=5_000_000,
+    show_default=True,
+    metavar="BYTES",
+    help="FTD's request body limit (413 above it); the sandbox profile follows it.",
+)
+def up(komet_port: int, ftd_port: int, lines: int, seed: int, ftd_max_body: int) -> None:
     """Start both twins in the background; returns once they answer.
 
-    Example: komet-ftd-ops sandbox up --lines 20000
+    \b
+    Example:
+      komet-ftd-ops sandbox up --lines 20000
+      komet-ftd-ops sandbox up --ftd-max-body 20000   # full feeds go out in many parts
     """
-    info = control.up(home(), komet_port=komet_port, ftd_port=ftd_port, lines=lines, seed=seed)
+    info = control.up(
+        home(),
+        komet_port=komet_port,
+        ftd_port=ftd_port,
+        lines=lines,
+        seed=seed,
+        ftd_max_body=ftd_max_body,
+    )
     click.echo(f"komet twin: {info['komet']['base_url']}")
     click.echo(f"ftd twin:   {info['ftd']['base_url']}")
+    _warn_active_faults(info)
 
 
 @sandbox.command()
@@ -58,7 +97,7 @@ def down() -> None:
 
 @sandbox.command()
 def status() -> None:
-    """Is the twin running, and where.
+    """Is the twin running, and where; the active faults, if any, on stderr.
 
     Example: komet-ftd-ops sandbox status
     """
@@ -69,6 +108,7 @@ def status() -> None:
     click.echo(
         f"running (pid {info['pid']}): komet {info['komet']['base_url']}, ftd {info['ftd']['base_url']}"
     )
+    _warn_active_faults(info)
 
 
 @sandbox.command()
@@ -125,13 +165,17 @@ def shop(orders: int, oversell: float, seed: int | None) -> None:
 @click.option("--all", "all_", is_flag=True, help="Confirm every pending invoice.")
 @click.option("--invoice", "invoice_id", default=None, help="Confirm one invoice by id.")
 def confirm(all_: bool, invoice_id: str | None) -> None:
-    """The sales rep confirms invoices in Komet.
+    """The sales rep confirms invoices in Komet; prints the ids confirmed (why none, on stderr).
 
     Example: komet-ftd-ops sandbox confirm --all
     """
     if all_ == bool(invoice_id):
         raise click.UsageError("give exactly one of --all or --invoice ID")
-    _echo_json(_control().confirm(invoice_id))
+    result = _control().confirm(invoice_id)
+    note = result.pop("note", None)
+    _echo_json(result)
+    if note:
+        click.echo(note, err=True)
 
 
 @sandbox.command()
@@ -206,11 +250,22 @@ def faults(
 ) -> None:
     """Inject faults: latency, errors, hangs, resets, drops after commit, rate limits, sequence gaps.
 
+    Without --service and --kind, lists the active faults. A --method the twin does not serve
+    is refused (exit 2), as a fault that never strikes would make a fault test a happy-path one.
+
     \b
     Example:
       komet-ftd-ops sandbox faults --service komet --kind drop-after-commit --method web-order-item.add --rate 0.2
+      komet-ftd-ops sandbox faults --service ftd --kind error --method orders.acknowledge
       komet-ftd-ops sandbox faults --clear
     """
+    if (kind or method) and not clear:
+        if not service or not kind:
+            raise click.UsageError("to add a fault give both --service and --kind")
+        try:  # refused here, before the twin is asked: a usage error, like an unknown --kind
+            twin_faults.check(twin_faults.Fault(service, kind, method or None, rate, ms))
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
     ctl = _control()
     if clear:
         ctl.clear_faults()

@@ -10,8 +10,11 @@ Kinds (each for one service, optionally one method, at a rate in 0..1):
     rate-limit         FTD: 429 with Retry-After; Komet: its daily-limit message
     sequence-gap       FTD only: a delta is refused with 409 as if FTD had lost a feed
 
-The board is kept in the twin's SQLite file so faults survive a restart, and draws from a seeded
-random generator so a run can be replayed.
+A fault names a method only from the twin's own tables (`served_calls`): the board refuses any
+other name, because a fault that can never strike turns a fault test into a happy-path test
+without a word. The board is kept in the twin's SQLite file so faults survive a restart (which
+is why `sandbox up` lists the active ones), and draws from a seeded random generator so a run can
+be replayed.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import difflib
 import json
 import random
 import socket
@@ -40,6 +44,10 @@ KINDS = (
     "rate-limit",
     "sequence-gap",
 )
+SERVICES = ("komet", "ftd")
+# The kinds only one twin acts on, and the one call they strike there (the FTD twin reads the
+# sequence-gap flag in its delta handler alone).
+ONE_CALL_KINDS = {"sequence-gap": ("ftd", "inventory.delta")}
 
 MIGRATIONS = [
     (
@@ -76,6 +84,49 @@ class Fault:
     rate: float = 1.0
     ms: int = 0
 
+    def describe(self) -> str:
+        """One line for a person: `komet drop-after-commit on web-order-item.add, rate 0.2`."""
+        only = ONE_CALL_KINDS.get(self.kind)
+        method = self.method or (only[1] if only else None)
+        where = f"on {method}" if method else "on every call"
+        length = f", {self.ms} ms" if self.ms else ""
+        return f"{self.service} {self.kind} {where}, rate {self.rate:g}{length}"
+
+
+def served_calls() -> dict[str, tuple[str, ...]]:
+    """The names a fault's `method` can match, per service: the twins' own method/route tables.
+
+    Imported here, not at the top, because both twin apps import this module.
+    """
+    from .ftd.app import ROUTE_NAMES
+    from .komet.app import METHODS
+
+    return {"komet": tuple(METHODS), "ftd": tuple(ROUTE_NAMES)}
+
+
+def check(fault: Fault) -> None:
+    """Refuse (ValueError) a fault the twin would never fire, naming what it would accept."""
+    if fault.service not in SERVICES:
+        raise ValueError(f"unknown service {fault.service!r}; one of: {', '.join(SERVICES)}")
+    if fault.kind not in KINDS:
+        raise ValueError(f"unknown fault kind {fault.kind!r}; one of: {', '.join(KINDS)}")
+    only = ONE_CALL_KINDS.get(fault.kind)
+    if only and fault.service != only[0]:
+        raise ValueError(f"{fault.kind} is for the {only[0]} twin only (it strikes {only[1]})")
+    if fault.method is not None:
+        calls = served_calls()[fault.service]
+        if fault.method not in calls:
+            close = difflib.get_close_matches(fault.method, calls, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ValueError(
+                f"the {fault.service} twin serves no method {fault.method!r}{hint}; "
+                f"one of: {', '.join(calls)}"
+            )
+        if only and fault.method != only[1]:
+            raise ValueError(f"{fault.kind} strikes only {only[1]}, never {fault.method}")
+    if not 0 <= fault.rate <= 1:
+        raise ValueError("rate must be between 0 and 1")
+
 
 class FaultBoard:
     """The faults switched on, shared by both twins in one server process."""
@@ -86,10 +137,8 @@ class FaultBoard:
         self.injected: dict[str, int] = {}
 
     def add(self, fault: Fault) -> None:
-        if fault.kind not in KINDS:
-            raise ValueError(f"unknown fault kind {fault.kind!r}; one of {', '.join(KINDS)}")
-        if not 0 <= fault.rate <= 1:
-            raise ValueError("rate must be between 0 and 1")
+        """Switch a fault on; ValueError for one the twin would never fire (see `check`)."""
+        check(fault)
         with self.db.atomic() as db:
             db.execute(
                 "INSERT INTO faults (service, kind, method, rate, ms) VALUES (?, ?, ?, ?, ?)",

@@ -1,11 +1,12 @@
 """Run both twins in one process: Komet on one port, FTD on another, state in one SQLite file.
 
     python -m komet_ftd_ops.sandbox.server --home DIR [--komet-port N] [--ftd-port N]
-                                           [--lines N] [--seed N]
+                                           [--lines N] [--seed N] [--ftd-max-body BYTES]
 
 Port 0 picks a free port. Once both listen, the server writes `<home>/sandbox/info.json` (base
-URLs, ids, sandbox tokens, pid); it removes it on a clean stop. `komet-ftd-ops sandbox up` starts
-this in the background (see `control.py`).
+URLs, ids, sandbox tokens, FTD's body limit, pid); it removes it on a clean stop.
+`komet-ftd-ops sandbox up` starts this in the background (see `control.py`). info.json and the
+state file (`twin.sqlite3`, which holds the tokens too) are the owner's alone: mode 0600.
 """
 
 from __future__ import annotations
@@ -28,25 +29,48 @@ from .komet import app as komet_app
 TWIN_MIGRATIONS = faults.MIGRATIONS + komet_app.MIGRATIONS + ftd_app.MIGRATIONS
 
 
+def _owner_only(path: Path) -> None:
+    """Create `path` mode 0600 before SQLite opens it (or tighten one made before this rule).
+
+    The file holds the sandbox tokens. SQLite gives the -wal and -shm files it creates the mode
+    of the database file, so they follow; ones left from an older file are tightened here too.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            file.chmod(0o600)
+
+
 def open_twin_db(home: Path) -> Store:
-    return Store(sandbox_dir(home) / "twin.sqlite3", migrations=TWIN_MIGRATIONS)
+    path = sandbox_dir(home) / "twin.sqlite3"
+    _owner_only(path)
+    return Store(path, migrations=TWIN_MIGRATIONS)
 
 
-def build(db: Store, *, lines: int, seed: int) -> tuple[web.Application, web.Application, dict]:
+def build(
+    db: Store, *, lines: int, seed: int, ftd_max_body: int = ftd_app.BODY_LIMIT
+) -> tuple[web.Application, web.Application, dict]:
     """Seed (first start only) and assemble both apps around one fault board."""
     board = faults.FaultBoard(db, seed=seed)
     komet_info = komet_app.seed(db, lines=lines, seed=seed)
     ftd_info = ftd_app.seed(db, seed=seed)
     komet = komet_app.create_app(db, board)
     ftd = ftd_app.create_app(
-        db, board, on_oversell=lambda offer_id: komet_app.take_offer_stock(db, offer_id)
+        db,
+        board,
+        on_oversell=lambda offer_id: komet_app.take_offer_stock(db, offer_id),
+        max_body_bytes=ftd_max_body,
     )
-    return komet, ftd, {"komet": komet_info, "ftd": ftd_info}
+    # Published so the kit's built-in sandbox profile uses the limit this twin enforces.
+    return komet, ftd, {"komet": komet_info, "ftd": {**ftd_info, "max_body_bytes": ftd_max_body}}
 
 
-async def _serve(home: Path, komet_port: int, ftd_port: int, lines: int, seed: int) -> None:
+async def _serve(
+    home: Path, komet_port: int, ftd_port: int, lines: int, seed: int, ftd_max_body: int
+) -> None:
     db = open_twin_db(home)
-    komet, ftd, info = build(db, lines=lines, seed=seed)
+    komet, ftd, info = build(db, lines=lines, seed=seed, ftd_max_body=ftd_max_body)
     runners = []
     urls = {}
     for name, app, port in (("komet", komet, komet_port), ("ftd", ftd, ftd_port)):
@@ -65,6 +89,7 @@ async def _serve(home: Path, komet_port: int, ftd_port: int, lines: int, seed: i
     path = sandbox_info_path(home)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a .tmp left by a killed twin
     with os.fdopen(fd, "w") as fh:
         json.dump(info, fh, indent=2)
     os.replace(tmp, path)
@@ -92,9 +117,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ftd-port", type=int, default=0)
     parser.add_argument("--lines", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--ftd-max-body", type=int, default=ftd_app.BODY_LIMIT)
     args = parser.parse_args(argv)
+    if args.ftd_max_body < 1:
+        parser.error("--ftd-max-body must be a positive number of bytes")
     sandbox_dir(args.home).mkdir(parents=True, exist_ok=True)
-    asyncio.run(_serve(args.home.resolve(), args.komet_port, args.ftd_port, args.lines, args.seed))
+    asyncio.run(
+        _serve(
+            args.home.resolve(),
+            args.komet_port,
+            args.ftd_port,
+            args.lines,
+            args.seed,
+            args.ftd_max_body,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
     GET  /_sandbox/dump          web orders, invoices, calls today, settings
     POST /_sandbox/settings      {"autoconfirm": bool, "json_style": "strings"|"numbers",
                                   "quota": int, "max_rows": int, "detail_box_limit": int}
-    POST /_sandbox/confirm       {"all": true} | {"invoice_id": ID}: the sales rep confirms
+    POST /_sandbox/confirm       {"all": true} | {"invoice_id": ID}: the sales rep confirms;
+                                 confirming nothing adds a `note` saying why
     POST /_sandbox/void          {"invoice_id": ID}: the sales rep voids; boxes go back
     POST /_sandbox/stock         {"sell_elsewhere": R} and/or {"set": {"428720": 3}}
     POST /_sandbox/tokens        {"type": "customer"|"company", "customer_id": ID, "methods": [...]}
@@ -113,12 +114,15 @@ def add_routes(
         app.router.add_get(f"/_sandbox/{path}", handle)
 
     def confirm(body: dict[str, Any]) -> dict[str, Any]:
-        if body.get("all") is True:
-            return {"confirmed": komet_db.confirm_invoices(db, None)}
-        invoice = _invoice_id(body)
-        if not db.query("SELECT 1 FROM komet_invoices WHERE id=?", (invoice,)):
+        invoice = None if body.get("all") is True else _invoice_id(body)
+        if invoice is not None and not db.query(
+            "SELECT 1 FROM komet_invoices WHERE id=?", (invoice,)
+        ):
             raise LookupError(f"no invoice {invoice}")
-        return {"confirmed": komet_db.confirm_invoices(db, invoice)}
+        confirmed = komet_db.confirm_invoices(db, invoice)
+        if confirmed:
+            return {"confirmed": confirmed}
+        return {"confirmed": [], "note": komet_db.why_nothing_to_confirm(db, invoice)}
 
     def void(body: dict[str, Any]) -> dict[str, Any]:
         invoice = _invoice_id(body)

@@ -350,6 +350,40 @@ def confirm_invoices(db: Store, invoice_id: int | None) -> list[int]:
     return ids
 
 
+INVOICE_STATUS_NAMES = {0: "pending", 1: "confirmed", 2: "draft", 4: "voided"}
+
+
+def why_nothing_to_confirm(db: Store, invoice_id: int | None) -> str:
+    """One line for the sales rep who confirmed nothing: why there was nothing to confirm.
+
+    The FTD customer's invoices exist only once the kit's sync has checked web orders out
+    (`web-order.checkout`), so straight after `sandbox shop` there is none: the usual case, and
+    named first. (The seeded past invoices of other customers are never pending.)
+    """
+    if invoice_id is not None:
+        row = db.query("SELECT status FROM komet_invoices WHERE id=?", (invoice_id,))
+        status = INVOICE_STATUS_NAMES.get(row[0][0], str(row[0][0])) if row else "gone"
+        return f"invoice {invoice_id} is {status}, not pending: nothing to confirm"
+    customer = int(seed_info(db)["ftd_customer_id"])
+    rows = db.query(
+        "SELECT status, COUNT(*) FROM komet_invoices WHERE customer_id=? GROUP BY status",
+        (customer,),
+    )
+    counts = {INVOICE_STATUS_NAMES.get(r[0], str(r[0])): r[1] for r in rows}
+    if not counts:
+        return (
+            "no unconfirmed invoice yet: invoices appear once the kit's sync has checked "
+            "the FTD orders out in Komet (run `komet-ftd-ops run sync --profile sandbox`)"
+        )
+    held = counts.pop("pending", 0)  # confirm --all skipped them: never-confirm tampers
+    parts = [f"{n} {name}" for name, n in sorted(counts.items())]
+    if held:
+        parts.append(f"{held} pending but marked never-confirm (confirm one with --invoice ID)")
+    if settings(db)["autoconfirm"]:
+        parts.append("autoconfirm is on, so new invoices are born confirmed")
+    return f"no unconfirmed invoice: the FTD customer's invoices are {', '.join(parts)}"
+
+
 def void_invoice(db: Store, invoice_id: int) -> bool:
     """Void (status 4) and put the boxes of its web order back on the shelf."""
     with db.atomic() as conn:
