@@ -28,7 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from komet_ftd_ops.runs.runner import run_sync  # noqa: E402
+from komet_ftd_ops.runs.runner import run_sync_notebook  # noqa: E402
 from komet_ftd_ops.sandbox import control  # noqa: E402
 
 DIRECT = """
@@ -97,7 +97,7 @@ def bench(size: int, latency_ms: int, base: Path) -> None:
         paper_home = twin_home(base, f"p{size}", info_from=home)
         os.environ["KOMET_FTD_OPS_HOME"] = str(paper_home)
         t = time.perf_counter()
-        record = run_sync("sandbox", home=paper_home)
+        record = run_sync_notebook("sandbox", home=paper_home)
         paper_wall = time.perf_counter() - t
         changed = change_one_percent(info, size)
         delta = direct_cycle(paper_home)

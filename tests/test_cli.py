@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +86,46 @@ def test_the_kit_from_the_command_line(home: Path) -> None:
             assert info["komet"]["tokens"]["customer"] not in path.read_text(errors="replace")
     finally:
         kfo(home, "sandbox", "down", ok=False)
+
+
+# Every command, by group. The CLI is built from an explicit list in komet_ftd_ops/cli/__init__.py:
+# importing it must give all of them, without main() or any other import registering more.
+COMMANDS = {
+    "sandbox": {"up", "down", "status", "info", "dump", "shop", "confirm", "tamper", "set",
+                "stock", "faults", "check"},
+    "demo": set(), "quota": set(), "onboard": set(),
+    "run": {"sync"}, "runs": {"list", "prune", "review"}, "schedule": set(),
+    "reconcile": set(), "health": set(),
+}  # fmt: skip
+# What a command imports only when it runs, so that `--help` and `sandbox status` stay quick.
+HEAVY = ("pandas", "numpy", "papermill", "nbconvert", "nbformat", "matplotlib", "openpyxl")
+PROBE = """
+import json, sys
+from komet_ftd_ops.cli import cli
+print(json.dumps({
+    "commands": {n: sorted(getattr(c, "commands", {})) for n, c in cli.commands.items()},
+    "heavy": [m for m in sys.argv[1:] if m in sys.modules],
+}))
+"""
+README_COMMAND = re.compile(
+    r"(?:^|`|\s)(?:\.venv/bin/)?komet-ftd-ops ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?"
+)
+
+
+def test_importing_the_cli_gives_every_command_and_nothing_heavy() -> None:
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, *HEAVY], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert probe.returncode == 0, probe.stderr
+    found = json.loads(probe.stdout)
+    assert {name: set(subs) for name, subs in found["commands"].items()} == COMMANDS
+    assert found["heavy"] == []
+
+
+def test_every_command_the_readme_shows_exists() -> None:
+    shown = README_COMMAND.findall((REPO / "README.md").read_text())
+    assert len(shown) > 20  # the pattern still finds the README's examples
+    for command, sub in shown:
+        assert command in COMMANDS, f"README shows `komet-ftd-ops {command}`"
+        if COMMANDS[command] and sub:
+            assert sub in COMMANDS[command], f"README shows `komet-ftd-ops {command} {sub}`"

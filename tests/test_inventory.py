@@ -7,11 +7,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from komet_ftd_ops.offers.feed import FeedState, _accept, plan_feed
-from komet_ftd_ops.offers.ids import inventory_ids_of
+from komet_ftd_ops.offers.ids import OfferId, inventory_ids_of, offer_id_for, offer_key
 from komet_ftd_ops.offers.transform import build_offers, offers_as_dicts
 from komet_ftd_ops.settings.profiles import Profile, SyncRules
 from komet_ftd_ops.state.store import Store
@@ -192,6 +193,24 @@ def test_profile_rules_and_shadow_stock() -> None:
 
 def test_offer_ids_map_back_to_komet_lines() -> None:
     assert inventory_ids_of("om:428720-428721") == ["428720", "428721"]
+    offer = OfferId.from_komet("428721, 428720")  # Komet's spelling, as inventory.list gives it
+    assert offer.line_ids == ("428721", "428720")  # Komet's order is kept for web-order-item.add
+    assert str(offer) == "om:428721-428720" and offer.komet == "428721,428720"
+    assert OfferId.parse(str(offer)) == offer
+    # reconciliation compares both sides order-free, numerically for numeric ids
+    assert offer.key == offer_key("om:428720-428721") == "428720,428721"
+    assert OfferId.from_komet("99,100").key == "99,100"
+    assert offer_key("SKU-7") == "SKU-7"  # not an open-market offer: kept as it is
+    with pytest.raises(ValueError, match="not an open-market offer id"):
+        OfferId.parse("SKU-7")
+
+
+@given(st.lists(st.integers(1, 10**7).map(str), min_size=1, max_size=4))
+def test_the_vectorised_offer_id_is_the_offer_id(line_ids: list[str]) -> None:
+    komet = ", ".join(line_ids)
+    (vectorised,) = offer_id_for(pd.Series([komet]))
+    assert vectorised == str(OfferId.from_komet(komet))
+    assert inventory_ids_of(vectorised) == line_ids
 
 
 def _profile() -> Profile:

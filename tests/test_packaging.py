@@ -32,10 +32,17 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
 
 
 def test_template_notebooks_are_committed_without_outputs() -> None:
-    for path in (REPO / "notebooks").glob("*.ipynb"):
+    # The notebooks in notebooks/ are the source (edited in JupyterLab, nothing generates them):
+    # they are kept clean, and are never a run's executed copy saved back over a template.
+    paths = sorted((REPO / "notebooks").glob("*.ipynb"))
+    assert {p.name for p in paths} >= {"sync.ipynb", "onboarding.ipynb", "reconcile.ipynb"}
+    for path in paths:
         nb = json.loads(path.read_text())
+        assert "papermill" not in nb["metadata"], f"{path.name} is an executed run notebook"
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), path
+        tags = [t for c in code for t in c.get("metadata", {}).get("tags", [])]
+        assert "injected-parameters" not in tags, f"{path.name} holds papermill's injected cell"
         tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
 

@@ -23,6 +23,7 @@ from komet_ftd_ops import errors
 from komet_ftd_ops.cli import runs as cli_runs
 from komet_ftd_ops.errors import ConfigError
 from komet_ftd_ops.runs import index as runs
+from komet_ftd_ops.runs import runner
 from komet_ftd_ops.runs.runner import (
     LEAK_REASON,
     exit_code_for,
@@ -275,3 +276,24 @@ def test_the_cli_says_loudly_when_a_secret_leaked(
     captured = capsys.readouterr()
     assert captured.out.strip() == str(home / "run.ipynb")
     assert re.search(r"SECRET LEAKED", captured.err)
+
+
+def test_the_child_is_a_module_that_never_imports_the_slow_grammar(tmp_path: Path) -> None:
+    # The runner's protocol by hand: the spec on stdin, the answer in the result file. A missing
+    # notebook is papermill's failure, not the notebook's.
+    result = tmp_path / "result.json"
+    spec = {"input": str(tmp_path / "missing.ipynb"), "output": str(tmp_path / "out.ipynb"),
+            "parameters": {}, "cwd": str(tmp_path), "result": str(result)}  # fmt: skip
+    child = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", runner.CHILD_MODULE],
+        input=json.dumps(spec), cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr[-2000:]
+    answer = json.loads(result.read_text())
+    assert answer["ok"] is False and answer["in_notebook"] is False
+    assert answer["ename"] == "FileNotFoundError"
+    imported = {line.rsplit("|", 1)[-1].strip() for line in child.stderr.splitlines()}
+    assert "papermill" in imported and "jsonschema" in imported  # it would have been imported
+    # only the attempt shows (the module is marked absent): never its grammar, built with lark
+    slow = {m for m in imported if m == "lark" or m.startswith(f"{runner.SKIP_SLOW_IMPORT}.")}
+    assert not slow

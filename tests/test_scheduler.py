@@ -19,7 +19,7 @@ from komet_ftd_ops.errors import ConfigError
 from komet_ftd_ops.onboarding.handoff import PASS, Preflight, save_preflight
 from komet_ftd_ops.runs import index as runs
 from komet_ftd_ops.runs.runner import INTERRUPTED_REASON
-from komet_ftd_ops.runs.scheduler import Cycle, parse_every, schedule
+from komet_ftd_ops.runs.scheduler import Tick, parse_every, schedule
 from komet_ftd_ops.settings.profiles import load_profile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
@@ -63,19 +63,19 @@ def test_an_overrun_leads_to_one_late_run_not_a_burst(
     home: Path, profile: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     every = 1.0
-    fake = FakeRun([2.6, 0.05])  # the first cycle spans more than two ticks
-    seen: list[Cycle] = []
+    fake = FakeRun([2.6, 0.05])  # the first run spans more than two ticks
+    seen: list[Tick] = []
     caplog.set_level(logging.INFO, logger="komet_ftd_ops.runs.scheduler")
 
-    cycles = schedule(
-        profile, every, home, max_cycles=3, on_cycle=seen.append, run=fake, require_preflight=False
+    ticks = schedule(
+        profile, every, home, max_ticks=3, on_tick=seen.append, run=fake, require_preflight=False
     )
 
-    assert cycles == seen and len(fake.spans) == 3
+    assert ticks == seen and len(fake.spans) == 3
     for (_, end), (start, _) in zip(fake.spans, fake.spans[1:], strict=False):
         assert start >= end  # never overlapping
     first_end = fake.spans[0][1]
-    second, third = cycles[1], cycles[2]
+    second, third = ticks[1], ticks[2]
     # The ticks that fell due during the overrun fold into one run, for the latest, at once.
     assert second.skipped_ticks >= 1
     assert 0 <= fake.spans[1][0] - second.scheduled_at.timestamp() < every
@@ -89,7 +89,7 @@ def test_an_overrun_leads_to_one_late_run_not_a_burst(
     assert sum("skipping" in m for m in messages) == 1
 
 
-def test_the_schedule_command_runs_real_cycles_on_their_ticks(
+def test_the_schedule_command_runs_real_syncs_on_their_ticks(
     home: Path, profile: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="komet_ftd_ops.runs.scheduler")
@@ -127,9 +127,9 @@ def test_sigterm_kills_the_current_run_and_stops_cleanly(home: Path, profile: st
     script = (
         "import sys; from pathlib import Path\n"
         "from komet_ftd_ops.runs.scheduler import schedule\n"
-        "cycles = schedule('test', 3600, Path(sys.argv[1]), notebook=Path(sys.argv[2]), "
+        "ticks = schedule('test', 3600, Path(sys.argv[1]), notebook=Path(sys.argv[2]), "
         "require_preflight=False)\n"
-        "print('stopped after', len(cycles), flush=True)\n"
+        "print('stopped after', len(ticks), flush=True)\n"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", script, str(home), str(FIXTURES / "sleepy.ipynb")],

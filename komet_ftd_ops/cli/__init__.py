@@ -1,4 +1,17 @@
-"""`komet-ftd-ops`: a thin command line over the library. Each command is one library call."""
+"""`komet-ftd-ops`: a thin command line over the library. Each command is one library call.
+
+The command list below is the whole CLI: `cli` is complete as soon as this module is imported
+(nothing is registered later, or by importing something else). One module per command group:
+
+    sandbox.py     sandbox up|down|status|info|dump|shop|confirm|tamper|set|stock|faults|check
+    jobs.py        demo, quota
+    runs.py        run sync, runs list|prune|review, schedule
+    onboard.py     onboard
+    reconcile.py   reconcile, health
+
+The command modules import only light things at the top; pandas, papermill and the like are
+imported inside the command functions that need them, so `--help` stays quick.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +20,22 @@ import sys
 import click
 
 from ..errors import KometFtdOpsError
-from .sandbox import sandbox
+from . import jobs, onboard, reconcile, runs, sandbox
+
+COMMANDS: tuple[click.Command, ...] = (
+    sandbox.sandbox,
+    jobs.demo,
+    jobs.quota,
+    onboard.onboard,
+    runs.run,
+    runs.runs,
+    runs.schedule,
+    reconcile.reconcile,
+    reconcile.health,
+)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="komet-ftd-ops")
 def cli() -> None:
     """Run a flower wholesaler's Komet Sales <-> FTD integration.
@@ -22,19 +47,7 @@ def cli() -> None:
     """
 
 
-cli.add_command(sandbox)
-
-
-def _register() -> None:
-    # Commands that grow with later issues live in their own modules.
-    from . import jobs
-
-    for command in jobs.COMMANDS:
-        cli.add_command(command)
-
-
 def main() -> None:
-    _register()
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

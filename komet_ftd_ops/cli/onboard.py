@@ -84,6 +84,3 @@ def onboard(
         click.echo("\n".join(result_lines(result)))
     if not result.passed:
         raise SystemExit(EXIT_CONFIG)
-
-
-COMMANDS = [onboard]

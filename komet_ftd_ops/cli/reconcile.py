@@ -1,4 +1,4 @@
-"""`komet-ftd-ops reconcile`, `health`, and `runs review`: thin commands over the library.
+"""`komet-ftd-ops reconcile` and `health`: thin commands over the library.
 
 Exit codes: `reconcile` exits 1 when problems exceed `--max-problems`, and with the runner's
 codes when the notebook run itself did not finish (65/75/78/124; 75 too when it was skipped
@@ -12,6 +12,7 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +21,9 @@ from ..runs import index as run_index
 from ..runs import runner
 from ..settings.home import home
 from ..settings.profiles import load_profile
+
+if TYPE_CHECKING:
+    from ..ftd.models import FtdOrder
 
 RECONCILE_DEADLINE_S = 900.0  # a month of ship dates reads ~10 Komet pages; leave room
 
@@ -73,7 +77,8 @@ def reconcile(
 
     Runs notebooks/reconcile.ipynb (recorded in runs/ and the run index), writes the workbook
     and prints the count per category: matched, missing_invoice, unexpected_invoice, mismatch,
-    pending_too_long, voided, rejected_lines. Exit 1 when problems exceed --max-problems.
+    unreadable, pending_too_long, voided, rejected_lines. Exit 1 when problems exceed
+    --max-problems.
 
     Example: komet-ftd-ops reconcile --profile sandbox --from 2026-11-01 --to 2026-11-30 --json
     """
@@ -165,7 +170,7 @@ def health(
         sys.exit(EXIT_CRITICAL)
 
 
-def _ftd_new_orders(profile: str, root: Path) -> list[dict[str, object]] | str:
+def _ftd_new_orders(profile: str, root: Path) -> list[FtdOrder] | str:
     """FTD's NEW orders, or one line saying why FTD could not be asked."""
     from ..connect import ftd_client
 
@@ -174,26 +179,3 @@ def _ftd_new_orders(profile: str, root: Path) -> list[dict[str, object]] | str:
             return list(ftd.fetch_orders(status="NEW").orders)
     except KometFtdOpsError as exc:
         return f"cannot list FTD's NEW orders: {type(exc).__name__}: {exc}"
-
-
-@click.command()
-@click.argument("run_id")
-@click.option("--note", required=True, help="What was wrong and what was done about it.")
-def review(run_id: str, note: str) -> None:
-    """Mark a run reviewed, with a note (kept in the state database).
-
-    Failed runs nobody reviewed are listed by the reconciliation notebook and workbook; a
-    review takes the run off that list. Reviewing again replaces the note.
-
-    Example: komet-ftd-ops runs review 20261130T101500Z-sync-a1b2c3 --note "FTD outage, healed"
-    """
-    from ..runs.review import review_run
-
-    root = home()
-    with run_index.open_store(root) as store:
-        record = review_run(store, run_id, note, root=root)
-    click.echo(f"reviewed {record.id} ({record.status}): {record.reviewed}")
-
-
-COMMANDS = [reconcile, health]
-REVIEW = review

@@ -149,6 +149,25 @@ def prune(older_than_days: float, dry_run: bool) -> None:
     click.echo(f"{verb} the files of {len(pruned)} run(s)", err=True)
 
 
+@runs.command()
+@click.argument("run_id")
+@click.option("--note", required=True, help="What was wrong and what was done about it.")
+def review(run_id: str, note: str) -> None:
+    """Mark a run reviewed, with a note (kept in the state database).
+
+    Failed runs nobody reviewed are listed by the reconciliation notebook and workbook; a
+    review takes the run off that list. Reviewing again replaces the note.
+
+    Example: komet-ftd-ops runs review 20261130T101500Z-sync-a1b2c3 --note "FTD outage, healed"
+    """
+    from ..runs.review import review_run
+
+    root = home()
+    with run_index.open_store(root) as store:
+        record = review_run(store, run_id, note, root=root)
+    click.echo(f"reviewed {record.id} ({record.status}): {record.reviewed}")
+
+
 @click.command()
 @_PROFILE
 @click.option(
@@ -156,11 +175,13 @@ def prune(older_than_days: float, dry_run: bool) -> None:
     default=None,
     help="Interval such as 30s, 5m, 1h  [default: the profile's sync.every_minutes].",
 )
-@click.option("--max-cycles", type=click.IntRange(min=1), default=None, help="Stop after N runs.")
+@click.option(
+    "--max-cycles", "max_ticks", type=click.IntRange(min=1), default=None, help="Stop after N runs."
+)
 @click.option("--dry-run", is_flag=True, help="Every run computes its feed but sends nothing.")
 @_NOTEBOOK
 def schedule(
-    profile: str, every: str | None, max_cycles: int | None, dry_run: bool, notebook: Path | None
+    profile: str, every: str | None, max_ticks: int | None, dry_run: bool, notebook: Path | None
 ) -> None:
     """Run sync on the clock until Ctrl-C or SIGTERM; never two at once, no catch-up burst.
 
@@ -174,7 +195,4 @@ def schedule(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     root = home()
     every_s = parse_every(every) if every else 60.0 * load_profile(profile, root).sync.every_minutes
-    run_schedule(profile, every_s, root, max_cycles=max_cycles, dry_run=dry_run, notebook=notebook)
-
-
-COMMANDS = [run, runs, schedule]
+    run_schedule(profile, every_s, root, max_ticks=max_ticks, dry_run=dry_run, notebook=notebook)

@@ -11,9 +11,8 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ..komet.transport import MAX_PAGE_SIZE  # the Komet client pages with it: pages per read
 from ..settings.profiles import Profile
-
-MAX_PAGE = 500  # Komet twin's cap on `rows`; the Komet client pages with it
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ class QuotaPlan:
         )
 
 
-def plan_quota(profile: Profile, inventory_lines: int, page_size: int = MAX_PAGE) -> QuotaPlan:
+def plan_quota(profile: Profile, inventory_lines: int, page_size: int = MAX_PAGE_SIZE) -> QuotaPlan:
     """What a day of cycles costs for this inventory size, page size, cadence and users."""
     quota = profile.daily_quota
     reserve = math.ceil(quota * profile.sync.order_reserve_pct / 100)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from ..settings.profiles import SANDBOX
 from ..errors import ConfigError
 from ..sandbox import control
+from ..settings.profiles import SANDBOX
 
 
-def run_demo(root: Path, *, lines: int, every: str, max_cycles: int | None) -> None:
+def run_demo(root: Path, *, lines: int, every: str, max_ticks: int | None) -> None:
     from ..onboarding import onboard, preflight_passed
     from .scheduler import parse_every, schedule
 
@@ -37,7 +37,7 @@ def run_demo(root: Path, *, lines: int, every: str, max_cycles: int | None) -> N
         )
         click.echo(f"first cycle now, then every {every} (Ctrl-C stops the schedule and the twin)")
         click.echo("try, in another shell: komet-ftd-ops sandbox shop --orders 5")
-        schedule(SANDBOX, interval, root, max_cycles=max_cycles)
+        schedule(SANDBOX, interval, root, max_ticks=max_ticks)
     except KeyboardInterrupt:
         click.echo("stopping")
     finally:

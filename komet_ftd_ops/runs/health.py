@@ -20,10 +20,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .index import FAILED, OK, RUNNING, SKIPPED, TIMED_OUT, RunRecord
 from ..state.store import Store
+from .index import FAILED, OK, RUNNING, SKIPPED, TIMED_OUT, RunRecord
+
+if TYPE_CHECKING:  # FTD's records only as a type: health needs no HTTP client
+    from ..ftd.models import FtdOrder
 
 SYNC = "sync"
 EXIT_CRITICAL = 2  # as a Nagios/Icinga plugin: 0 OK, 2 CRITICAL
@@ -148,18 +151,18 @@ def check_health(
     *,
     rules: HealthRules | None = None,
     now: datetime | None = None,
-    ftd_new: list[dict[str, Any]] | None = None,
+    ftd_new: list[FtdOrder] | None = None,
 ) -> Health:
     """Every check for one profile (see the module docstring)."""
     from ..reconcile.core import last_result
-    from ..reconcile.ledger_view import orders_waiting_for_ack, parse_stamp
+    from ..reconcile.ledger_view import orders_waiting_for_ack
 
     rules = rules or HealthRules()
     now = now or datetime.now(UTC)
     runs = _sync_runs(store, profile)
     waiting = {o.order_id: o.created_at for o in orders_waiting_for_ack(store, profile)}
     for order in ftd_new or []:  # FTD's own view: also orders the ledger never received
-        waiting.setdefault(str(order.get("order_id")), parse_stamp(order.get("created_at")))
+        waiting.setdefault(order.order_id, order.created_at)
     return Health(
         profile,
         [

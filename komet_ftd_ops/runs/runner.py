@@ -39,16 +39,16 @@ from typing import Any
 import komet_ftd_ops
 
 from .. import errors
-from . import index as runs
-from ..settings.home import environment
-from ..settings.profiles import load_profile
-from ..settings.home import home as default_home
 from ..errors import ConfigError, KometFtdOpsError
-from .processes import kill_process_tree, profile_lock, terminate_as_interrupt
+from ..settings.home import environment
+from ..settings.home import home as default_home
+from ..settings.profiles import load_profile
+from ..state.store import Store, utcnow
+from . import index as runs
 from .html import write_index
 from .index import FAILED, OK, SKIPPED, TIMED_OUT, RunRecord
+from .processes import kill_process_tree, profile_lock, terminate_as_interrupt
 from .secretscan import check_parameters, one_line, profile_secrets, redact_secrets
-from ..state.store import Store, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -69,32 +69,13 @@ LEAK_REASON = "secret leaked into the run notebook (redacted)"
 INTERRUPTED_REASON = "interrupted (Ctrl-C or SIGTERM); killed the notebook and its kernel"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-# The child process: papermill only. Its result goes to a file so that nothing the notebook
-# prints can be mistaken for it.
+# The child process is `komet_ftd_ops.runs.child` (papermill only; protocol in its docstring).
+CHILD_MODULE = "komet_ftd_ops.runs.child"
 # jsonschema imports rfc3987_syntax (jupyter's format extras pull it in) only to check IRI
 # formats, which notebooks never use; building its grammar costs about 2 s in every fresh
 # process. Marking it absent makes jsonschema skip those checks: papermill and nbconvert load in
-# well under a second instead of three.
+# well under a second instead of three. The child does the same as its first statement.
 SKIP_SLOW_IMPORT = "rfc3987_syntax"
-
-_CHILD = r"""
-import json, sys
-sys.modules.setdefault("rfc3987_syntax", None)
-spec = json.load(sys.stdin)
-import papermill
-try:
-    papermill.execute_notebook(
-        spec["input"], spec["output"], parameters=spec["parameters"], kernel_name="python3",
-        language="python", cwd=spec["cwd"], progress_bar=False, log_output=False,
-    )
-    result = {"ok": True}
-except papermill.PapermillExecutionError as exc:
-    result = {"ok": False, "in_notebook": True, "ename": exc.ename, "evalue": exc.evalue}
-except Exception as exc:
-    result = {"ok": False, "in_notebook": False, "ename": type(exc).__name__, "evalue": str(exc)}
-with open(spec["result"], "w") as fh:
-    json.dump(result, fh)
-"""
 
 
 # --- exit codes ----------------------------------------------------------------------------
@@ -185,7 +166,7 @@ def _run_child(
         }
         with child_log.open("wb") as log_fh:
             proc = subprocess.Popen(
-                [sys.executable, "-c", _CHILD],
+                [sys.executable, "-m", CHILD_MODULE],
                 stdin=subprocess.PIPE,
                 stdout=log_fh,
                 stderr=subprocess.STDOUT,
@@ -427,7 +408,7 @@ def run_kind(
     )
 
 
-def run_sync(
+def run_sync_notebook(
     profile: str,
     *,
     home: Path | None = None,
@@ -435,7 +416,10 @@ def run_sync(
     scheduled_at: datetime | None = None,
     notebook: Path | None = None,
 ) -> RunRecord:
-    """One sync cycle: `notebooks/sync.ipynb` with `dry_run`."""
+    """One recorded sync run: `notebooks/sync.ipynb` with `dry_run`, in a child process.
+
+    Not `komet_ftd_ops.sync.run_sync`, which is what that notebook calls inside its kernel.
+    """
     return run_kind(
         "sync",
         profile,

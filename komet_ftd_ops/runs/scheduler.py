@@ -14,7 +14,7 @@ correct; the loop is the simpler one here because:
 - Sleeping polls the wall clock at least once a second: `time.sleep` counts monotonic time,
   which stops while a laptop is suspended, so a long sleep would wake up late.
 
-First cycle at once; then ticks at wall-clock multiples of the interval (UTC epoch, so `5m`
+First run at once; then ticks at wall-clock multiples of the interval (UTC epoch, so `5m`
 means :00, :05, :10...). After a 20-minute suspend the loop wakes, finds four missed ticks,
 runs once for the latest of them, and logs how late that was.
 """
@@ -31,10 +31,10 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from ..settings.profiles import load_profile
 from ..errors import ConfigError, KometFtdOpsError
-from .runner import run_sync, terminate_as_interrupt
+from ..settings.profiles import load_profile
 from .index import RunRecord
+from .runner import run_sync_notebook, terminate_as_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,16 @@ def parse_every(text: str) -> float:
 
 
 @dataclass(frozen=True)
-class Cycle:
-    """One tick of the clock and the run it started (None if the run could not start)."""
+class Tick:
+    """One tick of the clock and the run it started (None if the run could not start).
+
+    Not `orders.cycle.Cycle`, the order pipeline's working state inside one sync: a tick is
+    the clock's side, and starts a whole notebook run in a child process.
+    """
 
     number: int
     scheduled_at: datetime
-    lateness_s: float  # start of the cycle minus its tick
+    lateness_s: float  # start of the run minus its tick
     skipped_ticks: int  # ticks that fell due during an overrun or a pause and got no run
     record: RunRecord | None
 
@@ -79,14 +83,14 @@ def schedule(
     every_s: float,
     home: Path,
     *,
-    max_cycles: int | None = None,
-    on_cycle: Callable[[Cycle], None] | None = None,
+    max_ticks: int | None = None,
+    on_tick: Callable[[Tick], None] | None = None,
     dry_run: bool = False,
     notebook: Path | None = None,
     run: Callable[..., RunRecord] | None = None,
     require_preflight: bool = True,
-) -> list[Cycle]:
-    """Run sync cycles for a profile until Ctrl-C/SIGTERM or `max_cycles`; returns the cycles.
+) -> list[Tick]:
+    """Run sync on the clock until Ctrl-C/SIGTERM or `max_ticks` runs; returns the ticks.
 
     `run` replaces the sync run (called as `run(scheduled_at=...)`), for tests of the clock.
     The schedule refuses a profile whose onboarding preflight has not passed.
@@ -102,53 +106,53 @@ def schedule(
         passed, why = preflight_passed(profile, home)
         if not passed:
             raise ConfigError(f"the schedule will not start: {why}")
-    run = run or partial(run_sync, profile, home=home, dry_run=dry_run, notebook=notebook)
-    cycles: list[Cycle] = []
-    tick = time.time()  # the first cycle runs at once
+    run = run or partial(run_sync_notebook, profile, home=home, dry_run=dry_run, notebook=notebook)
+    ticks: list[Tick] = []
+    due = time.time()  # the first tick runs at once
     log.info("scheduling sync for %s every %g s (Ctrl-C stops)", profile, every_s)
     with terminate_as_interrupt():
         try:
-            while max_cycles is None or len(cycles) < max_cycles:
-                _sleep_until(tick)
+            while max_ticks is None or len(ticks) < max_ticks:
+                _sleep_until(due)
                 skipped = 0
-                if cycles:
+                if ticks:
                     latest = _latest_tick(time.time(), every_s)
-                    if latest > tick:  # an overrun or a pause: one run, for the latest tick
-                        skipped = round((latest - tick) / every_s)
-                        tick = latest
-                cycle = _run_cycle(len(cycles) + 1, tick, skipped, run)
-                cycles.append(cycle)
-                if on_cycle is not None:
-                    on_cycle(cycle)
-                tick = _next_tick(tick, every_s)
+                    if latest > due:  # an overrun or a pause: one run, for the latest tick
+                        skipped = round((latest - due) / every_s)
+                        due = latest
+                tick = _run_tick(len(ticks) + 1, due, skipped, run)
+                ticks.append(tick)
+                if on_tick is not None:
+                    on_tick(tick)
+                due = _next_tick(due, every_s)
         except KeyboardInterrupt:
-            log.info("schedule for %s stopped after %d cycle(s)", profile, len(cycles))
-    return cycles
+            log.info("schedule for %s stopped after %d run(s)", profile, len(ticks))
+    return ticks
 
 
-def _run_cycle(number: int, tick: float, skipped: int, run: Callable[..., RunRecord]) -> Cycle:
-    scheduled = datetime.fromtimestamp(tick, UTC)
-    lateness = time.time() - tick
+def _run_tick(number: int, due: float, skipped: int, run: Callable[..., RunRecord]) -> Tick:
+    scheduled = datetime.fromtimestamp(due, UTC)
+    lateness = time.time() - due
     if skipped:
         log.warning(
-            "cycle %d: skipping %d tick(s) that fell due while the previous run overran or "
+            "tick %d: skipping %d tick(s) that fell due while the previous run overran or "
             "the machine was paused; one run for the latest",
             number,
             skipped,
         )
     log.info(
-        "cycle %d: scheduled %s, starting %.2f s late", number, f"{scheduled:%H:%M:%S}Z", lateness
+        "tick %d: scheduled %s, starting %.2f s late", number, f"{scheduled:%H:%M:%S}Z", lateness
     )
     record = None
     try:
         record = run(scheduled_at=scheduled)
     except KometFtdOpsError as exc:
-        log.error("cycle %d could not run: %s", number, exc)
+        log.error("tick %d could not run: %s", number, exc)
     except Exception:  # a runner bug must not stop the clock; the traceback is in the log
-        log.exception("cycle %d crashed", number)
+        log.exception("tick %d crashed", number)
     if record is not None:
         log.info(
-            "cycle %d: run %s %s in %.1f s (started %.2f s late)%s -> %s",
+            "tick %d: run %s %s in %.1f s (started %.2f s late)%s -> %s",
             number,
             record.id,
             record.status,
@@ -157,4 +161,4 @@ def _run_cycle(number: int, tick: float, skipped: int, run: Callable[..., RunRec
             f": {record.reason}" if record.reason else "",
             record.notebook or "no notebook",
         )
-    return Cycle(number, scheduled, lateness, skipped, record)
+    return Tick(number, scheduled, lateness, skipped, record)
