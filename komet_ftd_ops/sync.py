@@ -13,8 +13,9 @@ from typing import Any
 import pandas as pd
 
 from .connect import Clients, open_clients
+from .komet.transport import MAX_PAGE_SIZE
 from .offers.feed import FeedOutcome, FeedState, plan_feed, publish_feed
-from .offers.quota import MAX_PAGE, QuotaPlan, decide_refresh, plan_quota
+from .offers.quota import QuotaPlan, decide_refresh, plan_quota
 from .offers.transform import OfferBuild, build_offers
 from .settings.home import home, state_db_path
 from .settings.profiles import Profile, load_profile
@@ -120,7 +121,7 @@ class CycleReport:
 
 
 def read_inventory_count(store: Store, profile: Profile) -> int:
-    return int(store.get(profile.name, "inventory.last_total", MAX_PAGE) or MAX_PAGE)
+    return int(store.get(profile.name, "inventory.last_total", MAX_PAGE_SIZE) or MAX_PAGE_SIZE)
 
 
 def run_cycle(

@@ -24,13 +24,14 @@ from komet_ftd_ops.errors import (
     ServiceUnavailable,
 )
 from komet_ftd_ops.ftd import FtdClient, FtdConfig
+from komet_ftd_ops.http.retry import RetryPolicy
 from komet_ftd_ops.komet import KometClient, KometConfig
 from komet_ftd_ops.settings.secrets import Secret
 
 
-def komet(twin: Twin, token: str | None = None, **config: Any) -> KometClient:
+def komet(twin: Twin, token: str | None = None, attempts: int = 4, **config: Any) -> KometClient:
     info = twin.info["komet"]
-    settings = {"timeout": 5.0, "backoff_base": 0.01, **config}
+    settings = {"timeout": 5.0, "retry": RetryPolicy(attempts, backoff_base=0.01), **config}
     cfg = KometConfig(
         info["base_url"],
         info["company_id"],
@@ -40,9 +41,9 @@ def komet(twin: Twin, token: str | None = None, **config: Any) -> KometClient:
     return KometClient(cfg)
 
 
-def ftd(twin: Twin, token: str | None = None, **config: Any) -> FtdClient:
+def ftd(twin: Twin, token: str | None = None, attempts: int = 3, **config: Any) -> FtdClient:
     info = twin.info["ftd"]
-    settings = {"timeout": 5.0, "backoff_base": 0.01, "retries": 2, **config}
+    settings = {"timeout": 5.0, "retry": RetryPolicy(attempts, backoff_base=0.01), **config}
     return FtdClient(
         FtdConfig(info["base_url"], info["supplier_id"], Secret(token or info["token"]), **settings)
     )
@@ -78,8 +79,7 @@ def add_line(
 
 
 def carrier_of(client: KometClient, customer: str) -> str:
-    carriers = client.customer_carriers_list(customer)
-    return str(carriers[0].get("carrierId") or carriers[0].get("id"))
+    return client.customer_carriers_list(customer)[0].id
 
 
 # --- Komet: the error table -------------------------------------------------------------------
@@ -162,7 +162,7 @@ def test_inventory_pages_and_both_typing_styles(twin: Twin) -> None:
         web_order = client.web_order_create(customer)
         assert isinstance(web_order, str) and web_order.isdigit()
         listed = client.web_order_details_list(customer, web_order)
-        assert [str(w["id"]) for w in listed] == [web_order]
+        assert [w.id for w in listed] == [web_order]
         client.web_order_delete(customer, web_order)
 
 
@@ -171,7 +171,7 @@ def test_inventory_pages_and_both_typing_styles(twin: Twin) -> None:
 
 def test_komet_fault_kinds_become_the_right_errors(twin: Twin) -> None:
     customer = twin.info["komet"]["ftd_customer_id"]
-    client = komet(twin, timeout=1.0, read_retries=1)
+    client = komet(twin, timeout=1.0, attempts=2)
 
     fault(twin, "komet", "latency", "customer.details.get", ms=200)
     assert client.customer_details_get(customer)
@@ -189,7 +189,7 @@ def test_komet_fault_kinds_become_the_right_errors(twin: Twin) -> None:
         twin.control("komet", "DELETE", "faults")
 
     fault(twin, "komet", "error", "customer.details.get", rate=0.5)
-    patient = komet(twin, read_retries=8)
+    patient = komet(twin, attempts=9)
     assert all(patient.customer_details_get(customer) for _ in range(3))  # reads are retried
     twin.control("komet", "DELETE", "faults")
 
@@ -202,21 +202,19 @@ def test_komet_fault_kinds_become_the_right_errors(twin: Twin) -> None:
 def test_a_write_whose_answer_is_lost_is_not_retried_and_did_happen(twin: Twin) -> None:
     customer = twin.info["komet"]["ftd_customer_id"]
     client = komet(twin)
-    before = {str(w["id"]) for w in client.web_order_details_list(customer)}
+    before = {w.id for w in client.web_order_details_list(customer)}
     fault(twin, "komet", "drop-after-commit", "web-order.create")
     with pytest.raises(OutcomeUnknown):
         client.web_order_create(customer)
     twin.control("komet", "DELETE", "faults")
-    after = {str(w["id"]) for w in client.web_order_details_list(customer)}
+    after = {w.id for w in client.web_order_details_list(customer)}
     assert len(after - before) == 1  # created once: the client did not resend it
 
     fault(twin, "komet", "reset", "web-order.create")
     with pytest.raises(OutcomeUnknown):
         client.web_order_create(customer)
     twin.control("komet", "DELETE", "faults")
-    assert {
-        str(w["id"]) for w in client.web_order_details_list(customer)
-    } == after  # reset before the work
+    assert {w.id for w in client.web_order_details_list(customer)} == after  # reset before the work
 
 
 # --- FTD --------------------------------------------------------------------------------------
@@ -243,22 +241,20 @@ def test_ftd_feeds_conflicts_and_offers(twin: Twin) -> None:
     with pytest.raises(Conflict) as conflict:
         client.send_delta([], base_sequence=7, sequence=8)
     assert conflict.value.expected_base == 1
-    delta = client.publish(
-        [{"op": "withdraw", "offer_id": "om:2"}],
-        base_sequence=1,
-        sequence=2,
-        full_offers=lambda: [offer("om:1")],
-    )
-    assert delta.kind == "delta"
+    delta = client.send_delta([{"op": "withdraw", "offer_id": "om:2"}], base_sequence=1, sequence=2)
+    assert delta.kind == "delta" and client.wait_feed(delta.feed_id)["status"] == "done"
     fault(twin, "ftd", "sequence-gap")
-    healed = client.publish([], base_sequence=2, sequence=3, full_offers=lambda: [offer("om:1", 9)])
+    with pytest.raises(Conflict) as gap:  # offers.feed answers this with a full feed
+        client.send_delta([], base_sequence=2, sequence=3)
     twin.control("ftd", "DELETE", "faults")
-    assert (healed.kind, healed.fallback) == ("full", True)
+    assert gap.value.expected_base == 2
+    healed = client.send_full_feed([offer("om:1", 9)], sequence=3)
+    assert client.wait_feed(healed.feed_id)["status"] == "done"
     assert [(o["offer_id"], o["quantity_available"]) for o in client.list_offers()] == [("om:1", 9)]
 
 
 def test_ftd_fault_kinds(twin: Twin) -> None:
-    client = ftd(twin, timeout=1.0, retries=1)
+    client = ftd(twin, timeout=1.0, attempts=2)
     client.send_full_feed([offer("om:1")], sequence=1)
 
     fault(twin, "ftd", "rate-limit", "offers.list")
@@ -280,7 +276,7 @@ def test_ftd_fault_kinds(twin: Twin) -> None:
     # A POST whose answer is dropped after FTD applied it is retried with the same
     # Idempotency-Key, and FTD answers the first result instead of applying it twice.
     fault(twin, "ftd", "drop-after-commit", "inventory.delta", rate=0.5)
-    patient, sequence = ftd(twin, retries=8), 1
+    patient, sequence = ftd(twin, attempts=9), 1
     for _ in range(6):
         result = patient.send_delta([], base_sequence=sequence, sequence=sequence + 1)
         sequence = result.sequence

@@ -11,7 +11,8 @@ import pytest
 from komet_ftd_ops.errors import ConfigError
 from komet_ftd_ops.settings.profiles import load_profile
 from komet_ftd_ops.settings.secrets import Secret, resolve_secret, write_secret
-from komet_ftd_ops.state.store import CallCounter, Store
+from komet_ftd_ops.state.calls import CallCounter
+from komet_ftd_ops.state.store import Store
 
 PROFILE = """
 [komet]
@@ -138,7 +139,8 @@ def test_many_processes_opening_a_new_state_file_at_once_all_succeed(tmp_path: P
 
     path = tmp_path / "state.sqlite3"
     code = (
-        "import sys; from komet_ftd_ops.state.store import Store, CallCounter\n"
+        "import sys; from komet_ftd_ops.state.store import Store\n"
+        "from komet_ftd_ops.state.calls import CallCounter\n"
         "with Store(sys.argv[1]) as s: CallCounter(s)('x')\n"
     )
     procs = [

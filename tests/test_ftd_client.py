@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -26,6 +29,7 @@ from komet_ftd_ops.errors import (
     ServiceUnavailable,
 )
 from komet_ftd_ops.ftd import FtdClient, FtdConfig
+from komet_ftd_ops.http.retry import RetryPolicy
 from komet_ftd_ops.settings.secrets import Secret
 from komet_ftd_ops.testing import ExpectedRequests
 
@@ -70,6 +74,17 @@ def client(config: FtdConfig, fake: ExpectedRequests, clock: FakeClock) -> Itera
     fake.assert_done()
 
 
+def retrying(config: FtdConfig, **policy: Any) -> FtdConfig:
+    """`config` with its own retry policy (the same `RetryPolicy` as Komet's)."""
+    return FtdConfig(config.base_url, config.supplier_id, config.token, retry=RetryPolicy(**policy))
+
+
+def assert_backoff(sleeps: list[float], base: float = 0.2) -> None:
+    """Exponential from `base`, each wait stretched by 0..25% of jitter."""
+    for n, slept in enumerate(sleeps):
+        assert base * 2**n <= slept <= base * 2**n * 1.25, (n, slept)
+
+
 def body(request: httpx.Request) -> Any:
     return json.loads(request.content)
 
@@ -110,7 +125,9 @@ def test_bearer_header_and_supplier_path_on_get(client: FtdClient, fake: Expecte
 
     order = {"order_id": "FTD-1", "status": "NEW", "brand_new_field": {"x": 1}}
     fake.expect("GET", f"{BASE}/orders/FTD-1", json=order, check=check)
-    assert client.get_order("FTD-1") == order  # unknown fields are kept
+    got = client.get_order("FTD-1")
+    assert (got.order_id, got.status) == ("FTD-1", "NEW")
+    assert got.raw == order  # unknown fields are kept
 
 
 def test_order_ids_are_quoted_into_the_path(client: FtdClient, fake: ExpectedRequests) -> None:
@@ -118,7 +135,7 @@ def test_order_ids_are_quoted_into_the_path(client: FtdClient, fake: ExpectedReq
         assert request.url.raw_path.endswith(b"/orders/A%2FB")  # one segment, not two
 
     fake.expect("GET", f"{BASE}/orders/A/B", json={"order_id": "A/B"}, check=check)
-    assert client.get_order("A/B")["order_id"] == "A/B"
+    assert client.get_order("A/B").order_id == "A/B"
 
 
 def test_config_normalises_and_refuses_bad_values() -> None:
@@ -128,7 +145,7 @@ def test_config_normalises_and_refuses_bad_values() -> None:
         {"base_url": "h:1", "supplier_id": "S", "token": Secret(TOKEN)},
         {"base_url": "http://h", "supplier_id": "", "token": Secret(TOKEN)},
         {"base_url": "http://h", "supplier_id": "S", "token": Secret("")},
-        {"base_url": "http://h", "supplier_id": "S", "token": Secret(TOKEN), "retries": -1},
+        {"base_url": "http://h", "supplier_id": "S", "token": Secret(TOKEN), "retry": 3},
     ):
         with pytest.raises(ConfigError) as info:
             FtdConfig(**kwargs)  # type: ignore[arg-type]
@@ -158,7 +175,8 @@ def test_post_key_identical_across_retries_and_new_per_logical_call(
     assert keys[0] == keys[1]  # the retry of one call replays its key
     assert keys[2] != keys[0]  # a new logical call gets a new key
     assert body(fake.seen[0]) == body(fake.seen[1])  # and the same body
-    assert clock.sleeps == [0.2]
+    assert len(clock.sleeps) == 1
+    assert_backoff(clock.sleeps)
     assert first.status == "processing" and first.kind == "delta" and second.sequence == 3
 
 
@@ -177,7 +195,7 @@ def test_caller_supplied_key_is_used_unchanged(client: FtdClient, fake: Expected
     answer = client.acknowledge(
         "FTD-7", supplier_ref="INV-55", lines=lines, idempotency_key="ack:FTD-7"
     )
-    assert answer == {"status": "ACKNOWLEDGED"}
+    assert answer.status == "ACKNOWLEDGED"
 
 
 def test_update_status_body_and_local_validation(client: FtdClient, fake: ExpectedRequests) -> None:
@@ -205,7 +223,7 @@ def test_429_honours_retry_after(
 def test_429_retry_after_is_capped_and_posts_keep_their_key(
     config: FtdConfig, fake: ExpectedRequests, clock: FakeClock
 ) -> None:
-    cfg = FtdConfig(config.base_url, config.supplier_id, config.token, max_retry_after=5)
+    cfg = retrying(config, retry_after_cap=5)
     limited = error("rate_limited", "slow down")
     path = f"{BASE}/orders/FTD-2/status"
     fake.expect("POST", path, status=429, json=limited, headers={"Retry-After": "120"})
@@ -216,10 +234,36 @@ def test_429_retry_after_is_capped_and_posts_keep_their_key(
     assert fake.seen[0].headers["Idempotency-Key"] == fake.seen[1].headers["Idempotency-Key"]
 
 
+def test_503_with_an_http_date_retry_after_goes_through_the_shared_policy(
+    config: FtdConfig, fake: ExpectedRequests, clock: FakeClock
+) -> None:
+    # A date 12 s ahead: waited as such (less the second already begun), not the 0.2 s backoff.
+    later = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=12), usegmt=True)
+    busy = {"Retry-After": later}
+    path = f"{BASE}/inventory/delta"
+    fake.expect("POST", path, status=503, json=error("unavailable", "busy"), headers=busy)
+    fake.expect("POST", path, status=202, json={"status": "processing"})
+    cfg = retrying(config, retry_after_cap=60)
+    with FtdClient(cfg, transport=fake.transport(), sleep=clock.sleep) as client:
+        assert client.send_delta([], base_sequence=1, sequence=2).status == "processing"
+    assert len(clock.sleeps) == 1 and 10.0 <= clock.sleeps[0] <= 12.0
+    assert fake.seen[0].headers["Idempotency-Key"] == fake.seen[1].headers["Idempotency-Key"]
+
+
+def test_429_without_retry_after_backs_off(
+    client: FtdClient, fake: ExpectedRequests, clock: FakeClock
+) -> None:
+    fake.expect("GET", f"{BASE}/offers", status=429, json=error("rate_limited", "slow down"))
+    fake.expect("GET", f"{BASE}/offers", json={"offers": []})
+    client.list_offers()
+    assert len(clock.sleeps) == 1
+    assert_backoff(clock.sleeps)
+
+
 def test_429_exhausted_raises_rate_limited(
     config: FtdConfig, fake: ExpectedRequests, clock: FakeClock
 ) -> None:
-    cfg = FtdConfig(config.base_url, config.supplier_id, config.token, retries=1)
+    cfg = retrying(config, attempts=2)
     for _ in range(2):
         fake.expect(
             "GET",
@@ -242,11 +286,12 @@ def test_429_exhausted_raises_rate_limited(
 def test_5xx_backs_off_exponentially_then_gives_up(
     client: FtdClient, fake: ExpectedRequests, clock: FakeClock
 ) -> None:
-    for _ in range(5):  # 1 attempt + 4 retries
+    for _ in range(RetryPolicy().attempts):  # the default policy: 4 attempts in all
         fake.expect("GET", f"{BASE}/orders/FTD-1", status=500, json=error("internal", "boom"))
     with pytest.raises(ServiceUnavailable) as info:
         client.get_order("FTD-1")
-    assert clock.sleeps == pytest.approx([0.2, 0.4, 0.8, 1.6])
+    assert len(clock.sleeps) == 3
+    assert_backoff(clock.sleeps)
     assert "get_order" in str(info.value) and info.value.details["status"] == 500
     assert_no_token(info.value)
 
@@ -263,7 +308,7 @@ def test_5xx_backs_off_exponentially_then_gives_up(
 def test_network_failures_on_get(
     config: FtdConfig, fake: ExpectedRequests, clock: FakeClock, raised: Exception, expected: type
 ) -> None:
-    cfg = FtdConfig(config.base_url, config.supplier_id, config.token, retries=2)
+    cfg = retrying(config, attempts=3)
     for _ in range(3):
         fake.expect("GET", f"{BASE}/feeds/F9", raises=raised)
     with (
@@ -272,14 +317,15 @@ def test_network_failures_on_get(
     ):
         client.feed_status("F9")
     assert "feed_status" in str(info.value)
-    assert clock.sleeps == pytest.approx([0.2, 0.4])
+    assert len(clock.sleeps) == 2
+    assert_backoff(clock.sleeps)
     assert_no_token(info.value)
 
 
 def test_reset_after_sending_a_post_is_outcome_unknown_and_replays_the_key(
     config: FtdConfig, fake: ExpectedRequests, clock: FakeClock
 ) -> None:
-    cfg = FtdConfig(config.base_url, config.supplier_id, config.token, retries=1)
+    cfg = retrying(config, attempts=2)
     fake.expect("POST", f"{BASE}/inventory/delta", raises=httpx.ReadError("connection reset"))
     fake.expect("POST", f"{BASE}/inventory/delta", raises=httpx.ReadError("connection reset"))
     with (
@@ -349,7 +395,7 @@ def test_invalid_parameter_keeps_param(client: FtdClient, fake: ExpectedRequests
 def test_html_502_is_service_unavailable(
     config: FtdConfig, fake: ExpectedRequests, clock: FakeClock
 ) -> None:
-    cfg = FtdConfig(config.base_url, config.supplier_id, config.token, retries=1)
+    cfg = retrying(config, attempts=2)
     html = "<html><body><h1>502 Bad Gateway</h1></body></html>"
     for _ in range(2):
         fake.expect(
@@ -368,7 +414,7 @@ def test_html_502_is_service_unavailable(
 def test_success_with_a_non_json_body_is_service_unavailable(
     config: FtdConfig, fake: ExpectedRequests, clock: FakeClock
 ) -> None:
-    cfg = FtdConfig(config.base_url, config.supplier_id, config.token, retries=0)
+    cfg = retrying(config, attempts=1)
     fake.expect("GET", f"{BASE}/orders/FTD-1", status=200, text="OK")
     with (
         FtdClient(cfg, transport=fake.transport(), sleep=clock.sleep) as client,
@@ -390,78 +436,6 @@ def test_delta_conflict_carries_expected_base(client: FtdClient, fake: ExpectedR
 
 
 # -- inventory -----------------------------------------------------------------------------------
-
-
-def test_publish_falls_back_to_full_feed_on_409(client: FtdClient, fake: ExpectedRequests) -> None:
-    offers = [offer(1), offer(2)]
-    calls: list[int] = []
-
-    def full_offers() -> list[dict[str, Any]]:
-        calls.append(1)
-        return offers
-
-    def check_delta(request: httpx.Request) -> None:
-        sent = body(request)
-        assert (sent["base_sequence"], sent["sequence"]) == (11, 12)
-        assert sent["changes"] == [{"op": "upsert", "offer": offer(3)}]
-
-    def check_full(request: httpx.Request) -> None:
-        sent = body(request)
-        assert sent["sequence"] == 12 and sent["offers"] == offers
-        assert (sent["part"], sent["parts"]) == (1, 1) and sent["generated_at"].endswith("Z")
-
-    fake.expect(
-        "POST",
-        f"{BASE}/inventory/delta",
-        status=409,
-        check=check_delta,
-        json=error("base_mismatch", "expected 7", expected_base=7),
-    )
-    fake.expect(
-        "POST",
-        f"{BASE}/inventory/full",
-        status=202,
-        check=check_full,
-        json={"feed_id": "x", "status": "processing"},
-    )
-    result = client.publish(
-        [{"op": "upsert", "offer": offer(3)}],
-        base_sequence=11,
-        sequence=12,
-        full_offers=full_offers,
-    )
-    assert result.kind == "full" and result.fallback and result.fallback_reason == "base_mismatch"
-    assert result.sequence == 12 and result.expected_base == 7 and result.count == 2
-    assert result.feed_id == body(fake.seen[1])["feed_id"]
-    assert calls == [1]
-    keys = {r.headers["Idempotency-Key"] for r in fake.seen}
-    assert len(keys) == 2
-
-
-def test_publish_sends_only_the_delta_when_accepted(
-    client: FtdClient, fake: ExpectedRequests
-) -> None:
-    fake.expect("POST", f"{BASE}/inventory/delta", status=202, json={"status": "processing"})
-
-    def full_offers() -> list[dict[str, Any]]:
-        raise AssertionError("full feed built for nothing")
-
-    result = client.publish([], base_sequence=3, sequence=4, full_offers=full_offers)
-    assert result.kind == "delta" and not result.fallback and result.count == 0
-
-
-def test_publish_does_not_fall_back_on_an_idempotency_conflict(
-    client: FtdClient, fake: ExpectedRequests
-) -> None:
-    fake.expect(
-        "POST",
-        f"{BASE}/inventory/delta",
-        status=409,
-        json=error("idempotency_key_reused", "different body"),
-    )
-    with pytest.raises(Conflict) as info:
-        client.publish([], base_sequence=3, sequence=4, full_offers=list)
-    assert info.value.expected_base is None
 
 
 def test_full_feed_is_split_into_parts_under_max_bytes(
@@ -494,6 +468,42 @@ def test_full_feed_fits_in_one_part_by_default(client: FtdClient, fake: Expected
     assert result.parts == 1 and result.feed_id.startswith("full-1-")
 
 
+def test_the_body_limit_comes_from_the_config(
+    config: FtdConfig, fake: ExpectedRequests, clock: FakeClock
+) -> None:
+    cfg = FtdConfig(config.base_url, config.supplier_id, config.token, max_body_bytes=1500)
+    client = FtdClient(cfg, transport=fake.transport(), sleep=clock.sleep, clock=clock)
+    offers = [offer(n) for n in range(1, 21)]
+    for _ in range(20):
+        fake.expect("POST", f"{BASE}/inventory/full", status=202, json={"status": "processing"})
+    result = client.send_full_feed(offers, sequence=3)
+    fake.expectations.clear()
+    assert result.parts == len(fake.seen) > 1
+    assert all(len(r.content) <= 1500 for r in fake.seen)
+
+    sent = len(fake.seen)
+    changes = [{"op": "upsert", "offer": o} for o in offers]
+    with pytest.raises(RequestTooLarge) as info:
+        client.send_delta(changes, base_sequence=3, sequence=4)
+    assert "1500-byte limit" in str(info.value) and len(fake.seen) == sent  # nothing sent
+    with pytest.raises(ConfigError):
+        FtdConfig(config.base_url, config.supplier_id, config.token, max_body_bytes=0)
+    assert FtdConfig(config.base_url, config.supplier_id, config.token).max_body_bytes == 5_000_000
+
+
+def test_a_413_from_ftd_is_request_too_large(client: FtdClient, fake: ExpectedRequests) -> None:
+    fake.expect(
+        "POST",
+        f"{BASE}/inventory/delta",
+        status=413,
+        json=error("payload_too_large", "the body is over 20000 bytes"),
+    )
+    with pytest.raises(RequestTooLarge) as info:
+        client.send_delta([], base_sequence=1, sequence=2)
+    assert info.value.details["status"] == 413
+    assert_no_token(info.value)
+
+
 def test_full_feed_refuses_an_offer_too_big_alone_before_sending(client: FtdClient) -> None:
     with pytest.raises(RequestTooLarge) as info:
         client.send_full_feed([offer(1), offer(2, notes="x" * 5000)], sequence=1, max_bytes=1000)
@@ -510,20 +520,6 @@ def test_delta_refuses_unknown_ops_and_backward_sequences(client: FtdClient) -> 
         client.send_delta([{"op": "delete", "offer_id": "om:1"}], base_sequence=1, sequence=2)
     with pytest.raises(InvalidParameter):
         client.send_delta([], base_sequence=5, sequence=5)
-
-
-def test_publish_sends_full_feed_when_delta_is_too_large(
-    client: FtdClient, fake: ExpectedRequests
-) -> None:
-    changes = [{"op": "upsert", "offer": offer(n)} for n in range(30)]
-    for _ in range(30):
-        fake.expect("POST", f"{BASE}/inventory/full", status=202, json={"status": "processing"})
-    result = client.publish(
-        changes, base_sequence=1, sequence=2, full_offers=lambda: [offer(1)], max_bytes=1000
-    )
-    fake.expectations.clear()
-    assert result.fallback and result.fallback_reason == "delta_too_large" and result.parts == 1
-    assert [r.url.path for r in fake.seen] == [f"{BASE}/inventory/full"]
 
 
 def test_wait_feed_polls_until_done(
@@ -586,7 +582,8 @@ def test_list_orders_sends_only_given_params(client: FtdClient, fake: ExpectedRe
 
     page = {"orders": [], "next_cursor": None, "high_watermark": "2026-11-28T13:05:00Z", "x": 1}
     fake.expect("GET", f"{BASE}/orders", json=page, check=check)
-    assert client.list_orders(status="NEW", limit=50) == page
+    got = client.list_orders(status="NEW", limit=50)
+    assert (got.orders, got.next_cursor, got.high_watermark) == ((), None, page["high_watermark"])
 
 
 def test_fetch_orders_pages_and_keeps_the_servers_watermark(
@@ -624,7 +621,7 @@ def test_fetch_orders_pages_and_keeps_the_servers_watermark(
     batch = client.fetch_orders(updated_after=since)
     assert batch.high_watermark == "2026-11-28T12:31:07.250Z"
     assert batch.pages == 2
-    assert {o["order_id"]: o["version"] for o in batch.orders} == {"A": 2, "B": 1}
+    assert {o.order_id: o.version for o in batch.orders} == {"A": 2, "B": 1}
 
 
 def test_fetch_orders_without_news_keeps_the_given_watermark(
@@ -639,3 +636,23 @@ def test_client_closes_its_http_session(config: FtdConfig, fake: ExpectedRequest
     with FtdClient(config, transport=fake.transport()) as client:
         pass
     assert client._http._client.is_closed
+
+
+def test_an_order_parses_once_and_keeps_what_it_cannot_read(
+    client: FtdClient, fake: ExpectedRequests
+) -> None:
+    order = {
+        "order_id": "FTD-9", "order_number": 8842317, "status": "NEW", "version": "3",
+        "created_at": "2026-11-28T13:05:00Z", "requested_ship_date": "2026-11-30",
+        "buyer": {"member_code": "90-1234AA", "name": "Blossom & Co"},
+        "lines": [{"line_id": 1, "offer_id": "om:428720", "boxes": 2, "price_per_unit": "0.42"},
+                  {"line_id": "2", "offer_id": "om:428721", "boxes": "2", "price_per_unit": "x"}],
+    }  # fmt: skip
+    fake.expect("GET", f"{BASE}/orders/FTD-9", json=order)
+    got = client.get_order("FTD-9")
+    assert (got.order_number, got.version, got.buyer.name) == ("8842317", 3, "Blossom & Co")
+    assert got.created_at is not None and got.created_at.tzinfo is not None
+    good, bad = got.lines
+    assert (good.line_id, good.boxes, good.price_per_unit) == ("1", 2, Decimal("0.42"))
+    assert (bad.boxes, bad.price_per_unit) == (None, None)  # a string of boxes is not a count
+    assert [str(u) for u in bad.unreadable] == ["lines[1].boxes '2'", "lines[1].price_per_unit 'x'"]

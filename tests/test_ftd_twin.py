@@ -42,7 +42,7 @@ class LocalFtd:
     `oversold` records every `on_oversell(offer_id)` call, standing in for the Komet twin.
     """
 
-    def __init__(self, path: Path, seed: int = 7) -> None:
+    def __init__(self, path: Path, seed: int = 7, max_body_bytes: int | None = None) -> None:
         self.path = path
         self.seed = seed
         self.oversold: list[str] = []
@@ -52,8 +52,12 @@ class LocalFtd:
         self.db = Store(path, migrations=faults.MIGRATIONS + ftd_app.MIGRATIONS)
         ident = ftd_app.seed(self.db, seed=seed)
         self.supplier_id, self.token = ident["supplier_id"], ident["token"]
+        limit = {} if max_body_bytes is None else {"max_body_bytes": max_body_bytes}
         app = ftd_app.create_app(
-            self.db, faults.FaultBoard(self.db, seed=seed), on_oversell=self.oversold.append
+            self.db,
+            faults.FaultBoard(self.db, seed=seed),
+            on_oversell=self.oversold.append,
+            **limit,
         )
         self.runner = web.AppRunner(app, access_log=None)
         self.url = self._run(self._start())
@@ -305,6 +309,30 @@ def test_body_over_5mb_is_413(ftd: LocalFtd) -> None:
     response = ftd.post("/inventory/full", big)
     assert response.status_code == 413 and error_code(response) == "payload_too_large"
     assert ftd.control("GET", "dump")["feeds"] == 0
+    assert ftd.control("GET", "info")["max_body_bytes"] == 5_000_000
+
+
+def test_the_body_limit_is_a_start_option(tmp_path: Path) -> None:
+    small = LocalFtd(tmp_path / "small.sqlite3", max_body_bytes=4_000)
+    try:
+        assert small.control("GET", "info")["max_body_bytes"] == 4_000
+        fits = {"feed_id": "f1", "sequence": 1, "generated_at": _ts(), "offers": [offer(1)]}
+        assert len(json.dumps(fits)) < 4_000
+        assert small.post("/inventory/full", fits).status_code == 202
+        changes = [{"op": "upsert", "offer": offer(n)} for n in range(12)]
+        delta = {"feed_id": "d2", "base_sequence": 1, "sequence": 2, "changes": changes}
+        assert len(json.dumps(delta)) > 4_000
+        refused = small.post("/inventory/delta", delta)
+        assert refused.status_code == 413 and error_code(refused) == "payload_too_large"
+        assert "4000 bytes" in refused.json()["error"]["message"]
+        assert small.control("GET", "dump")["last_sequence"] == 1  # nothing of it applied
+        # the control routes are not held to a small API limit
+        assert small.control("POST", "settings", {"listing_noise": 0.0})["listing_noise"] == 0.0
+    finally:
+        small.stop()
+    db = Store(tmp_path / "small.sqlite3", migrations=faults.MIGRATIONS + ftd_app.MIGRATIONS)
+    with db, pytest.raises(ValueError):
+        ftd_app.create_app(db, faults.FaultBoard(db), on_oversell=print, max_body_bytes=0)
 
 
 def test_delta_needs_the_last_accepted_base(ftd: LocalFtd) -> None:
@@ -697,6 +725,8 @@ def test_full_twin_serves_the_ftd_contract(full_twin: Any) -> None:
     )
     assert sent.status_code == 202
     assert full_twin.control("ftd", "GET", "dump")["last_sequence"] == 1
+    # the limit the twin enforces is published for the kit's sandbox profile
+    assert info["max_body_bytes"] == full_twin.control("ftd", "GET", "info")["max_body_bytes"]
 
 
 def test_full_twin_keeps_ftd_state_across_restart(full_twin: Any) -> None:

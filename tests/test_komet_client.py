@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import re
+import sqlite3
 import traceback
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
@@ -32,26 +34,32 @@ from komet_ftd_ops.errors import (
     RequestTimeout,
     RequestTooLarge,
     ServiceUnavailable,
+    StateError,
 )
+from komet_ftd_ops.http.formats import as_decimal, as_int, as_str_id, status_flag
+from komet_ftd_ops.http.retry import RetryPolicy
 from komet_ftd_ops.komet import KometClient, KometConfig
 from komet_ftd_ops.komet.client import date_windows
 from komet_ftd_ops.komet.errors import MESSAGE_TABLE
 from komet_ftd_ops.komet.models import (
-    as_decimal,
-    as_int,
-    as_str_id,
+    Carrier,
+    Invoice,
+    InvoiceStatus,
+    ShipTo,
+    WebOrderStatus,
     is_success,
     normalise_record,
-    status_flag,
 )
 from komet_ftd_ops.komet.transport import MAX_BODY_BYTES
 from komet_ftd_ops.settings.secrets import Secret
-from komet_ftd_ops.state.store import CallCounter, Store
+from komet_ftd_ops.state.calls import CallCounter
+from komet_ftd_ops.state.store import Store
 from komet_ftd_ops.testing import ExpectedRequests
 
 TOKEN = "tok-S3CRET-0123456789abcdefghij"
 BASE = "http://komet.test/api/"
 CUSTOMER = "5150"
+NO_RETRY = RetryPolicy(attempts=1)
 HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 
 
@@ -60,7 +68,7 @@ def make_config(**overrides: Any) -> KometConfig:
         "base_url": BASE,
         "company_id": "C42",
         "token": Secret(TOKEN),
-        "backoff_base": 0,
+        "retry": RetryPolicy(backoff_base=0),
         "timeout": 7,
     }
     values.update(overrides)
@@ -135,7 +143,8 @@ def test_sales_channel_header_when_configured() -> None:
         json=ok(carriers=[{"id": 7, "name": "FedEx"}]),
         check=lambda r: assert_header(r, "X-SALES-CHANNEL", "ECOMMERCE_LITE"),
     )
-    assert h.client.customer_carriers_list(CUSTOMER) == [{"id": "7", "name": "FedEx"}]
+    [carrier] = h.client.customer_carriers_list(CUSTOMER)
+    assert (carrier.id, carrier.name) == ("7", "FedEx")
 
 
 def assert_header(request: httpx.Request, name: str, value: str) -> None:
@@ -246,12 +255,10 @@ def test_web_order_ids_and_nested_items_in_both_styles(h: Harness, style: type) 
     h.expect("GET", "web-order-details.list", json={"status": style(1), "webOrders": [order]})
     h.expect("POST", "web-order.create", json={"status": style(1), "webOrderId": style(30201)})
     [got] = h.client.web_order_details_list(CUSTOMER, "30200")
-    assert got == {
-        "id": "30200",
-        "statusId": 1,
-        "total": Decimal("25.5"),
-        "items": [{"id": "1", "webOrderItemId": "77", "quantity": 2}],
-    }
+    assert (got.id, got.status, got.total) == ("30200", WebOrderStatus.PENDING, Decimal("25.5"))
+    [item] = got.items
+    assert (item.id, item.web_order_item_id, item.quantity) == ("1", "77", 2)
+    assert got.raw == order  # what Komet sent, unknown fields included
     assert h.client.web_order_create(CUSTOMER) == "30201"
 
 
@@ -338,7 +345,7 @@ def test_komet_message_echoing_the_token_is_scrubbed(h: Harness) -> None:
 
 
 def test_json_without_status_is_not_komet(h: Harness) -> None:
-    h = Harness(read_retries=0)
+    h = Harness(retry=NO_RETRY)
     h.expect("GET", "customer.list", json={"customers": []})
     with pytest.raises(ServiceUnavailable):
         h.client.customer_list()
@@ -348,7 +355,7 @@ def test_json_without_status_is_not_komet(h: Harness) -> None:
 
 
 def test_html_502_is_service_unavailable_and_retryable() -> None:
-    h = Harness(read_retries=0)
+    h = Harness(retry=NO_RETRY)
     h.expect(
         "GET", "invoice.list", status=502, text=HTML_502, headers={"content-type": "text/html"}
     )
@@ -360,7 +367,7 @@ def test_html_502_is_service_unavailable_and_retryable() -> None:
 
 
 def test_html_with_http_200_is_service_unavailable() -> None:
-    h = Harness(read_retries=0)
+    h = Harness(retry=NO_RETRY)
     h.expect("GET", "ecommerce/inventory.list", text="<html>login</html>")
     with pytest.raises(ServiceUnavailable):
         h.client.inventory_list(CUSTOMER)
@@ -377,8 +384,8 @@ def test_read_is_retried_then_succeeds(h: Harness) -> None:
     h.fake.assert_done()
 
 
-def test_read_gives_up_after_read_retries() -> None:
-    h = Harness(read_retries=2)
+def test_read_gives_up_after_its_attempts() -> None:
+    h = Harness(retry=RetryPolicy(attempts=3, backoff_base=0))
     for _ in range(3):
         h.expect("GET", "customer.list", raises=httpx.ReadTimeout("timed out"))
     with pytest.raises(RequestTimeout) as info:
@@ -389,7 +396,7 @@ def test_read_gives_up_after_read_retries() -> None:
 
 
 def test_backoff_is_exponential() -> None:
-    h = Harness(read_retries=3, backoff_base=1.0)
+    h = Harness(retry=RetryPolicy(attempts=4, backoff_base=1.0, backoff_cap=10))
     for _ in range(3):
         h.expect("GET", "customer.list", status=503, text=HTML_502)
     h.expect("GET", "customer.list", json=ok(customers=[]))
@@ -405,8 +412,30 @@ def test_rate_limited_read_waits_retry_after() -> None:
     assert h.sleeps == [2.0]
 
 
+def test_503_with_an_http_date_retry_after_goes_through_the_shared_policy() -> None:
+    # The one parser reads HTTP dates too (Komet's used to ignore them) and the one policy
+    # waits what the server asked, not its own (here zero) backoff.
+    later = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=12), usegmt=True)
+    h = Harness(retry=RetryPolicy(backoff_base=0, retry_after_cap=60))
+    h.expect("GET", "customer.list", status=503, text=HTML_502, headers={"Retry-After": later})
+    h.expect("GET", "customer.list", json=ok(customers=[]))
+    assert h.client.customer_list() == []
+    assert len(h.sleeps) == 1 and 10.0 <= h.sleeps[0] <= 12.0
+    assert h.calls == ["customer.list"] * 2
+    h.fake.assert_done()
+
+
+def test_writes_never_go_through_the_retry_policy() -> None:
+    h = Harness(retry=RetryPolicy(attempts=9, backoff_base=0))
+    h.expect("POST", "web-order.create", status=503, text=HTML_502, headers={"Retry-After": "1"})
+    with pytest.raises(OutcomeUnknown):
+        h.client.web_order_create(CUSTOMER)
+    assert h.sleeps == [] and h.calls == ["web-order.create"]  # sent once, counted once
+    h.fake.assert_done()
+
+
 def test_connect_error_is_connection_failed_and_not_counted() -> None:
-    h = Harness(read_retries=1)
+    h = Harness(retry=RetryPolicy(attempts=2, backoff_base=0))
     h.expect("GET", "customer.list", raises=httpx.ConnectError("refused"))
     h.expect("GET", "customer.list", raises=httpx.ConnectError("refused"))
     with pytest.raises(ConnectionFailed) as info:
@@ -610,7 +639,11 @@ def test_invoice_list_splits_13_months_into_3_calls(h: Harness) -> None:
     h.expect("GET", "invoice.list", json=ok(invoices=[{"id": "2", "status": "1"}, {"id": 3}]))
     h.expect("GET", "invoice.list", json={"status": "0", "message": "Orders not found."})
     invoices = h.client.invoice_list(date(2024, 1, 1), date(2025, 1, 31), customer_id=CUSTOMER)
-    assert invoices == [{"id": "1"}, {"id": "2", "status": 1}, {"id": "3"}]  # deduplicated
+    assert [(i.id, i.status) for i in invoices] == [  # deduplicated
+        ("1", None),
+        ("2", InvoiceStatus.CONFIRMED),
+        ("3", None),
+    ]
     windows = windows_seen(h)
     assert len(windows) == 3
     assert windows[0][0] == date(2024, 1, 1) and windows[-1][1] == date(2025, 1, 31)
@@ -634,7 +667,7 @@ def test_invoice_details_splits_10_days_into_3_calls(h: Harness) -> None:
 
 def test_invoice_list_by_order_id_is_one_call(h: Harness) -> None:
     h.expect("GET", "invoice.list", json=ok(invoices=[{"id": 9}]))
-    assert h.client.invoice_list("2023-01-01", "2025-01-01", order_id="77") == [{"id": "9"}]
+    assert [i.id for i in h.client.invoice_list("2023-01-01", "2025-01-01", order_id="77")] == ["9"]
     assert query(h.fake.seen[0])["orderId"] == "77"
 
 
@@ -661,6 +694,37 @@ def test_on_call_counts_each_attempt_in_the_store() -> None:
         client.customer_list()
     assert counter.today() == 2
     assert counter.by_method() == {"customer.list": 2}
+
+
+def test_a_count_that_cannot_be_saved_fails_loudly_after_the_answer() -> None:
+    store = Store(":memory:")
+    counter = CallCounter(store)
+    fake = ExpectedRequests()
+    fake.expect("POST", "/api/web-order.create", json=ok(webOrderId="30200"))
+    fake.expect("GET", "/api/customer.list", json=ok(customers=[]))
+    client = KometClient(make_config(), transport=fake.transport(), on_call=counter)
+    store.conn.execute("ALTER TABLE api_calls RENAME TO api_calls_away")  # the save will fail
+    with pytest.raises(StateError) as info:
+        client.web_order_create(CUSTOMER)
+    exc = info.value
+    assert not exc.retryable and isinstance(exc.__cause__, sqlite3.OperationalError)
+    assert "web-order.create" in str(exc) and "could not be counted" in str(exc)
+    assert exc.details["answer"]["webOrderId"] == "30200"  # Komet's answer is not lost
+    assert len(fake.seen) == 1  # the write was sent once, not resent
+    assert_no_token(exc)
+
+    # The count was kept in memory, not dropped: the next call saves it with its own.
+    store.conn.execute("ALTER TABLE api_calls_away RENAME TO api_calls")
+    assert client.customer_list() == []
+    assert counter.by_method() == {"customer.list": 1, "web-order.create": 1}
+    fake.assert_done()
+
+
+def test_a_count_failure_stops_the_order_cycle_instead_of_parking_one_order() -> None:
+    from komet_ftd_ops.orders.cycle import classify
+
+    with pytest.raises(StateError):
+        classify(StateError("Komet web-order.create: could not be counted"), "komet")
 
 
 # --- secrets never printed ---
@@ -733,3 +797,33 @@ def test_normalise_keeps_unknown_and_unparseable_values() -> None:
         "newField": {"carrierId": "3"},
         "grade": "50cm",
     }
+
+
+def test_records_parse_once_and_name_what_they_cannot_read() -> None:
+    invoice = Invoice.from_wire(
+        {"id": 551000, "number": "21000", "status": "4", "shipDate": "2026-11-30",
+         "createdOn": "2026-11-28 10:00:00", "total": "N/A", "webOrderId": 0,
+         "details": [{"inventoryIds": "428720", "boxes": "2", "units": 200, "price": "0,42",
+                      "total": "84.00"}]}
+    )  # fmt: skip
+    assert (invoice.id, invoice.status, invoice.web_order_id) == (
+        "551000",
+        InvoiceStatus.VOIDED,
+        None,
+    )
+    assert invoice.total is None  # never 0.00
+    [line] = invoice.details or ()
+    assert (line.boxes, line.units, line.price, line.total) == (2, 200, None, Decimal("84.00"))
+    assert [str(u) for u in invoice.all_unreadable()] == ["total 'N/A'", "details[0].price '0,42'"]
+    # A status code Komet added since is kept as the number, not mapped to a neighbour.
+    assert Invoice.from_wire({"id": 1, "status": 3, "total": 1}).status == 3
+    assert Invoice.from_wire({"id": 1}).details is None  # invoice.list: no lines asked for
+
+
+def test_ship_tos_and_carriers_in_either_spelling() -> None:
+    ship_to = ShipTo.from_wire({"id": 12, "address1": "1 Main St", "zipCode": "33101"})
+    assert (ship_to.id, ship_to.address, ship_to.zipcode) == ("12", "1 Main St", "33101")
+    spec = ShipTo.from_wire({"id": "12", "address": "1 Main St", "zipcode": "33101"})
+    assert (spec.address, spec.zipcode) == (ship_to.address, ship_to.zipcode)
+    carrier = Carrier.from_wire({"carrierId": 7, "carrierName": "FedEx", "carrierCubeRate": "1.5"})
+    assert (carrier.id, carrier.name, carrier.cube_rate) == ("7", "FedEx", Decimal("1.5"))

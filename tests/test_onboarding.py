@@ -81,7 +81,7 @@ def test_a_good_token_can_call_every_read_and_is_bound_to_ftd(twin: Twin, home: 
     assert check.bound_customer_id == twin.info["komet"]["ftd_customer_id"]
     assert check.bound_customer_name == "FTD Inc"
     assert (check.token_type, check.company_id_ok) == ("customer", True)
-    assert [c["id"] for c in check.carriers] == ["11", "14", "21"] and len(check.ship_tos) == 3
+    assert [c.id for c in check.carriers] == ["11", "14", "21"] and len(check.ship_tos) == 3
     # Every call was counted in the kit's store like any other Komet call.
     assert (
         check.calls_made == twin.control("komet", "GET", "dump")["calls_today"] == check.calls_today
@@ -236,7 +236,7 @@ def test_onboarding_a_new_profile_from_the_export_writes_profile_sheet_and_prefl
         "11",
         "env:ACME_KOMET_TOKEN",
     )
-    assert result.check is not None and profile.ship_to_id == result.check.ship_tos[0]["id"]
+    assert result.check is not None and profile.ship_to_id == result.check.ship_tos[0].id
     sheet = (home / "handoff" / "acme.md").read_text()
     assert komet["ftd_customer_id"] in sheet and komet["company_id"] in sheet
     assert Secret(token).masked() in sheet and "environment variable `ACME_KOMET_TOKEN`" in sheet

@@ -20,6 +20,7 @@ from sim.harness import SimWorld
 from sim.inproc import DROP, ERROR, OK, RATE_LIMIT, CallLog
 
 from komet_ftd_ops.errors import OutcomeUnknown, QuotaExceeded, ServiceUnavailable
+from komet_ftd_ops.ftd.models import FtdOrder
 from komet_ftd_ops.orders import OrderLedger, OrdersReport, process_orders, release_order
 from komet_ftd_ops.orders.cycle import classify
 from komet_ftd_ops.orders.intake import listing_start, order_lines
@@ -133,14 +134,23 @@ def test_listing_restarts_an_overlap_before_the_server_watermark() -> None:
 
 def test_an_order_line_must_say_its_boxes_and_price() -> None:
     good = {"lines": [{"line_id": "1", "offer_id": "om:1", "boxes": 2, "price_per_unit": "0.42"}]}
-    assert order_lines(good)[0] == {"line_id": "1", "offer_id": "om:1", "boxes": 2, "price": "0.42"}
-    for bad in (
-        {"lines": []},
-        {"lines": [{"line_id": "1", "boxes": 0, "price_per_unit": "1"}]},
-        {"lines": [{"line_id": "1", "boxes": 1, "price_per_unit": "x"}]},
+    assert order_lines(FtdOrder.from_wire(good))[0] == {
+        "line_id": "1",
+        "offer_id": "om:1",
+        "boxes": 2,
+        "price": "0.42",
+    }
+    for bad, words in (
+        ({"lines": []}, "no lines"),
+        ({"lines": "1 box"}, "no lines"),
+        ({"lines": [{"line_id": "1", "boxes": 0, "price_per_unit": "1"}]}, "boxes 0"),
+        ({"lines": [{"line_id": "1", "boxes": "2", "price_per_unit": "1"}]}, "boxes '2'"),
+        ({"lines": [{"line_id": "1", "boxes": 1, "price_per_unit": "x"}]}, "not a price: 'x'"),
+        ({"lines": [{"line_id": "1", "boxes": 1, "price_per_unit": "-1"}]}, "not a price"),
+        ({"lines": [{"line_id": "1", "boxes": 1}]}, "not a price: missing"),
     ):
-        with pytest.raises(ValueError):
-            order_lines(bad)
+        with pytest.raises(ValueError, match=words):
+            order_lines(FtdOrder.from_wire(bad))
 
 
 def test_failures_map_to_parking_reasons_in_one_table() -> None:
@@ -219,6 +229,22 @@ def test_orders_that_cannot_go_through_are_parked_with_a_reason(sim: SimWorld) -
     assert case.dump()["komet"]["web_orders"] == []  # nothing reached Komet
     assert {case.ftd(o)["status"] for o in (pricey, past, unknown)} == {"NEW"}
     assert case.cycle().counters()["komet_order_calls"] == 0  # held: not retried alone
+    assert case.problems() == []
+
+
+def test_an_order_with_unreadable_values_is_kept_and_parked_not_dropped(sim: SimWorld) -> None:
+    case = Case(sim)
+    boxes, when, fine = case.shop(3, seed=4)["orders"]
+    case.edit(boxes, lambda body: body["lines"][0].update(boxes="two"))
+    case.edit(when, lambda body: body.update(requested_ship_date="soon"))
+    report = case.cycle()
+    parked = report.parked_table().set_index("order_id")
+    assert set(parked.index) == {boxes, when} and set(parked["reason"]) == {"bad_order"}
+    assert "boxes 'two'" in parked.loc[boxes, "detail"]
+    assert "requested_ship_date 'soon'" in parked.loc[when, "detail"]
+    stored = case.ledger().get(when)
+    assert stored.ftd_body()["requested_ship_date"] == "soon"  # kept as FTD sent it
+    assert case.ftd(fine)["status"] == "ACKNOWLEDGED"  # the others go on
     assert case.problems() == []
 
 

@@ -8,6 +8,7 @@ that leaves damage behind cannot hide it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -95,9 +96,9 @@ def test_without_web_order_id_two_orders_merge_and_the_check_fails(twin: Twin, h
     """
     world = TwinWorld(home, twin.info)
     ftd = world.clients().ftd
-    days: dict[str, list[str]] = {}
+    days: dict[date | None, list[str]] = {}
     for order_id in world.shop(8, seed=500):
-        days.setdefault(ftd.get_order(order_id)["requested_ship_date"], []).append(order_id)
+        days.setdefault(ftd.get_order(order_id).requested_ship_date, []).append(order_id)
     pair = next(ids[:2] for ids in days.values() if len(ids) > 1)
     for _ in range(3):
         world.cycle(komet_class=NoWebOrderIdKomet)

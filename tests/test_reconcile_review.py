@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from komet_ftd_ops.cli.reconcile import REVIEW
 from komet_ftd_ops.cli.runs import runs as runs_group
 from komet_ftd_ops.errors import ConfigError, DataError
 from komet_ftd_ops.runs import index as run_index
@@ -53,7 +52,6 @@ def test_a_review_needs_a_known_run_and_a_note(store: Store) -> None:
 
 
 def test_runs_review_command_and_runs_list_show_it(home: Path, store: Store) -> None:
-    runs_group.add_command(REVIEW, "review")  # as the CLI attaches it
     runner = CliRunner()
     done = runner.invoke(runs_group, ["review", "run-2", "--note", "deadline: FTD slow; raised it"])
     assert done.exit_code == 0, done.output

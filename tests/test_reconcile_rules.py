@@ -5,13 +5,24 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from komet_ftd_ops.ftd.models import FtdOrder
+from komet_ftd_ops.komet import KometClient, KometConfig
+from komet_ftd_ops.komet.models import Invoice as KometInvoice
+from komet_ftd_ops.orders import OrderLedger
+from komet_ftd_ops.reconcile import ReconcileRules, reconcile, tables
 from komet_ftd_ops.reconcile import categories as c
 from komet_ftd_ops.reconcile.core import _Matcher
 from komet_ftd_ops.reconcile.ledger_view import LineView, OrderView, inventory_key, offer_key
 from komet_ftd_ops.reconcile.sources import Invoice, InvoiceLine, PendingWebOrder, invoice_from
+from komet_ftd_ops.settings.profiles import profile_from_dict
+from komet_ftd_ops.settings.secrets import Secret
+from komet_ftd_ops.state.store import Store
+from komet_ftd_ops.testing import ExpectedRequests
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SHIP = date(2026, 11, 30)
@@ -166,15 +177,16 @@ def test_matcher_gives_each_invoice_to_one_order_and_prefers_live_ones() -> None
 def test_keys_and_komet_records_normalise() -> None:
     assert offer_key("om:428721-428720") == "428720,428721" == inventory_key(["428721", "428720 "])
     got = invoice_from(
-        {"id": "551001", "number": "21001", "status": "0", "shipDate": "2026-11-30",
+        KometInvoice.from_wire({"id": "551001", "number": "21001", "status": "0", "shipDate": "2026-11-30",
          "createdOn": "2026-11-28 10:00:00", "total": "84.00", "customerPo": "8842317",
-         "webOrderId": "30200"},
-        {"details": [{"inventoryIds": "428721,428720", "boxes": "2", "units": "200",
-                      "price": "0.42", "total": "84.00"}]},
+         "webOrderId": "30200"}),
+        KometInvoice.from_wire({"details": [{"inventoryIds": "428721,428720", "boxes": "2",
+                                             "units": "200", "price": "0.42", "total": "84.00"}]}),
     )  # fmt: skip
     assert got.created_on == datetime(2026, 11, 28, 10, tzinfo=UTC)
     assert got.lines == (InvoiceLine("428720,428721", 2, 200, Decimal("0.42"), Decimal("84.00")),)
-    assert invoice_from({"id": 1, "webOrderId": None}, None).lines is None
+    assert got.unreadable == ()
+    assert invoice_from(KometInvoice.from_wire({"id": 1, "webOrderId": None}), None).lines is None
 
 
 def test_units_per_box_falls_back_to_the_invoice() -> None:
@@ -182,26 +194,25 @@ def test_units_per_box_falls_back_to_the_invoice() -> None:
     assert classify(o, invoice()).category == c.MATCHED
 
 
-class _Komet:
-    """Komet's answers for one acknowledged order (8842317) and one phone order."""
+HEADER = {"id": "551000", "number": "21000", "status": "4", "shipDate": "2026-11-30",
+          "createdOn": "2026-11-28T10:00:00", "total": "84.00", "customerPo": "8842317",
+          "webOrderId": "30200"}  # fmt: skip
+PHONE = {**HEADER, "id": "551001", "number": "21001", "status": "0", "customerPo": "PHONE-1",
+         "webOrderId": None, "shipDate": "2026-12-24"}  # fmt: skip
+LINES = [{"inventoryIds": "428720", "boxes": 2, "units": 200, "price": "0.42", "total": "84.00"}]
 
-    header = {"id": "551000", "number": "21000", "status": "4", "shipDate": "2026-11-30",
-              "createdOn": "2026-11-28T10:00:00", "total": "84.00", "customerPo": "8842317",
-              "webOrderId": "30200"}  # fmt: skip
-    phone = {**header, "id": "551001", "number": "21001", "status": "0", "customerPo": "PHONE-1",
-             "webOrderId": None, "shipDate": "2026-12-24"}  # fmt: skip
-    lines = [
-        {"inventoryIds": "428720", "boxes": 2, "units": 200, "price": "0.42", "total": "84.00"}
-    ]
 
-    def invoice_list(self, first: date, last: date, customer_id: str) -> list[dict]:
-        return [self.header, self.phone]
-
-    def invoice_details_list(self, first: date, last: date, customer_id: str) -> list[dict]:
-        return [{**self.header, "details": self.lines}, {**self.phone, "details": self.lines}]
-
-    def web_order_details_list(self, customer_id: str, status_id: int | None = None) -> list:
-        return []
+def _komet(headers: list[dict], details: list[dict]) -> KometClient:
+    """The real Komet client, answered offline: invoice.list, invoice.details.list (two
+    four-day windows over the widened range 2026-11-27..12-03), web-order-details.list."""
+    fake = ExpectedRequests()
+    fake.expect("GET", "/api/invoice.list", json={"status": "1", "invoices": headers})
+    for _ in range(2):
+        fake.expect("GET", "/api/invoice.details.list", json={"status": "1", "invoices": details})
+    fake.expect("GET", "/api/web-order-details.list", json={"status": "1", "webOrders": []})
+    config = KometConfig(base_url="http://komet.test/api/", company_id="1",
+                         token=Secret("komet-test-token"))  # fmt: skip
+    return KometClient(config, transport=fake.transport())
 
 
 class _FtdDown:
@@ -211,31 +222,62 @@ class _FtdDown:
         raise ServiceUnavailable("FTD answered 503")
 
 
-def test_ftd_down_falls_back_to_the_ledger_and_the_range_is_respected(tmp_path) -> None:  # noqa: ANN001
-    from types import SimpleNamespace
+PROFILE = profile_from_dict("acme", {
+    "komet": {"base_url": "http://k", "company_id": "1", "ftd_customer_id": "9", "token": "env:X"},
+    "ftd": {"base_url": "http://f", "supplier_id": "S", "token": "env:Y"},
+})  # fmt: skip
 
-    from komet_ftd_ops.orders import OrderLedger
-    from komet_ftd_ops.reconcile import reconcile
-    from komet_ftd_ops.settings.profiles import profile_from_dict
-    from komet_ftd_ops.state.store import Store
 
-    profile = profile_from_dict("acme", {
-        "komet": {"base_url": "http://k", "company_id": "1", "ftd_customer_id": "9", "token": "env:X"},
-        "ftd": {"base_url": "http://f", "supplier_id": "S", "token": "env:Y"},
-    })  # fmt: skip
-    with Store(tmp_path / "state.sqlite3") as store:
-        ledger = OrderLedger(store, "acme")
-        ftd_order = {"order_id": "FTD-1", "order_number": "8842317", "status": "NEW", "version": 1,
-                     "requested_ship_date": "2026-11-30",
-                     "lines": [{"line_id": "1", "offer_id": "om:428720", "units_per_box": 100}]}  # fmt: skip
-        ledger.receive(ftd_order, [{"line_id": "1", "offer_id": "om:428720", "boxes": 2,
-                                    "price": "0.42"}], NOW)  # fmt: skip
-        ledger.update("FTD-1", NOW, state="acknowledged", web_order_id="30200")
-        clients = SimpleNamespace(komet=_Komet(), ftd=_FtdDown(),
+def _acknowledged(store: Store) -> None:
+    """FTD-1 (8842317): 2 boxes of 428720 at 0.42, 100 stems a box, web order 30200."""
+    ledger = OrderLedger(store, "acme")
+    ftd_order = {"order_id": "FTD-1", "order_number": "8842317", "status": "NEW", "version": 1,
+                 "requested_ship_date": "2026-11-30",
+                 "lines": [{"line_id": "1", "offer_id": "om:428720", "units_per_box": 100}]}  # fmt: skip
+    ledger.receive(FtdOrder.from_wire(ftd_order), [{"line_id": "1", "offer_id": "om:428720",
+                                                    "boxes": 2, "price": "0.42"}], NOW)  # fmt: skip
+    ledger.update("FTD-1", NOW, state="acknowledged", web_order_id="30200")
+
+
+def test_ftd_down_falls_back_to_the_ledger_and_the_range_is_respected(tmp_path: Path) -> None:
+    komet = _komet([HEADER, PHONE], [{**HEADER, "details": LINES}, {**PHONE, "details": LINES}])
+    with Store(tmp_path / "state.sqlite3") as store, komet:
+        _acknowledged(store)
+        clients = SimpleNamespace(komet=komet, ftd=_FtdDown(),
                                   calls=SimpleNamespace(today=lambda: 0))  # fmt: skip
-        result = reconcile(profile, store, clients, "2026-11-29", "2026-12-01", now=NOW)
+        result = reconcile(PROFILE, store, clients, "2026-11-29", "2026-12-01", now=NOW)
     assert not result.ftd_asked and "FTD not read (ServiceUnavailable" in result.notes[0]
     # The ledger says the kit acknowledged it: FTD believes it accepted, so a void counts.
     assert [(f.category, f.order.order_number) for f in result.findings] == [("voided", "8842317")]
     # The phone order ships outside the range (+2 margin days do not reach it): not reported.
     assert result.counts()["unexpected_invoice"] == 0
+
+
+@pytest.mark.parametrize(
+    ("header", "line", "said"),
+    [
+        ({"total": "N/A"}, {}, "total 'N/A'"),
+        ({"total": None}, {}, "total missing"),
+        ({}, {"price": "0,42"}, "line 428720: price '0,42'"),
+        ({}, {"boxes": "two"}, "line 428720: boxes 'two'"),
+    ],
+    ids=["garbage-total", "no-total", "garbage-price", "garbage-boxes"],
+)
+def test_an_unreadable_amount_is_its_own_category_never_a_mismatch(
+    tmp_path: Path, header: dict, line: dict, said: str
+) -> None:
+    # A pending invoice of the acknowledged order, billed right except for the unreadable value
+    # (read as 0.00, it used to show as "total: expected 84.00, billed 0.00": a mismatch).
+    billed = {**HEADER, "status": "0", **header}
+    komet = _komet([billed], [{**billed, "details": [{**LINES[0], **line}]}])
+    with Store(tmp_path / "state.sqlite3") as store, komet:
+        _acknowledged(store)
+        clients = SimpleNamespace(komet=komet, calls=SimpleNamespace(today=lambda: 0))
+        result = reconcile(PROFILE, store, clients, "2026-11-29", "2026-12-01",
+                           rules=ReconcileRules(ask_ftd=False), now=NOW)  # fmt: skip
+    [found] = result.findings
+    assert found.category == c.UNREADABLE and said in found.detail, found.detail
+    assert result.counts()["mismatch"] == 0 and result.problems == 1
+    row = tables.findings_frame(result).iloc[0]
+    if "total" in header:  # no invoice total, and no made-up difference against a 0.00
+        assert row["invoice_total"] is None and row["difference"] is None

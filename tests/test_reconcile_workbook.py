@@ -3,6 +3,7 @@ tables and charts it is built from."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -44,6 +45,9 @@ def result(tmp_path: Path) -> Reconciliation:
                 _invoice("3", age_h=30), "ACKNOWLEDGED", Decimal("84.00"), 30.0),
         Finding("unexpected_invoice", "no FTD order", None, _invoice("4", total="12.34"),
                 pending_hours=1.0),
+        Finding("unreadable", "invoice 5: cannot read total 'N/A'", _order("5"),
+                replace(_invoice("5"), total=None, unreadable=("total 'N/A'",)), "ACKNOWLEDGED",
+                Decimal("84.00"), None),
     ]  # fmt: skip
     return Reconciliation("sandbox", SHIP, SHIP + timedelta(days=6), NOW, ReconcileRules(),
                           findings, {"run-1": RunRef("run-1", "ok", str(notebook))})  # fmt: skip
@@ -61,12 +65,14 @@ def test_the_workbook_reads_back_formatted_for_people(tmp_path: Path) -> None:
     assert summary.freeze_panes == "B5"
     assert [c.value for c in summary[4]] == ["Category", "Meaning", "Orders", "Problem?",
                                               "Expected total", "Invoice total"]  # fmt: skip
-    rows = {r[0].value: r for r in summary.iter_rows(min_row=5, max_row=11)}
+    rows = {r[0].value: r for r in summary.iter_rows(min_row=5, max_row=12)}
     assert rows["mismatch"][2].value == 1 and rows["mismatch"][3].value == "yes"
     assert rows["matched"][3].value == "no" and rows["rejected_lines"][3].value == "no"
     assert rows["unexpected_invoice"][5].value == 12.34
     assert rows["unexpected_invoice"][5].number_format == MONEY_FORMAT
-    assert summary.cell(row=12, column=3).value == "=SUM(C5:C11)"
+    assert rows["unreadable"][2].value == 1 and rows["unreadable"][3].value == "yes"
+    assert rows["unreadable"][5].value == 0  # an unreadable total adds nothing, it is no 0.00
+    assert summary.cell(row=13, column=3).value == "=SUM(C5:C12)"
     assert len(summary._images) == 2  # both charts
     assert summary["A4"].font.bold and summary["A4"].fill.fgColor.rgb.endswith("305496")
 
@@ -92,6 +98,10 @@ def test_the_workbook_reads_back_formatted_for_people(tmp_path: Path) -> None:
     assert mismatch.column_dimensions["A"].width >= len("FTD order id")
     assert wb["pending_too_long"].cell(row=2, column=col["Run notebook"]).value is None
     assert wb["voided"].max_row == 1  # empty categories still have their header
+    unreadable = {c.value: wb["unreadable"].cell(row=2, column=c.column) for c in mismatch[1]}
+    assert unreadable["What is wrong"].value == "invoice 5: cannot read total 'N/A'"
+    assert unreadable["Invoice total"].value is None and unreadable["Difference"].value is None
+    assert unreadable["Expected total"].value == 84
 
     runs = wb["Unreviewed runs"]
     assert [c.value for c in runs[1]][:4] == ["Run", "Kind", "Started (UTC)", "Status"]
@@ -101,15 +111,20 @@ def test_the_workbook_reads_back_formatted_for_people(tmp_path: Path) -> None:
 def test_tables_and_charts(tmp_path: Path) -> None:
     r = result(tmp_path)
     assert r.counts() == {"matched": 1, "missing_invoice": 0, "unexpected_invoice": 1,
-                          "mismatch": 1, "pending_too_long": 1, "voided": 0,
+                          "mismatch": 1, "unreadable": 1, "pending_too_long": 1, "voided": 0,
                           "rejected_lines": 0}  # fmt: skip
-    assert r.problems == 3
+    assert r.problems == 4
     per_day = tables.per_day_frame(r)
-    assert list(per_day.columns) == list(CATEGORIES) and per_day.loc[SHIP].sum() == 4
+    assert list(per_day.columns) == list(CATEGORIES) and per_day.loc[SHIP].sum() == 5
     pending = tables.pending_frame(r)
     assert list(pending["age_hours"]) == [30.0, 3.0, 2.0, 1.0]  # oldest first
     problems = tables.problems_frame(r)
-    assert list(problems["category"]) == ["mismatch", "pending_too_long", "unexpected_invoice"]
+    assert list(problems["category"]) == [
+        "mismatch",
+        "pending_too_long",
+        "unexpected_invoice",
+        "unreadable",
+    ]
     for fig in (charts.orders_per_day(r), charts.pending_ages(r)):
         assert charts.png(fig).startswith(b"\x89PNG")
     empty = Reconciliation("sandbox", SHIP, SHIP, NOW, ReconcileRules(), [])

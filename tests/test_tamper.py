@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,19 +14,20 @@ from test_reconcile import Market
 
 from komet_ftd_ops.cli.sandbox import sandbox
 from komet_ftd_ops.errors import ConfigError
+from komet_ftd_ops.komet.models import Invoice, InvoiceStatus, WebOrderStatus
 
 market = test_reconcile.market  # the twin-trading fixture, shared
 
 
-def invoices(m: Market) -> dict[str, dict[str, Any]]:
+def invoices(m: Market) -> dict[str, Invoice]:
     """The FTD customer's invoices as the kit reads them, with details, by customerPo."""
     first, last = m.range()
     komet = m.clients.komet
     details = {
-        i["id"]: i
+        i.id: i.details
         for i in komet.invoice_details_list(first, last, customer_id=m.profile.ftd_customer_id)
     }
-    return {i["customerPo"]: {**i, "details": details[i["id"]]["details"]}
+    return {i.customer_po: replace(i, details=details[i.id])
             for i in komet.invoice_list(first, last, customer_id=m.profile.ftd_customer_id)}  # fmt: skip
 
 
@@ -47,32 +49,30 @@ def test_each_kind_changes_komet_as_a_person_would(market: Market) -> None:
     extra = one(market, "extra-invoice")
     after = invoices(market)
 
-    assert after[voided["customer_po"]]["status"] == 4
+    assert after[voided["customer_po"]].status == InvoiceStatus.VOIDED
     for change, field in ((edited, "boxes"), (priced, "price")):
         old, new = before[change["customer_po"]], after[change["customer_po"]]
-        changed = [(a, b) for a, b in zip(old["details"], new["details"], strict=True) if a != b]
-        assert len(changed) == 1 and changed[0][0][field] != changed[0][1][field]
+        pairs = zip(old.details or (), new.details or (), strict=True)
+        changed = [(a, b) for a, b in pairs if a != b]
+        assert len(changed) == 1 and getattr(changed[0][0], field) != getattr(changed[0][1], field)
         a, b = changed[0]
+        assert a.boxes and b.boxes and a.units and b.units and a.price and b.price
         if field == "boxes":
-            assert (
-                abs(a["boxes"] - b["boxes"]) == 1
-                and b["units"] * a["boxes"] == a["units"] * b["boxes"]
-            )
+            assert abs(a.boxes - b.boxes) == 1 and b.units * a.boxes == a.units * b.boxes
         else:
-            assert b["price"] >= a["price"] + Decimal("0.01")
-        assert b["total"] == (b["price"] * b["units"]).quantize(Decimal("0.01"))
-        assert new["total"] == sum(d["total"] for d in new["details"])  # Komet re-totals
+            assert b.price >= a.price + Decimal("0.01")
+        assert b.total == (b.price * b.units).quantize(Decimal("0.01"))
+        assert new.total == sum(d.total or 0 for d in new.details or ())  # Komet re-totals
     assert deleted["customer_po"] not in after
     web_orders = {w["id"]: w for w in market.control.dump()["komet"]["web_orders"]}
-    assert web_orders[deleted["web_order_id"]]["status"] == 3
-    created = datetime.fromisoformat(after[forgotten["customer_po"]]["createdOn"]).replace(
-        tzinfo=UTC
-    )
-    assert datetime.now(UTC) - created > timedelta(hours=71)
+    assert web_orders[deleted["web_order_id"]]["status"] == WebOrderStatus.DELETED
+    created = after[forgotten["customer_po"]].created_on
+    assert created is not None and datetime.now(UTC) - created > timedelta(hours=71)
     orphan = after[extra["customer_po"]]
-    assert extra["customer_po"].startswith("PHONE-") and orphan["webOrderId"] is None
-    assert orphan["shipDate"] in {i["shipDate"] for i in before.values()}  # inside the range
-    assert orphan["total"] == sum(d["total"] for d in orphan["details"]) > 0
+    assert extra["customer_po"].startswith("PHONE-") and orphan.web_order_id is None
+    assert orphan.ship_date in {i.ship_date for i in before.values()}  # inside the range
+    assert orphan.total == sum(d.total or 0 for d in orphan.details or ()) > 0
+    assert all(not i.all_unreadable() for i in after.values())  # tampering keeps Komet's types
 
     # No invoice is picked twice, whatever the kind.
     touched = [t["invoice_id"] for t in market.twin.control("komet", "GET", "tampered")]
@@ -84,7 +84,7 @@ def test_never_confirmed_invoices_survive_confirm_all(market: Market) -> None:
     forgotten = one(market, "never-confirm", age_hours=5)
     confirmed = market.control.confirm()["confirmed"]
     assert forgotten["invoice_id"] not in confirmed and len(confirmed) >= 2
-    assert invoices(market)[forgotten["customer_po"]]["status"] == 0
+    assert invoices(market)[forgotten["customer_po"]].status == InvoiceStatus.PENDING
     # A person confirming that one invoice by hand still can.
     assert market.control.confirm(str(forgotten["invoice_id"]))["confirmed"] == [
         forgotten["invoice_id"]

@@ -1,6 +1,15 @@
 """FTD marketplace client: inventory feeds out, orders in (contract: shared/spec/ftd-api.md)."""
 
 from .client import FeedResult, FtdClient, OrdersBatch
+from .models import FtdOrder, OrderLine, OrdersPage
 from .transport import FtdConfig
 
-__all__ = ["FeedResult", "FtdClient", "FtdConfig", "OrdersBatch"]
+__all__ = [
+    "FeedResult",
+    "FtdClient",
+    "FtdConfig",
+    "FtdOrder",
+    "OrderLine",
+    "OrdersBatch",
+    "OrdersPage",
+]

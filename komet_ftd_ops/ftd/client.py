@@ -1,10 +1,12 @@
 """The FTD marketplace client: inventory feeds out, orders in (contract: shared/spec/ftd-api.md).
 
 Methods map one-to-one onto the contract's endpoints, plus the few compositions every caller
-would otherwise rewrite: splitting a full feed under the body limit, falling back from a rejected
-delta to a full feed, following cursors, waiting for a feed to be processed. HTTP, retries and
-error translation live in `transport.py`; responses are returned as the service's own dicts, so
-fields this client does not know about are kept.
+would otherwise rewrite: splitting a full feed under the body limit, following cursors, waiting
+for a feed to be processed. The client only sends: whether a feed goes out full or as a delta,
+and the fallback from a refused delta, is decided in `offers.feed`. HTTP, retries and error
+translation live in `transport.py`. Feed answers are returned as the service's own dicts;
+orders come back as typed records (`ftd.models`), parsed once here, each keeping the order as
+FTD sent it (`raw`), so fields this client does not know about are kept.
 """
 
 from __future__ import annotations
@@ -21,22 +23,21 @@ from urllib.parse import quote
 import httpx
 
 from ..errors import (
-    Conflict,
     DataError,
     InvalidParameter,
     RequestTimeout,
     RequestTooLarge,
     ServiceUnavailable,
 )
+from .models import FtdOrder, OrdersPage
 from .transport import FtdConfig, FtdHttp, JsonDict, Sleep, dumps
 
-DEFAULT_MAX_BYTES = 5_000_000  # FTD's limit is 5 MB per request body
 ORDER_STATUSES = ("CONFIRMED", "SHIPPED", "CANCELLED")  # what a supplier may report
 
 
 @dataclass(frozen=True)
 class FeedResult:
-    """What was sent for one feed. `fallback` is True when a delta was replaced by a full feed."""
+    """What was sent for one feed."""
 
     kind: str  # "full" | "delta"
     feed_id: str
@@ -46,9 +47,6 @@ class FeedResult:
     count: int  # offers (full) or changes (delta) sent
     status: str = ""  # FTD's answer to the last part, usually "processing"
     base_sequence: int | None = None
-    fallback: bool = False
-    fallback_reason: str = ""  # "base_mismatch" | "delta_too_large"
-    expected_base: int | None = None  # FTD's last accepted sequence, when it told us
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ class OrdersBatch:
     against FTD's would silently skip orders.
     """
 
-    orders: list[JsonDict]
+    orders: list[FtdOrder]
     high_watermark: str | None
     pages: int
 
@@ -174,13 +172,15 @@ class FtdClient:
         sequence: int,
         feed_id: str | None = None,
         generated_at: str | None = None,
-        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_bytes: int | None = None,
     ) -> FeedResult:
         """Replace FTD's whole listing with `offers` (anything absent is withdrawn).
 
-        Sent in as many parts as the body limit needs, all sharing one `feed_id` and `sequence`.
-        Each part is its own POST with its own Idempotency-Key, so a retried part replays.
+        Sent in as many parts as the body limit needs (`max_bytes`, default the config's
+        `max_body_bytes`), all sharing one `feed_id` and `sequence`. Each part is its own POST
+        with its own Idempotency-Key, so a retried part replays.
         """
+        max_bytes = self.config.max_body_bytes if max_bytes is None else max_bytes
         _check_sequences(None, sequence)
         _check_offer_ids(offers)
         envelope: JsonDict = {
@@ -214,14 +214,16 @@ class FtdClient:
         base_sequence: int,
         sequence: int,
         feed_id: str | None = None,
-        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_bytes: int | None = None,
     ) -> FeedResult:
         """Send changes since `base_sequence`. An empty list is a valid heartbeat.
 
         Raises `Conflict` (with `expected_base`) when FTD's last accepted sequence is not
-        `base_sequence`; `publish` turns that into a full feed. A delta over `max_bytes` is
-        refused with `RequestTooLarge` before sending (deltas are not split: order matters).
+        `base_sequence`. A delta over `max_bytes` (default the config's `max_body_bytes`) is
+        refused with `RequestTooLarge` before sending (deltas are not split: order matters);
+        FTD's own 413 raises the same. `offers.feed` answers both with a full feed.
         """
+        max_bytes = self.config.max_body_bytes if max_bytes is None else max_bytes
         _check_sequences(base_sequence, sequence)
         for i, change in enumerate(changes):
             op = change.get("op") if isinstance(change, dict) else None
@@ -250,46 +252,6 @@ class FtdClient:
             count=len(changes),
             status=str(answer.get("status", "")),
             base_sequence=base_sequence,
-        )
-
-    def publish(
-        self,
-        changes: list[JsonDict],
-        *,
-        base_sequence: int,
-        sequence: int,
-        full_offers: Callable[[], list[JsonDict]],
-        max_bytes: int = DEFAULT_MAX_BYTES,
-    ) -> FeedResult:
-        """Send a delta; if FTD is on another base (409) send a full feed with the same sequence.
-
-        `full_offers` is called only when needed, since building the full listing costs a Komet
-        read. A 409 without `expected_base` (an idempotency-key clash) is not a base mismatch
-        and is raised as is.
-        """
-        try:
-            return self.send_delta(
-                changes, base_sequence=base_sequence, sequence=sequence, max_bytes=max_bytes
-            )
-        except Conflict as exc:
-            if exc.expected_base is None:
-                raise
-            reason, expected = "base_mismatch", exc.expected_base
-        except RequestTooLarge:
-            reason, expected = "delta_too_large", None
-        full = self.send_full_feed(full_offers(), sequence=sequence, max_bytes=max_bytes)
-        return FeedResult(
-            kind="full",
-            feed_id=full.feed_id,
-            sequence=sequence,
-            parts=full.parts,
-            bytes_sent=full.bytes_sent,
-            count=full.count,
-            status=full.status,
-            base_sequence=base_sequence,
-            fallback=True,
-            fallback_reason=reason,
-            expected_base=expected,
         )
 
     def feed_status(self, feed_id: str) -> JsonDict:
@@ -328,15 +290,15 @@ class FtdClient:
         updated_after: str | None = None,
         cursor: str | None = None,
         limit: int = 100,
-    ) -> JsonDict:
-        """One page: `{orders, next_cursor, high_watermark}` as FTD sent it."""
+    ) -> OrdersPage:
+        """One page: its orders, `next_cursor` and `high_watermark`."""
         params = {
             "status": status,
             "updated_after": updated_after,
             "cursor": cursor,
             "limit": limit,
         }
-        return self._http.call("list_orders", "GET", "/orders", params=params)
+        return OrdersPage.from_wire(self._http.call("list_orders", "GET", "/orders", params=params))
 
     def fetch_orders(
         self, *, updated_after: str | None = None, status: str | None = None, limit: int = 100
@@ -347,23 +309,23 @@ class FtdClient:
         to act on. The watermark is the server's last one; if FTD sent none (nothing new), the
         given `updated_after` is kept so the caller never moves backwards.
         """
-        by_id: dict[str, JsonDict] = {}
+        by_id: dict[str, FtdOrder] = {}
         watermark = updated_after
         pages = 0
         params = {"status": status, "updated_after": updated_after, "limit": limit}
-        for page in self._pages("list_orders", "/orders", params):
+        for wire in self._pages("list_orders", "/orders", params):
+            page = OrdersPage.from_wire(wire)
             pages += 1
-            for order in page.get("orders") or []:
-                key = str(order.get("order_id"))
-                old = by_id.get(key)
-                if old is None or (order.get("version") or 0) >= (old.get("version") or 0):
-                    by_id[key] = order
-            if page.get("high_watermark"):
-                watermark = page["high_watermark"]
+            for order in page.orders:
+                old = by_id.get(order.order_id)
+                if old is None or order.version >= old.version:
+                    by_id[order.order_id] = order
+            if page.high_watermark:
+                watermark = page.high_watermark
         return OrdersBatch(orders=list(by_id.values()), high_watermark=watermark, pages=pages)
 
-    def get_order(self, order_id: str) -> JsonDict:
-        return self._http.call("get_order", "GET", self._order_path(order_id))
+    def get_order(self, order_id: str) -> FtdOrder:
+        return FtdOrder.from_wire(self._http.call("get_order", "GET", self._order_path(order_id)))
 
     def acknowledge(
         self,
@@ -372,20 +334,22 @@ class FtdClient:
         supplier_ref: str,
         lines: list[JsonDict],
         idempotency_key: str | None = None,
-    ) -> JsonDict:
-        """Per-line ACCEPT/REJECT plus our (Komet) reference. Repeating the same content is safe.
+    ) -> FtdOrder:
+        """Per-line ACCEPT/REJECT plus our (Komet) reference; FTD answers with the order.
+        Repeating the same content is safe.
 
         Pass an `idempotency_key` derived from the order (e.g. `f"ack:{order_id}"`) so that a
         retry after a crash replays instead of acting twice.
         """
         body = {"supplier_ref": supplier_ref, "lines": lines}
-        return self._http.call(
+        answer = self._http.call(
             "acknowledge",
             "POST",
             f"{self._order_path(order_id)}/acknowledge",
             body=body,
             idempotency_key=idempotency_key,
         )
+        return FtdOrder.from_wire(answer)
 
     def update_status(
         self,
@@ -395,8 +359,9 @@ class FtdClient:
         invoice_number: str | None = None,
         idempotency_key: str | None = None,
         **extra: Any,
-    ) -> JsonDict:
-        """Report CONFIRMED, SHIPPED or CANCELLED; `extra` carries e.g. tracking fields."""
+    ) -> FtdOrder:
+        """Report CONFIRMED, SHIPPED or CANCELLED (`extra`: e.g. tracking fields); FTD answers
+        with the order."""
         if status not in ORDER_STATUSES:
             raise InvalidParameter(
                 f"FTD update_status: status must be one of {', '.join(ORDER_STATUSES)}, "
@@ -407,13 +372,14 @@ class FtdClient:
         body: JsonDict = {"status": status, **extra}
         if invoice_number is not None:
             body["invoice_number"] = invoice_number
-        return self._http.call(
+        answer = self._http.call(
             "update_status",
             "POST",
             f"{self._order_path(order_id)}/status",
             body=body,
             idempotency_key=idempotency_key,
         )
+        return FtdOrder.from_wire(answer)
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -19,6 +19,9 @@ answer the same way):
 - `web-order-item.delete` takes `webOrderItemId`; `invoice.pdf.get` takes `invoiceId` and answers
   a JSON envelope (returned as it came, normalised); `prebook.list` filters are passed through.
 - URL booleans are sent as 1/0.
+
+Web orders, invoices, ship-tos and carriers come back as typed records (`komet.models`), parsed
+once here; inventory pages, customers, prebooks and write answers as normalised dicts.
 """
 
 from __future__ import annotations
@@ -29,21 +32,23 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from ..errors import DataError, OutcomeUnknown
+from ..http.formats import as_decimal, as_int, komet_date, komet_timestamp, to_date
 from .models import (
-    as_decimal,
-    as_int,
-    as_str_id,
-    komet_date,
+    Carrier,
+    InventoryOrigin,
+    Invoice,
+    InvoiceStatus,
+    ShipTo,
+    WebOrder,
+    WebOrderStatus,
     komet_ids,
-    komet_timestamp,
     normalise_envelope,
     normalise_record,
-    to_date,
 )
 from .transport import Hook, KometConfig, KometTransport
 
@@ -51,6 +56,7 @@ log = logging.getLogger(__name__)
 
 DateLike = date | str
 Ids = str | int | Sequence[str | int]
+R = TypeVar("R", Invoice, WebOrder, ShipTo, Carrier)
 
 INVOICE_LIST_MAX_SPAN = timedelta(days=180)
 INVOICE_DETAILS_MAX_SPAN = timedelta(days=3)
@@ -91,20 +97,33 @@ def date_windows(
     return windows
 
 
-def _list(envelope: dict[str, Any], key: str) -> list[dict[str, Any]]:
+def _rows(envelope: dict[str, Any], key: str) -> list[Any]:
     rows = envelope.get(key)
     if rows is None:
         lists = [v for v in envelope.values() if isinstance(v, list)]
         rows = lists[0] if len(lists) == 1 else []
-    return [normalise_record(r) if isinstance(r, dict) else r for r in rows]
+    return list(rows)
 
 
-def _merge_by_id(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _list(envelope: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    return [normalise_record(r) if isinstance(r, dict) else r for r in _rows(envelope, key)]
+
+
+def _records(method: str, envelope: dict[str, Any], record: type[R]) -> list[R]:
+    """The method's list as typed records, parsed once here."""
+    out = []
+    for n, row in enumerate(_rows(envelope, RESULT_KEYS[method])):
+        if not isinstance(row, dict):
+            raise DataError(f"Komet {method}: item #{n} is not a record ({type(row).__name__}).")
+        out.append(record.from_wire(row))
+    return out
+
+
+def _merge_by_id(rows: list[Invoice]) -> list[Invoice]:
     """Invoices seen in two windows (a ship date moved between calls) are kept once, latest read."""
-    merged: dict[Any, dict[str, Any]] = {}
+    merged: dict[Any, Invoice] = {}
     for n, row in enumerate(rows):
-        key = as_str_id(row.get("id")) or ("no-id", n)
-        merged[key] = row
+        merged[row.id or ("no-id", n)] = row
     return list(merged.values())
 
 
@@ -144,6 +163,9 @@ class KometClient:
 
     def _read_list(self, method: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         return _list(self._read(method, params), RESULT_KEYS[method])
+
+    def _read_records(self, method: str, params: dict[str, Any], record: type[R]) -> list[R]:
+        return _records(method, self._read(method, params), record)
 
     # --- inventory ---
 
@@ -228,7 +250,7 @@ class KometClient:
         self,
         customer_id: str,
         inventory_line_ids: Ids,
-        inventory_origin: int,
+        inventory_origin: InventoryOrigin | int,
         date: DateLike,
         carrier_id: str | None = None,
         available_from: DateLike | None = None,
@@ -240,7 +262,7 @@ class KometClient:
             {
                 "customerId": customer_id,
                 "inventoryLineIds": komet_ids(inventory_line_ids),
-                "inventoryOrigin": inventory_origin,
+                "inventoryOrigin": int(inventory_origin),
                 "date": komet_date(date),
                 "carrierId": carrier_id,
                 "availableFrom": komet_date(available_from) if available_from else None,
@@ -257,8 +279,11 @@ class KometClient:
 
     # --- customers ---
 
-    def customer_carriers_list(self, customer_id: str) -> list[dict[str, Any]]:
-        return self._read_list("ecommerce/customer-carriers.list", {"customerId": customer_id})
+    def customer_carriers_list(self, customer_id: str) -> list[Carrier]:
+        """The carriers the customer may ship with, in Komet's order."""
+        return self._read_records(
+            "ecommerce/customer-carriers.list", {"customerId": customer_id}, Carrier
+        )
 
     def customer_details_get(self, customer_id: str) -> dict[str, Any]:
         """The customer record; also confirms which customer a Customer token belongs to."""
@@ -281,8 +306,8 @@ class KometClient:
             {"id": id, "code": code, "name": name, "includeInactive": include_inactive},
         )
 
-    def customer_shipto_list(self, customer_id: str) -> list[dict[str, Any]]:
-        return self._read_list("customer.shipto.list", {"customerId": customer_id})
+    def customer_shipto_list(self, customer_id: str) -> list[ShipTo]:
+        return self._read_records("customer.shipto.list", {"customerId": customer_id}, ShipTo)
 
     # --- web orders (writes are sent once, never retried) ---
 
@@ -310,7 +335,7 @@ class KometClient:
         customer_id: str,
         web_order_id: str,
         inventory_ids: Ids,
-        inventory_origin: int,
+        inventory_origin: InventoryOrigin | int,
         price: Decimal | str | float,
         quantity: int,
         carrier_id: str,
@@ -341,7 +366,7 @@ class KometClient:
                 "customerId": customer_id,
                 "webOrderId": str(web_order_id),
                 "inventoryIds": komet_ids(inventory_ids),
-                "inventoryOrigin": inventory_origin,
+                "inventoryOrigin": int(inventory_origin),
                 "price": unit_price,
                 "quantity": quantity,
                 "carrierId": carrier_id,
@@ -388,12 +413,17 @@ class KometClient:
         )
 
     def web_order_details_list(
-        self, customer_id: str, web_order_id: str | None = None, status_id: int | None = None
-    ) -> list[dict[str, Any]]:
+        self,
+        customer_id: str,
+        web_order_id: str | None = None,
+        status_id: WebOrderStatus | int | None = None,
+    ) -> list[WebOrder]:
         """Web orders with their items; Komet's default (status_id None) is pending orders only."""
-        return self._read_list(
+        status = None if status_id is None else int(status_id)
+        return self._read_records(
             "web-order-details.list",
-            {"customerId": customer_id, "webOrderId": web_order_id, "statusId": status_id},
+            {"customerId": customer_id, "webOrderId": web_order_id, "statusId": status},
+            WebOrder,
         )
 
     # --- invoices ---
@@ -405,17 +435,19 @@ class KometClient:
         date_from: DateLike,
         date_to: DateLike,
         **filters: Any,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Invoice]:
         params = {camel(k): v for k, v in filters.items()}
         if params.get("updatedAsOf") is not None:
             params["updatedAsOf"] = komet_timestamp(params["updatedAsOf"])
+        if params.get("status") is not None:
+            params["status"] = int(params["status"])
         windows = date_windows(date_from, date_to, max_span)
         if params.get("orderId") is not None:
             windows = windows[:1]  # Komet ignores the dates when an order is named
-        rows: list[dict[str, Any]] = []
+        rows: list[Invoice] = []
         for start, stop in windows:
             window = {"orderDateFrom": start.isoformat(), "orderDateTo": stop.isoformat()}
-            rows.extend(self._read_list(method, {**window, **params}))
+            rows.extend(self._read_records(method, {**window, **params}, Invoice))
         return _merge_by_id(rows)
 
     def invoice_list(
@@ -423,11 +455,11 @@ class KometClient:
         date_from: DateLike,
         date_to: DateLike,
         customer_id: str | None = None,
-        status: int | None = None,
+        status: InvoiceStatus | int | None = None,
         is_ecommerce: bool | None = None,
         updated_as_of: datetime | str | None = None,
         order_id: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Invoice]:
         """Invoices by ship date; ranges over 180 days are split into several calls."""
         return self._invoices(
             "invoice.list",
@@ -446,11 +478,11 @@ class KometClient:
         date_from: DateLike,
         date_to: DateLike,
         customer_id: str | None = None,
-        status: int | None = None,
+        status: InvoiceStatus | int | None = None,
         is_ecommerce: bool | None = None,
         updated_as_of: datetime | str | None = None,
         order_id: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Invoice]:
         """Invoices with their `details[]` lines; one call per four days of ship dates."""
         return self._invoices(
             "invoice.details.list",

@@ -14,11 +14,13 @@ from typing import IO, Any
 
 import httpx
 
+from ..http.retry import RetryPolicy
 from ..komet import KometClient, KometConfig
 from ..settings.home import state_db_path
 from ..settings.profiles import Profile
 from ..settings.secrets import Secret
-from ..state.store import CallCounter, Store
+from ..state.calls import CallCounter
+from ..state.store import Store
 from .customers_xlsx import CustomerRow, ftd_candidates, read_customer_export
 from .methods import KometTarget, as_target
 
@@ -60,7 +62,7 @@ def candidates_from_api(
         company_id=target.company_id,
         token=company_token,
         timeout=target.timeout_seconds,
-        read_retries=0,
+        retry=RetryPolicy(attempts=1),  # a check says what it saw; no quota spent retrying
     )
     own = store is None
     store = store if store is not None else Store(state_db_path(root))

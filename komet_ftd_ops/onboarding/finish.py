@@ -138,7 +138,7 @@ def _default_options(session: OnboardingSession, check: TokenCheck | None) -> li
         ("carrier_id", check.carriers, "carrier"),
         ("ship_to_id", check.ship_tos, "ship-to"),
     ):
-        ids = [str(r.get("id")) for r in rows if r.get("id") not in (None, "")]
+        ids = [r.id for r in rows if r.id]
         chosen = str(session.values.get(key) or "")
         if not chosen and ids:
             session.values[key] = ids[0]

@@ -177,7 +177,7 @@ class Checker:
 
     def _probe_rest(self, customer_id: str, order: str) -> None:
         komet = self.komet
-        carrier = str(self.result.carriers[0].get("id", "0")) if self.result.carriers else "0"
+        carrier = (self.result.carriers[0].id or "0") if self.result.carriers else "0"
         today = utcnow().date()
         self.attempt(
             "web-order-item.add",

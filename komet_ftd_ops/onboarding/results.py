@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..komet.models import Carrier, ShipTo
 from .methods import KometTarget
 
 OK, DENIED, UNCHECKED = "ok", "denied", "unchecked"
@@ -37,8 +38,8 @@ class TokenCheck:
     quota_spent: bool = False
     calls_made: int = 0
     calls_today: int = 0  # the kit's own count for today (the store), this check included
-    carriers: list[dict[str, Any]] = field(default_factory=list)
-    ship_tos: list[dict[str, Any]] = field(default_factory=list)
+    carriers: list[Carrier] = field(default_factory=list)
+    ship_tos: list[ShipTo] = field(default_factory=list)
     leftover_web_order: str | None = None
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

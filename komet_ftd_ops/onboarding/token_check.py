@@ -30,11 +30,13 @@ from typing import Any
 import httpx
 
 from ..errors import ConfigError
+from ..http.retry import RetryPolicy
 from ..komet import KometClient, KometConfig
 from ..settings.home import state_db_path
 from ..settings.profiles import Profile
 from ..settings.secrets import Secret, resolve_secret
-from ..state.store import CallCounter, Store, iso
+from ..state.calls import CallCounter
+from ..state.store import Store, iso
 from .customers_xlsx import CustomerRow
 from .methods import METHOD_NAMES, NEEDED_METHODS, WRITE, KometTarget, as_target, needed
 from .probes import Checker, StopChecks
@@ -59,7 +61,7 @@ def _client(
     # One attempt per read: a check should say what it saw, not spend quota retrying.
     config = KometConfig(
         base_url=target.base_url, company_id=target.company_id, token=token,
-        timeout=target.timeout_seconds, read_retries=0, page_size=1,
+        timeout=target.timeout_seconds, retry=RetryPolicy(attempts=1), page_size=1,
     )  # fmt: skip
     return KometClient(config, transport=transport, on_call=on_call)
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
 
 from ..errors import ConfigError, KometFtdOpsError
+from ..komet.models import Carrier, ShipTo
 from . import (
     NEEDED_METHODS,
     NOT_NEEDED,
@@ -328,9 +329,9 @@ class OnboardingUI:
             self._fill(self.ship_to, check.ship_tos, s.values.get("ship_to_id"))
 
     @staticmethod
-    def _fill(box: w.Dropdown, rows: list[dict[str, Any]], current: Any) -> None:
+    def _fill(box: w.Dropdown, rows: Sequence[Carrier | ShipTo], current: Any) -> None:
         """FTD's carriers or ship-tos; the profile's choice, else the first (as finish() does)."""
-        options = [(f"{r.get('id')}  {r.get('name', '')}", str(r.get("id"))) for r in rows]
+        options = [(f"{r.id}  {r.name}", r.id) for r in rows]
         box.options = options
         ids = [v for _, v in options]
         box.value = str(current) if current and str(current) in ids else (ids[0] if ids else None)

@@ -22,6 +22,7 @@ from ..errors import (
     MethodNotAllowed,
     QuotaExceeded,
     RateLimited,
+    StateError,
     TransportError,
 )
 from ..settings.profiles import OrderRules, Profile
@@ -59,7 +60,7 @@ class Verdict:
 
 def classify(exc: KometFtdOpsError, service: str) -> Verdict:
     """The one table from a failure to a parking reason."""
-    if isinstance(exc, DeadlineExceeded):
+    if isinstance(exc, DeadlineExceeded | StateError):  # the run stops: not one order's fault
         raise exc
     if isinstance(exc, QuotaExceeded):
         return Verdict("quota", retry=True, stop=True)
@@ -118,7 +119,7 @@ class Cycle:
         """
         if self._foreign_pending is None:
             listed = self.clients.komet.web_order_details_list(self.customer)
-            ids = {str(w.get("id")) for w in listed}
+            ids = {w.id for w in listed}
             self._foreign_pending = ids - self.ledger.claimed_web_orders()
         return self._foreign_pending
 
@@ -131,7 +132,7 @@ class Cycle:
         if cached:
             return str(cached)
         carriers = self.clients.komet.customer_carriers_list(self.customer)
-        ids = [str(c.get("carrierId") or c.get("id")) for c in carriers]  # Komet's order
+        ids = [c.id for c in carriers if c.id]  # Komet's order
         if not ids:
             raise Parked(
                 "no_carrier",

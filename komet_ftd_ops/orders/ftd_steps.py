@@ -13,6 +13,9 @@ import json
 from typing import Any
 
 from ..errors import Conflict
+from ..ftd.models import CANCEL_REQUESTED, FtdOrder
+from ..ftd.models import CONFIRMED as FTD_CONFIRMED
+from ..ftd.models import SHIPPED as FTD_SHIPPED
 from .cycle import Cycle, Parked
 from .ledger import (
     ACKNOWLEDGED,
@@ -27,7 +30,7 @@ from .ledger import (
     Order,
 )
 
-OUT_OF_STOCK = "OUT_OF_STOCK"
+OUT_OF_STOCK = "OUT_OF_STOCK"  # FTD's reason_code for a line refused for lack of stock
 
 
 def supplier_ref(order: Order) -> str:
@@ -76,11 +79,8 @@ def record_acknowledging(cycle: Cycle, order: Order, body: dict[str, Any], event
     )
 
 
-def _version(order: Order, answer: dict[str, Any]) -> int:
-    try:
-        return max(order.ftd_version, int(answer.get("version") or 0))
-    except (TypeError, ValueError):
-        return order.ftd_version
+def _version(order: Order, answer: FtdOrder) -> int:
+    return max(order.ftd_version, answer.version)
 
 
 def step_acknowledging(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
@@ -100,7 +100,7 @@ def step_acknowledging(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
         cycle.now,
         state=REJECTED if every_reject else ACKNOWLEDGED,
         sent=True,
-        ftd_status=str(answer.get("status") or ""),
+        ftd_status=answer.status,
         ftd_version=_version(order, answer),
     )
     cycle.report.acknowledged += 1
@@ -108,29 +108,27 @@ def step_acknowledging(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
     return True
 
 
-def _report_status(cycle: Cycle, order: Order, status: str, key: str, **extra: Any) -> dict:
+def _report_status(cycle: Cycle, order: Order, status: str, key: str, **extra: Any) -> FtdOrder:
     """POST a status; on 409 read the order back: already there counts as done."""
     ftd = cycle.clients.ftd
     try:
         return ftd.update_status(order.order_id, status=status, idempotency_key=key, **extra)
     except Conflict as exc:
         current = ftd.get_order(order.order_id)
-        if current.get("status") == status or (
-            status == "CONFIRMED" and current.get("status") == "SHIPPED"
-        ):
+        if current.status == status or (status == FTD_CONFIRMED and current.status == FTD_SHIPPED):
             return current
-        if status == "CONFIRMED" and current.get("status") == "CANCEL_REQUESTED":
+        if status == FTD_CONFIRMED and current.status == CANCEL_REQUESTED:
             _cancel_came_first(cycle, order, current)
         raise Parked("ftd_refused", f"{status} refused: {exc}", retry=False) from None
 
 
-def _cancel_came_first(cycle: Cycle, order: Order, current: dict[str, Any]) -> None:
+def _cancel_came_first(cycle: Cycle, order: Order, current: FtdOrder) -> None:
     """The buyer asked to cancel before our CONFIRMED went out: the cancellation decides."""
     cycle.ledger.update(
         order.order_id,
         cycle.now,
         state=CANCEL_REVIEW,
-        cancel_version=int(current.get("version") or order.ftd_version),
+        cancel_version=current.version or order.ftd_version,
         event="cancel requested",
     )
     raise Parked(
@@ -150,15 +148,15 @@ def step_confirming(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
     contract has no conditional update. The window is one round trip.)
     """
     current = cycle.clients.ftd.get_order(order.order_id)
-    if current.get("status") == "CANCEL_REQUESTED":
+    if current.status == CANCEL_REQUESTED:
         _cancel_came_first(cycle, order, current)
-    if current.get("status") in ("CONFIRMED", "SHIPPED"):
+    if current.status in (FTD_CONFIRMED, FTD_SHIPPED):
         answer = current  # an earlier CONFIRMED went through and its answer was lost
     else:
         answer = _report_status(
             cycle,
             order,
-            "CONFIRMED",
+            FTD_CONFIRMED,
             f"status:{order.order_id}:CONFIRMED",
             invoice_number=order.invoice_number or str(order.invoice_id),
         )
@@ -167,7 +165,7 @@ def step_confirming(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
         cycle.now,
         state=CONFIRMED,
         sent=True,
-        ftd_status=str(answer.get("status") or ""),
+        ftd_status=answer.status,
         ftd_version=_version(order, answer),
     )
     cycle.report.confirmed += 1
@@ -184,7 +182,7 @@ def step_cancel_reporting(cycle: Cycle, order: Order, lines: list[Line]) -> bool
         cycle.now,
         state=CANCELLED,
         sent=True,
-        ftd_status=str(answer.get("status") or ""),
+        ftd_status=answer.status,
         ftd_version=_version(order, answer),
         park_reason=None,
         park_detail=None,

@@ -9,12 +9,13 @@ not newer than what the ledger holds is ignored.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..ftd import FtdClient
+from ..ftd import FtdClient, OrdersBatch
+from ..ftd.models import CANCEL_REQUESTED, NEW, FtdOrder, OrderLine
+from ..http.formats import as_stamp, rfc3339
 from ..state.store import Store
 from .ledger import (
     ACKNOWLEDGED,
@@ -25,10 +26,10 @@ from .ledger import (
     RECEIVED,
     REJECTED,
     OrderLedger,
-    price_of,
 )
 
 WATERMARK_KEY = "orders.high_watermark"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -40,58 +41,66 @@ class Intake:
     malformed: list[str] = field(default_factory=list)  # recorded and parked: unusable lines
     ignored: int = 0  # duplicates, stale versions, other suppliers' history
     listed: int = 0
-    new_orders: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would enter
+    new_orders: list[FtdOrder] = field(default_factory=list)  # dry run: what would enter
     high_watermark: str | None = None
-
-
-def parse_stamp(text: str) -> datetime:
-    """RFC 3339 (`...Z` or an offset) → aware UTC datetime."""
-    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
 
 
 def listing_start(watermark: str | None, overlap_seconds: int) -> str | None:
     """Where to re-read from: the watermark minus the overlap (None: from the beginning)."""
-    if not watermark:
+    start = as_stamp(watermark)
+    if start is None:
         return None
-    start = parse_stamp(watermark) - timedelta(seconds=max(0, overlap_seconds))
-    return start.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return rfc3339(start - timedelta(seconds=max(0, overlap_seconds)), micro=True)
 
 
-def order_lines(order: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _came(line: OrderLine, name: str) -> str:
+    """What FTD sent for a field the record could not read."""
+    return next((u.raw for u in line.unreadable if u.field.endswith(name)), "missing")
+
+
+def order_lines(order: FtdOrder) -> list[dict[str, Any]]:
     """The lines the ledger keeps; ValueError when a line cannot be used as it is."""
-    raw = order.get("lines")
-    if not isinstance(raw, list) or not raw:
+    if not order.lines:
         raise ValueError("the order has no lines")
     lines, seen = [], set()
-    for line in raw:
-        line_id, boxes = str(line.get("line_id") or ""), line.get("boxes")
+    for line in order.lines:
+        line_id = line.line_id
         if not line_id or line_id in seen:
             raise ValueError(f"line id {line_id!r} is missing or repeated")
-        if isinstance(boxes, bool) or not isinstance(boxes, int) or boxes < 1:
-            raise ValueError(f"line {line_id}: boxes {boxes!r} is not a whole number >= 1")
+        if line.boxes is None or line.boxes < 1:
+            boxes = _came(line, "boxes") if line.boxes is None else line.boxes
+            raise ValueError(f"line {line_id}: boxes {boxes} is not a whole number >= 1")
+        if line.price_per_unit is None:
+            raise ValueError(f"line {line_id}: not a price: {_came(line, 'price_per_unit')}")
         seen.add(line_id)
         lines.append(
             {
                 "line_id": line_id,
-                "offer_id": str(line.get("offer_id") or ""),
-                "boxes": boxes,
-                "price": price_of(line.get("price_per_unit")),
+                "offer_id": line.offer_id,
+                "boxes": line.boxes,
+                "price": str(line.price_per_unit),  # the exact decimal FTD sent ("0.42")
             }
         )
     return lines
 
 
-def _record_one(ledger: OrderLedger, order: dict[str, Any], now: datetime, out: Intake) -> None:
-    order_id, status = str(order.get("order_id")), str(order.get("status"))
-    version = int(order.get("version") or 0)
+def _usable_lines(order: FtdOrder) -> list[dict[str, Any]]:
+    """`order_lines`, for an order that also says when it ships."""
+    if order.requested_ship_date is None:
+        came = next(
+            (u.raw for u in order.unreadable if u.field == "requested_ship_date"), "missing"
+        )
+        raise ValueError(f"requested_ship_date {came} is not a date")
+    return order_lines(order)
+
+
+def _record_one(ledger: OrderLedger, order: FtdOrder, now: datetime, out: Intake) -> None:
+    order_id, status, version = order.order_id, order.status, order.version
     known = ledger.order(order_id)
     if known is None:
-        if status == "NEW":
+        if status == NEW:
             try:
-                lines = order_lines(order)
+                lines = _usable_lines(order)
             except ValueError as exc:
                 # Keep it (never drop an order) with no lines, parked for a person.
                 ledger.receive(order, [], now)
@@ -100,7 +109,7 @@ def _record_one(ledger: OrderLedger, order: dict[str, Any], now: datetime, out: 
                 return
             ledger.receive(order, lines, now)
             out.received.append(order_id)
-        elif status == "CANCEL_REQUESTED":
+        elif status == CANCEL_REQUESTED:
             ledger.receive(order, [], now, state=FOREIGN)
             ledger.park(
                 order_id,
@@ -118,7 +127,7 @@ def _record_one(ledger: OrderLedger, order: dict[str, Any], now: datetime, out: 
         return
     values: dict[str, Any] = {"ftd_version": version, "ftd_status": status}
     event = f"ftd {status} v{version}"
-    if status == "CANCEL_REQUESTED" and known.state not in (REJECTED, CANCELLED):
+    if status == CANCEL_REQUESTED and known.state not in (REJECTED, CANCELLED):
         values["cancel_version"] = version
         event = "cancel requested"
         out.cancel_requests.append(order_id)
@@ -132,17 +141,17 @@ def _record_one(ledger: OrderLedger, order: dict[str, Any], now: datetime, out: 
     ledger.update(order_id, now, event=event, **values)
 
 
-def fetch(ftd: FtdClient, store: Store, profile: str, overlap_seconds: int) -> Any:
+def fetch(ftd: FtdClient, store: Store, profile: str, overlap_seconds: int) -> OrdersBatch:
     """One listing (all pages) from the stored watermark minus the overlap."""
     watermark = store.get(profile, WATERMARK_KEY)
     return ftd.fetch_orders(updated_after=listing_start(watermark, overlap_seconds))
 
 
-def _sorted(orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(orders, key=lambda o: (str(o.get("updated_at") or ""), str(o.get("order_id"))))
+def _sorted(orders: list[FtdOrder]) -> list[FtdOrder]:
+    return sorted(orders, key=lambda o: (o.updated_at or EPOCH, o.order_id))
 
 
-def record(ledger: OrderLedger, batch: Any, now: datetime) -> Intake:
+def record(ledger: OrderLedger, batch: OrdersBatch, now: datetime) -> Intake:
     """Record a listing's orders and its watermark in ONE transaction."""
     out = Intake(listed=len(batch.orders), high_watermark=batch.high_watermark)
     with ledger.store.atomic():
@@ -153,18 +162,18 @@ def record(ledger: OrderLedger, batch: Any, now: datetime) -> Intake:
     return out
 
 
-def preview(ledger: OrderLedger, batch: Any) -> Intake:
+def preview(ledger: OrderLedger, batch: OrdersBatch) -> Intake:
     """Dry run: what `record` would do, writing nothing."""
     out = Intake(listed=len(batch.orders), high_watermark=batch.high_watermark)
     for order in _sorted(batch.orders):
-        known = ledger.order(str(order.get("order_id")))
-        if known is None and order.get("status") == "NEW":
-            out.received.append(str(order["order_id"]))
+        known = ledger.order(order.order_id)
+        if known is None and order.status == NEW:
+            out.received.append(order.order_id)
             out.new_orders.append(order)
-        elif order.get("status") == "CANCEL_REQUESTED" and (
-            known is None or int(order.get("version") or 0) > known.ftd_version
+        elif order.status == CANCEL_REQUESTED and (
+            known is None or order.version > known.ftd_version
         ):
-            out.cancel_requests.append(str(order["order_id"]))
+            out.cancel_requests.append(order.order_id)
         else:
             out.ignored += 1
     return out

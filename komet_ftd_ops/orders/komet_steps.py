@@ -8,7 +8,8 @@ answer is lost, the step reads Komet back before anything is sent again:
   none means nothing was created; more than one is left to a person, never guessed;
 - item add: `web-order-details.list` of our web order, matched on inventoryIds, quantity and
   price, skipping items other lines already hold;
-- checkout: the web order listed as checked out (statusId 2), or still pending;
+- checkout: the web order listed as checked out (statusId 2, `WebOrderStatus.CHECKED_OUT`),
+  or still pending;
 - delete: the web order no longer pending.
 
 Komet has no idempotency key, so these read-backs are the only thing standing between a lost
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
 
 from ..errors import (
     ApiError,
@@ -30,11 +30,11 @@ from ..errors import (
     RateLimited,
     TransportError,
 )
-from ..offers.ids import inventory_ids_of
-from ..offers.transform import OPEN_MARKET
+from ..komet.models import InventoryOrigin, WebOrderItem, WebOrderStatus
+from ..offers.ids import OfferId, inventory_ids_of
 from .checks import check_order
 from .cycle import Cycle, Parked
-from .ftd_steps import ack_body, record_acknowledging
+from .ftd_steps import OUT_OF_STOCK, ack_body, record_acknowledging
 from .ledger import (
     ADDED,
     ADDING,
@@ -54,7 +54,6 @@ from .ledger import (
 )
 
 LOST = (TransportError, RateLimited)  # a write's answer that tells nothing about its outcome
-OUT_OF_STOCK = "OUT_OF_STOCK"
 PARTIAL_STOCK = "PARTIAL_STOCK"
 HALF_CENT = Decimal("0.005")  # Komet keeps prices to the cent
 
@@ -114,9 +113,7 @@ def find_created(cycle: Cycle, order: Order) -> str | None:
     """The bare pending web order that appeared since the create was recorded, if any."""
     listed = cycle.clients.komet.web_order_details_list(cycle.customer)
     known = set(json.loads(order.pending_before or "[]")) | cycle.ledger.claimed_web_orders()
-    bare = sorted(
-        str(w.get("id")) for w in listed if str(w.get("id")) not in known and not w.get("items")
-    )
+    bare = sorted(w.id for w in listed if w.id not in known and not w.items)
     if len(bare) > 1:
         raise Parked(
             "create_ambiguous",
@@ -164,7 +161,7 @@ def _send_line(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> boo
             cycle.customer,
             str(order.web_order_id),
             inventory_ids_of(line.offer_id),
-            OPEN_MARKET,
+            InventoryOrigin.OPEN_MARKET,
             line.decimal_price,
             quantity,
             carrier,
@@ -244,7 +241,7 @@ def _resolve_line(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> 
     """An add may have gone out: read the web order back before sending it again."""
     item = find_item(cycle, order, lines, line)
     if item is not None:
-        _added(cycle, order, line, str(item.get("webOrderItemId")), "found in Komet by read-back")
+        _added(cycle, order, line, item.web_order_item_id or "", "found in Komet by read-back")
         return True
     if not cycle.settled(line.sent_at):
         raise Parked(
@@ -259,23 +256,17 @@ def _resolve_line(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> 
     return True
 
 
-def same_item(
-    item: dict[str, Any], inventory_ids: list[str], quantity: int, price: Decimal
-) -> bool:
-    ids = sorted(str(item.get("inventoryIds") or "").replace(" ", "").split(","))
-    try:
-        komet_price = Decimal(str(item.get("price")))
-        komet_quantity = int(item.get("quantity") or 0)
-    except (ArithmeticError, ValueError, TypeError):
+def same_item(item: WebOrderItem, inventory_ids: list[str], quantity: int, price: Decimal) -> bool:
+    if item.price is None:  # missing or unreadable: never taken for our line
         return False
     return (
-        ids == sorted(inventory_ids)
-        and komet_quantity == quantity
-        and abs(komet_price - price) <= HALF_CENT
+        sorted(OfferId.from_komet(item.inventory_ids).line_ids) == sorted(inventory_ids)
+        and (item.quantity or 0) == quantity
+        and abs(item.price - price) <= HALF_CENT
     )
 
 
-def find_item(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> dict[str, Any] | None:
+def find_item(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> WebOrderItem | None:
     """Our line among the web order's items, not counting items other lines already hold."""
     listed = cycle.clients.komet.web_order_details_list(cycle.customer, str(order.web_order_id))
     if not listed:
@@ -286,8 +277,8 @@ def find_item(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> dict
         )
     held = {x.web_order_item_id for x in lines if x.web_order_item_id and x.line_id != line.line_id}
     ids, quantity = inventory_ids_of(line.offer_id), line.qty_sent or line.boxes
-    for item in listed[0].get("items") or []:
-        if str(item.get("webOrderItemId")) in held:
+    for item in listed[0].items:
+        if item.web_order_item_id in held:
             continue
         if same_item(item, ids, quantity, line.decimal_price):
             return item
@@ -317,7 +308,7 @@ def _checkout(cycle: Cycle, order: Order) -> bool:
 def step_checking_out(cycle: Cycle, order: Order, lines: list[Line], lost: str = "") -> bool:
     """A checkout may have gone out: is the web order checked out, or still pending?"""
     komet, web_order_id = cycle.clients.komet, str(order.web_order_id)
-    if komet.web_order_details_list(cycle.customer, web_order_id, status_id=2):
+    if komet.web_order_details_list(cycle.customer, web_order_id, WebOrderStatus.CHECKED_OUT):
         _checked_out(cycle, order)
         return True
     if komet.web_order_details_list(cycle.customer, web_order_id):
@@ -362,7 +353,7 @@ def step_deleting(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
     komet, web_order_id = cycle.clients.komet, str(order.web_order_id)
     if komet.web_order_details_list(cycle.customer, web_order_id):
         return _delete(cycle, order, order.state)  # still there: the delete did not happen
-    if komet.web_order_details_list(cycle.customer, web_order_id, status_id=2):
+    if komet.web_order_details_list(cycle.customer, web_order_id, WebOrderStatus.CHECKED_OUT):
         # Checked out after all: an invoice exists, the sales rep has to void it.
         cycle.ledger.update(order.order_id, cycle.now, state=CANCEL_REVIEW)
         raise Parked(

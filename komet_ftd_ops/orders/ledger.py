@@ -33,9 +33,10 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from ..ftd.models import FtdOrder
 from ..state.store import Store, iso
 
 # Order states, in the order an order moves through them.
@@ -151,6 +152,10 @@ class Order:
     def ftd_body(self) -> dict[str, Any]:
         return json.loads(self.body)
 
+    def ftd_order(self) -> FtdOrder:
+        """The order as FTD sent it, parsed as the FTD client parses it."""
+        return FtdOrder.from_wire(self.ftd_body())
+
 
 def _build(cls: type, row: Mapping[str, Any] | sqlite3.Row) -> Any:
     return cls(**{f.name: row[f.name] for f in fields(cls)})
@@ -260,13 +265,17 @@ class OrderLedger:
 
     def receive(
         self,
-        ftd_order: Mapping[str, Any],
+        ftd_order: FtdOrder,
         lines: list[dict[str, Any]],
         now: datetime,
         state: str = RECEIVED,
     ) -> None:
-        """Record a new FTD order and its lines (call inside the intake's transaction)."""
+        """Record a new FTD order and its lines (call inside the intake's transaction).
+
+        `body` keeps the order exactly as FTD sent it (`raw`), unknown fields included.
+        """
         stamp = iso(now)
+        order_id = ftd_order.order_id
         with self.store.atomic() as db:
             db.execute(
                 "INSERT INTO orders (profile, order_id, order_number, ship_date, body, "
@@ -274,13 +283,13 @@ class OrderLedger:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     self.profile,
-                    str(ftd_order["order_id"]),
-                    str(ftd_order.get("order_number") or ftd_order["order_id"]),
-                    str(ftd_order.get("requested_ship_date") or ""),
-                    json.dumps(ftd_order, sort_keys=True),
-                    int(ftd_order.get("version") or 0),
-                    int(ftd_order.get("version") or 0),
-                    str(ftd_order.get("status") or ""),
+                    order_id,
+                    ftd_order.order_number,
+                    ftd_order.ship_date_text(),
+                    json.dumps(ftd_order.raw, sort_keys=True),
+                    ftd_order.version,
+                    ftd_order.version,
+                    ftd_order.status,
                     state,
                     stamp,
                     stamp,
@@ -292,7 +301,7 @@ class OrderLedger:
                 [
                     (
                         self.profile,
-                        str(ftd_order["order_id"]),
+                        order_id,
                         line["line_id"],
                         line["offer_id"],
                         line["boxes"],
@@ -302,8 +311,8 @@ class OrderLedger:
                     for line in lines
                 ],
             )
-            self._event(db, str(ftd_order["order_id"]), state, None, stamp)
-        self.touched.append(str(ftd_order["order_id"]))
+            self._event(db, order_id, state, None, stamp)
+        self.touched.append(order_id)
 
     def update(
         self,
@@ -397,14 +406,3 @@ class OrderLedger:
             park_retry=0,
             parked_at=None,
         )
-
-
-def price_of(value: Any) -> str:
-    """A price as the exact decimal string it came as ("0.42"); ValueError if it is not one."""
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValueError(f"not a price: {value!r}") from None
-    if not number.is_finite() or number < 0:
-        raise ValueError(f"not a price: {value!r}")
-    return str(value).strip()

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..connect import Clients
 from ..errors import KometFtdOpsError
+from ..komet.models import Invoice, InvoiceStatus
 from ..settings.profiles import Profile
 from ..state.store import Store, iso
 from . import intake
@@ -184,8 +185,8 @@ def follow_invoices(cycle: Cycle, force: bool = False) -> list[str]:
         cycle.report.note(f"invoices not read: {exc}")
         return []
     store.put(name, INVOICES_READ_KEY, iso(cycle.now))
-    by_web_order = {str(i.get("webOrderId")): i for i in invoices if i.get("webOrderId")}
-    by_po = {str(i.get("customerPo")): i for i in invoices if i.get("customerPo")}
+    by_web_order = {i.web_order_id: i for i in invoices if i.web_order_id}
+    by_po = {i.customer_po: i for i in invoices if i.customer_po}
     moved = []
     for order in waiting:
         invoice = by_web_order.get(str(order.web_order_id)) or by_po.get(order.order_number)
@@ -194,14 +195,14 @@ def follow_invoices(cycle: Cycle, force: bool = False) -> list[str]:
     return moved
 
 
-def _follow(cycle: Cycle, order: Order, invoice: dict) -> bool:
-    ledger, status = cycle.ledger, int(invoice.get("status") or 0)
+def _follow(cycle: Cycle, order: Order, invoice: Invoice) -> bool:
+    ledger, status = cycle.ledger, invoice.status
     ids: dict[str, Any] = {  # ledger fields, passed to `update` as **values
-        "invoice_id": str(invoice.get("id")),
-        "invoice_number": str(invoice.get("number")),
+        "invoice_id": invoice.id,
+        "invoice_number": invoice.number,
     }
     if order.state == CANCEL_REVIEW:
-        if status != 4:
+        if status != InvoiceStatus.VOIDED:
             return False
         ledger.update(
             order.order_id,
@@ -217,10 +218,10 @@ def _follow(cycle: Cycle, order: Order, invoice: dict) -> bool:
         return True
     if order.cancel_asked:
         return False  # the cancellation decides, not the confirmation
-    if status == 1:
+    if status == InvoiceStatus.CONFIRMED:
         ledger.update(order.order_id, cycle.now, state=CONFIRMING, event="invoice confirmed", **ids)
         return True
-    if status == 4:
+    if status == InvoiceStatus.VOIDED:
         ledger.park(
             order.order_id,
             "invoice_voided",

@@ -6,13 +6,14 @@ and stay small: the orders this cycle touched, and every order still parked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import pandas as pd
 
+from ..ftd.models import FtdOrder
 from .ledger import ADDED, LINE_REJECTED, OrderLedger
 
 ORDER_COLUMNS = [
@@ -119,25 +120,23 @@ class OrdersReport:
         self.parked = len(self._parked)
         self._shadow = ledger.shadow_stock(today)
 
-    def preview(
-        self, ledger: OrderLedger, new_orders: Sequence[Mapping[str, Any]], today: date
-    ) -> None:
+    def preview(self, ledger: OrderLedger, new_orders: Sequence[FtdOrder], today: date) -> None:
         """Dry run: the ledger as it is, plus what the new orders would add."""
         self.finish(ledger, [], today)
         for order in new_orders:
-            if str(order.get("requested_ship_date") or "") < today.isoformat():
+            if order.requested_ship_date is None or order.requested_ship_date < today:
                 continue
-            for line in order.get("lines") or []:
-                offer, boxes = str(line.get("offer_id")), int(line.get("boxes") or 0)
+            for line in order.lines:
+                offer, boxes = line.offer_id, line.boxes or 0
                 self._shadow[offer] = self._shadow.get(offer, 0) + boxes
         self._orders = [
             {
-                "order_id": o.get("order_id"),
-                "order_number": o.get("order_number"),
-                "ship_date": o.get("requested_ship_date"),
+                "order_id": o.order_id,
+                "order_number": o.order_number,
+                "ship_date": o.ship_date_text() or None,
                 "state": "new (dry run)",
-                "lines": len(o.get("lines") or []),
-                "boxes_ordered": sum(int(x.get("boxes") or 0) for x in o.get("lines") or []),
+                "lines": len(o.lines),
+                "boxes_ordered": sum(x.boxes or 0 for x in o.lines),
             }
             for o in new_orders
         ]

@@ -1,4 +1,4 @@
-"""The seven categories and the rules that put each order in exactly one of them.
+"""The eight categories and the rules that put each order in exactly one of them.
 
 Rules, checked in this order for an FTD order (first match wins):
 
@@ -11,16 +11,20 @@ Rules, checked in this order for an FTD order (first match wins):
    CONFIRMED, SHIPPED, or the kit has acknowledged it); `matched` when the buyer asked to
    cancel (that void is the cancellation under way); `rejected_lines` when every line was
    refused; otherwise `missing_invoice` (voided before FTD was told).
-4. Boxes, unit price (to the cent), line or invoice total (to the cent) or ship date differ
+4. A value the comparison needs cannot be read (an amount, a count, the status or the ship
+   date of the invoice, or a price of the FTD order): `unreadable`, with what was sent. Never
+   read as 0.00, which would pose as a price mismatch.
+5. Boxes, unit price (to the cent), line or invoice total (to the cent) or ship date differ
    from what the kit sent for the accepted lines: `mismatch`.
-5. The invoice awaits confirmation (pending or draft) for longer than the threshold:
+6. The invoice awaits confirmation (pending or draft) for longer than the threshold:
    `pending_too_long`.
-6. Some lines were refused for lack of stock (the rest invoiced correctly): `rejected_lines`.
-7. Otherwise `matched`.
+7. Some lines were refused for lack of stock (the rest invoiced correctly): `rejected_lines`.
+8. Otherwise `matched`.
 
 A Komet invoice of the FTD customer that no order claims, with a ship date in the range and not
-voided, is one `unexpected_invoice` row of its own. When several invoices claim one order, the
-order takes the first live one and the others are unexpected.
+voided, is one `unexpected_invoice` row of its own (its unreadable values, if any, are named in
+the detail). When several invoices claim one order, the order takes the first live one and the
+others are unexpected.
 """
 
 from __future__ import annotations
@@ -30,13 +34,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from ..http.formats import cents
 from .ledger_view import LineView, OrderView
-from .sources import AWAITING_CONFIRMATION, CENT, VOIDED, Invoice, PendingWebOrder
+from .sources import AWAITING_CONFIRMATION, VOIDED, Invoice, PendingWebOrder
 
 MATCHED = "matched"
 MISSING_INVOICE = "missing_invoice"
 UNEXPECTED_INVOICE = "unexpected_invoice"
 MISMATCH = "mismatch"
+UNREADABLE = "unreadable"
 PENDING_TOO_LONG = "pending_too_long"
 VOIDED_CATEGORY = "voided"
 REJECTED_LINES = "rejected_lines"
@@ -46,18 +52,27 @@ CATEGORIES = (
     MISSING_INVOICE,
     UNEXPECTED_INVOICE,
     MISMATCH,
+    UNREADABLE,
     PENDING_TOO_LONG,
     VOIDED_CATEGORY,
     REJECTED_LINES,
 )
 # What a person has to act on. Rejected lines are the kit doing its job (never substitute),
 # shown for review but not counted as problems.
-PROBLEMS = (MISSING_INVOICE, UNEXPECTED_INVOICE, MISMATCH, PENDING_TOO_LONG, VOIDED_CATEGORY)
+PROBLEMS = (
+    MISSING_INVOICE,
+    UNEXPECTED_INVOICE,
+    MISMATCH,
+    UNREADABLE,
+    PENDING_TOO_LONG,
+    VOIDED_CATEGORY,
+)
 LABELS = {
     MATCHED: "FTD order and Komet invoice agree",
     MISSING_INVOICE: "FTD order without a Komet invoice",
     UNEXPECTED_INVOICE: "Komet invoice for the FTD customer without an FTD order",
     MISMATCH: "Boxes, price or total differ",
+    UNREADABLE: "An amount, count or date that was sent cannot be read",
     PENDING_TOO_LONG: "Invoice pending confirmation too long",
     VOIDED_CATEGORY: "Invoice voided for an order FTD believes accepted",
     REJECTED_LINES: "Lines rejected for lack of stock",
@@ -78,22 +93,29 @@ class Finding:
     pending_hours: float | None = None
 
 
-def expected_total(order: OrderView, invoice: Invoice | None) -> Decimal:
-    """What Komet should bill for the accepted lines, line by line to the cent as Komet does."""
+def expected_total(order: OrderView, invoice: Invoice | None) -> Decimal | None:
+    """What Komet should bill for the accepted lines, line by line to the cent as Komet does;
+    None when a price of the order cannot be read."""
     units_from_invoice = _units_per_box(invoice)
     total = Decimal("0.00")
     for line in order.lines:
         if line.rejected:
             continue
+        if line.price is None:
+            return None
         per_box = line.units_per_box or units_from_invoice.get(line.inventory_key) or 0
-        total += (line.price * line.boxes_expected * per_box).quantize(CENT)
+        total += cents(line.price * line.boxes_expected * per_box)
     return total
 
 
 def _units_per_box(invoice: Invoice | None) -> dict[str, int]:
     if invoice is None or not invoice.lines:
         return {}
-    return {x.inventory_key: x.units // x.boxes for x in invoice.lines if x.boxes}
+    return {
+        x.inventory_key: x.units // x.boxes
+        for x in invoice.lines
+        if x.boxes and x.units is not None
+    }
 
 
 def differences(order: OrderView, invoice: Invoice) -> list[str]:
@@ -107,13 +129,17 @@ def differences(order: OrderView, invoice: Invoice) -> list[str]:
         for line in order.lines:
             if not line.rejected:
                 sent_boxes[line.inventory_key] += line.boxes_expected
-                sent_price[line.inventory_key] = line.price.quantize(CENT)
+                if line.price is not None:
+                    sent_price[line.inventory_key] = cents(line.price)
         billed_boxes: dict[str, int] = defaultdict(int)
         billed_price: dict[str, set[Decimal]] = defaultdict(set)
         for x in invoice.lines:
-            billed_boxes[x.inventory_key] += x.boxes
+            # Unreadable values never get here (rule 4); `or 0` and the guard are for the types.
+            billed_boxes[x.inventory_key] += x.boxes or 0
+            if x.price is None or x.units is None:
+                continue
             billed_price[x.inventory_key].add(x.price)
-            if (x.price * x.units).quantize(CENT) != x.total:
+            if cents(x.price * x.units) != x.total:
                 found.append(f"line {x.inventory_key}: total {x.total} is not price x units")
         for key in sorted(set(sent_boxes) | set(billed_boxes)):
             if sent_boxes.get(key, 0) != billed_boxes.get(key, 0):
@@ -175,6 +201,9 @@ def classify(
                 VOIDED_CATEGORY, f"invoice {invoice.number} voided; FTD status {ftd_status}"
             )
         return found(MISSING_INVOICE, f"invoice {invoice.number} voided before FTD was told")
+    unreadable = (*invoice.unreadable, *order.unreadable)
+    if unreadable:
+        return found(UNREADABLE, f"invoice {invoice.number}: cannot read " + "; ".join(unreadable))
     diffs = differences(order, invoice)
     if diffs:
         return found(MISMATCH, "; ".join(diffs))
@@ -194,6 +223,8 @@ def unexpected(invoice: Invoice, now: datetime) -> Finding:
     po = f"customerPo {invoice.customer_po!r}" if invoice.customer_po else "no customerPo"
     web = f", web order {invoice.web_order_id}" if invoice.web_order_id else ""
     detail = f"no FTD order for this invoice ({po}{web})"
+    if invoice.unreadable:
+        detail += "; cannot read " + "; ".join(invoice.unreadable)
     return Finding(UNEXPECTED_INVOICE, detail, None, invoice, pending_hours=invoice.age_hours(now))
 
 

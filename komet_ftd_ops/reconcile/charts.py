@@ -21,6 +21,7 @@ COLOURS = {
     "missing_invoice": "#d32f2f",
     "unexpected_invoice": "#7b1fa2",
     "mismatch": "#f57c00",
+    "unreadable": "#c2185b",
     "pending_too_long": "#fbc02d",
     "voided": "#5d4037",
     "rejected_lines": "#90a4ae",

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..connect import Clients
 from ..errors import ConfigError, DataError, KometFtdOpsError
+from ..ftd.models import FtdOrder
 from ..runs import index as run_index
 from ..settings.profiles import Profile
 from ..state.store import Store, iso
@@ -142,7 +143,7 @@ class _Matcher:
 
 
 def _orders(
-    store: Store, profile: Profile, first: date, last: date, ftd: dict[str, Any] | None
+    store: Store, profile: Profile, first: date, last: date, ftd: dict[str, FtdOrder] | None
 ) -> list[OrderView]:
     """The ledger's orders in the range, plus FTD's orders the ledger never received."""
     orders = ledger_view.orders_shipping(store, profile.name, first, last)
@@ -194,12 +195,12 @@ def reconcile(
     for order in orders:
         if order.ship_date is None or not first <= order.ship_date <= last:
             continue
-        status = ((sources.ftd_orders or {}).get(order.order_id) or {}).get("status")
+        listed = (sources.ftd_orders or {}).get(order.order_id)
         findings.append(
             classify(
                 order,
                 chosen[order.order_id],
-                ftd_status=str(status or order.ftd_status),
+                ftd_status=(listed.status if listed else "") or order.ftd_status,
                 pending_web_order=sources.pending_web_orders.get(order.web_order_id or ""),
                 now=now,
                 pending_hours=rules.pending_hours,

@@ -1,7 +1,7 @@
 """The reconciliation workbook (openpyxl), formatted for the people who read it.
 
     Summary            the range, when, the threshold, counts and money per category, both charts
-    <category> × 7     one sheet per category (empty ones too, so every workbook looks the same)
+    <category> × 8     one sheet per category (empty ones too, so every workbook looks the same)
     Unreviewed runs    failed runs nobody has reviewed yet (`komet-ftd-ops runs review`)
 
 Every table sheet: a styled header row, frozen below the header and beside the order number,

@@ -14,17 +14,25 @@ What this module assumes about the ledger (check these first when the ledger cha
   (`rejected` = refused for lack of stock, with `reason_code`);
 - the run that handled an order is the `run_id` of its latest ledger event that the kit caused
   (listing updates, `ftd ...` events, are FTD's doing and are skipped);
-- the FTD order as received is kept in `body` (its lines carry `units_per_box`).
+- the FTD order as received is kept in `body` (its lines carry `units_per_box`), read back
+  with `Order.ftd_order()`, the same parse the FTD client applies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
+from ..ftd.models import CANCEL_REQUESTED, FtdOrder
+from ..http.formats import as_day, as_decimal, as_stamp
+
+# inventory_key and offer_key are offers.ids' spelling of the identity; the tests read them
+# from here.
+from ..offers.ids import inventory_key as inventory_key
+from ..offers.ids import offer_key
 from ..orders import ledger as orders_ledger
 from ..state.store import Store
 
@@ -46,7 +54,6 @@ NOT_YET_ACKNOWLEDGED = frozenset(
     }
 )
 NOT_IN_LEDGER = "not_in_ledger"  # state of an FTD order the ledger never received
-OFFER_PREFIX = "om:"
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class LineView:
     inventory_key: str  # Komet inventory line ids, sorted, comma-separated: "428720,428721"
     boxes_ordered: int  # what the florist bought
     boxes_expected: int  # what Komet should hold: boxes added (or ordered, if not yet added)
-    price: Decimal  # unit price, as paid on FTD and sent to Komet
+    price: Decimal | None  # unit price, as paid on FTD and sent to Komet; None: unreadable
     units_per_box: int | None
     rejected: bool  # refused for lack of stock (never substituted)
     reason_code: str | None
@@ -77,6 +84,7 @@ class OrderView:
     created_at: datetime | None  # on FTD (the order's created_at), else when the kit received it
     run_id: str | None
     lines: tuple[LineView, ...]
+    unreadable: tuple[str, ...] = ()  # what FTD sent for the lines that cannot be read
 
     @property
     def acknowledged(self) -> bool:
@@ -97,64 +105,39 @@ class OrderView:
         return self.state in CANCELLED_STATES
 
 
-def inventory_key(ids: Iterable[str]) -> str:
-    """One spelling for a set of Komet line ids, whichever side they came from."""
-    parts = {str(i).strip() for i in ids if str(i).strip()}
-    return ",".join(sorted(parts, key=lambda p: (len(p), p)))
-
-
-def offer_key(offer_id: str) -> str:
-    """'om:428720-428721' → '428720,428721'; anything else is kept as it is."""
-    if offer_id.startswith(OFFER_PREFIX):
-        return inventory_key(offer_id[len(OFFER_PREFIX) :].split("-"))
-    return offer_id
-
-
-def _decimal(value: Any) -> Decimal:
+def _kit_stamp(value: str | None) -> datetime | None:
+    """A stamp the kit wrote itself (`received_at`); None if a hand edit made it unreadable."""
     try:
-        return Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return Decimal("0")
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def parse_stamp(value: Any) -> datetime | None:
-    """RFC 3339 or the kit's ISO stamps → aware UTC; None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        stamp = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        return as_stamp(value)
     except ValueError:
         return None
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
 
 
-def _day(value: Any) -> date | None:
+def _day(value: str | None) -> date | None:
     try:
-        return date.fromisoformat(str(value)[:10])
+        return as_day(value)
     except ValueError:
         return None
 
 
 def _run_id(events: list[dict[str, Any]]) -> str | None:
     """The latest run that acted on the order (FTD's listing updates are not the kit's acts)."""
-    own = [
-        e["run_id"] for e in events if e.get("run_id") and not str(e["event"]).startswith("ftd ")
-    ]
+    own = [e["run_id"] for e in events if e["run_id"] and not str(e["event"]).startswith("ftd ")]
     if own:
         return str(own[-1])
-    any_run = [e["run_id"] for e in events if e.get("run_id")]
+    any_run = [e["run_id"] for e in events if e["run_id"]]
     return str(any_run[-1]) if any_run else None
 
 
-def _lines(ledger_lines: list[Any], body: dict[str, Any]) -> tuple[LineView, ...]:
-    units = {str(x.get("line_id")): _int(x.get("units_per_box")) for x in body.get("lines") or []}
+def _price(text: str) -> Decimal | None:
+    try:
+        return as_decimal(text)
+    except ValueError:  # the intake checked it; only a hand edit of the ledger gets here
+        return None
+
+
+def _lines(ledger_lines: list[Any], ftd_order: FtdOrder) -> tuple[LineView, ...]:
+    units = {x.line_id: x.units_per_box for x in ftd_order.lines}
     views = []
     for line in ledger_lines:
         added = line.state == orders_ledger.ADDED
@@ -164,7 +147,7 @@ def _lines(ledger_lines: list[Any], body: dict[str, Any]) -> tuple[LineView, ...
                 inventory_key=offer_key(str(line.offer_id)),
                 boxes_ordered=int(line.boxes),
                 boxes_expected=int(line.qty_sent or line.boxes) if added else int(line.boxes),
-                price=_decimal(line.price),
+                price=_price(line.price),
                 units_per_box=units.get(str(line.line_id)),
                 rejected=line.state == orders_ledger.LINE_REJECTED,
                 reason_code=line.reason_code,
@@ -174,8 +157,9 @@ def _lines(ledger_lines: list[Any], body: dict[str, Any]) -> tuple[LineView, ...
     return tuple(views)
 
 
-def _view(ledger: orders_ledger.OrderLedger, order: Any) -> OrderView:
-    body = order.ftd_body()
+def _view(ledger: orders_ledger.OrderLedger, order: orders_ledger.Order) -> OrderView:
+    ftd_order = order.ftd_order()
+    lines = _lines(ledger.lines(order.order_id), ftd_order)
     return OrderView(
         order_id=str(order.order_id),
         order_number=str(order.order_number),
@@ -187,9 +171,10 @@ def _view(ledger: orders_ledger.OrderLedger, order: Any) -> OrderView:
         park_reason=order.park_reason,
         park_detail=order.park_detail,
         cancel_asked=order.cancel_version is not None,
-        created_at=parse_stamp(body.get("created_at")) or parse_stamp(order.received_at),
+        created_at=ftd_order.created_at or _kit_stamp(order.received_at),
         run_id=_run_id(ledger.events(order.order_id)),
-        lines=_lines(ledger.lines(order.order_id), body),
+        lines=lines,
+        unreadable=tuple(f"ledger line {x.line_id}: price" for x in lines if x.price is None),
     )
 
 
@@ -214,36 +199,42 @@ def known_order_ids(store: Store, profile: str, ids: Iterable[str]) -> set[str]:
     return {i for i in ids if ledger.order(i) is not None}
 
 
-def from_ftd(order: dict[str, Any]) -> OrderView:
+def from_ftd(order: FtdOrder) -> OrderView:
     """An FTD order the ledger never received (intake missed it, or has not run yet)."""
     lines = []
-    for raw in order.get("lines") or []:
-        boxes = _int(raw.get("boxes")) or 0
+    unreadable = []
+    for line in order.lines:
+        boxes = line.boxes or 0
         lines.append(
             LineView(
-                line_id=str(raw.get("line_id")),
-                inventory_key=offer_key(str(raw.get("offer_id") or "")),
+                line_id=line.line_id,
+                inventory_key=offer_key(line.offer_id),
                 boxes_ordered=boxes,
                 boxes_expected=boxes,
-                price=_decimal(raw.get("price_per_unit")),
-                units_per_box=_int(raw.get("units_per_box")),
+                price=line.price_per_unit,
+                units_per_box=line.units_per_box,
                 rejected=False,
                 reason_code=None,
-                state="not_in_ledger",
+                state=NOT_IN_LEDGER,
             )
         )
+        said = {u.field.rsplit(".", 1)[-1]: u.raw for u in line.unreadable}
+        if line.price_per_unit is None:
+            said.setdefault("price_per_unit", "missing")
+        unreadable += [f"FTD line {line.line_id or '?'}: {k} {v}" for k, v in said.items()]
     return OrderView(
-        order_id=str(order.get("order_id")),
-        order_number=str(order.get("order_number") or order.get("order_id")),
-        ship_date=_day(order.get("requested_ship_date")),
+        order_id=order.order_id,
+        order_number=order.order_number,
+        ship_date=order.requested_ship_date,
         state=NOT_IN_LEDGER,
-        ftd_status=str(order.get("status") or ""),
+        ftd_status=order.status,
         web_order_id=None,
         invoice_id=None,
         park_reason=None,
         park_detail=None,
-        cancel_asked=order.get("status") == "CANCEL_REQUESTED",
-        created_at=parse_stamp(order.get("created_at")),
+        cancel_asked=order.status == CANCEL_REQUESTED,
+        created_at=order.created_at,
         run_id=None,
         lines=tuple(lines),
+        unreadable=tuple(unreadable),
     )

@@ -5,6 +5,11 @@ most six months) and `invoice.details.list` (lines; windows of at most four days
 `web-order-details.list` for web orders not checked out yet, which have no invoice. FTD: the
 order listing, for the current status of each order and for orders the ledger never received.
 
+The clients parsed every value already (`komet.models`, `ftd.models`); what they could not
+read stays unread here: an invoice keeps the list of its unreadable values, with what Komet
+sent, and the amounts stay `None`, never 0.00, so bad data lands in its own category
+(`unreadable`) instead of posing as a price mismatch.
+
 Cost: one invoice.list call per 180 days, one invoice.details.list call per four days and one
 web-order-details.list call, against Komet's daily quota of 1,000 requests per paid user.
 """
@@ -14,41 +19,50 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from ..connect import Clients
-from .ledger_view import inventory_key, parse_stamp
+from ..ftd.models import FtdOrder
+from ..http.formats import Unreadable, cents, rfc3339
+from ..komet.models import Invoice as KometInvoice
+from ..komet.models import InvoiceDetail, InvoiceStatus, WebOrderStatus
+from ..offers.ids import OfferId
 
-PENDING, CONFIRMED, DRAFT, VOIDED = 0, 1, 2, 4
-STATUS_NAMES = {PENDING: "pending", CONFIRMED: "confirmed", DRAFT: "draft", VOIDED: "voided"}
+PENDING, CONFIRMED, DRAFT, VOIDED = (
+    InvoiceStatus.PENDING,
+    InvoiceStatus.CONFIRMED,
+    InvoiceStatus.DRAFT,
+    InvoiceStatus.VOIDED,
+)
 AWAITING_CONFIRMATION = (PENDING, DRAFT)
-CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
 class InvoiceLine:
     inventory_key: str
-    boxes: int
-    units: int
-    price: Decimal
-    total: Decimal
+    boxes: int | None  # None: unreadable (the invoice lists it in `unreadable`)
+    units: int | None
+    price: Decimal | None
+    total: Decimal | None
 
 
 @dataclass(frozen=True)
 class Invoice:
     id: str
     number: str
-    status: int
+    status: InvoiceStatus | int | None  # an int: a code Komet added; None: unreadable
     ship_date: date | None
     created_on: datetime | None
-    total: Decimal
+    total: Decimal | None  # None: unreadable or missing, never 0.00
     customer_po: str
     web_order_id: str | None
     lines: tuple[InvoiceLine, ...] | None  # None: invoice.details.list did not return it
+    unreadable: tuple[str, ...] = ()  # what Komet sent that cannot be read, raw values shown
 
     @property
     def status_name(self) -> str:
-        return STATUS_NAMES.get(self.status, str(self.status))
+        if isinstance(self.status, InvoiceStatus):
+            return self.status.name.lower()
+        return "unreadable" if self.status is None else str(self.status)
 
     def age_hours(self, now: datetime) -> float | None:
         if self.created_on is None:
@@ -63,68 +77,55 @@ class PendingWebOrder:
     id: str
     customer_po: str
     boxes: int
-    total: Decimal
+    total: Decimal | None
 
 
 @dataclass
 class Sources:
     invoices: list[Invoice] = field(default_factory=list)
     pending_web_orders: dict[str, PendingWebOrder] = field(default_factory=dict)
-    ftd_orders: dict[str, dict[str, Any]] | None = None  # None: FTD not asked
+    ftd_orders: dict[str, FtdOrder] | None = None  # None: FTD not asked
     komet_calls: int = 0
 
 
-def _money(value: Any) -> Decimal:
-    try:
-        return Decimal(str(value)).quantize(CENT)
-    except ArithmeticError:
-        return Decimal("0.00")
+def _cents(value: Decimal | None) -> Decimal | None:
+    return None if value is None else cents(value)
 
 
-def _int(value: Any, default: int = 0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _day(value: Any) -> date | None:
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
-
-
-def _created(value: Any) -> datetime | None:
-    # Komet stamps are GMT; some pages show "YYYY-MM-DD hh:mm:ss", others an ISO "T".
-    return parse_stamp(str(value).replace(" ", "T")) if value else None
-
-
-def _line(raw: dict[str, Any]) -> InvoiceLine:
+def _line(detail: InvoiceDetail) -> InvoiceLine:
     return InvoiceLine(
-        inventory_key=inventory_key(str(raw.get("inventoryIds") or "").split(",")),
-        boxes=_int(raw.get("boxes")),
-        units=_int(raw.get("units")),
-        price=_money(raw.get("price")),
-        total=_money(raw.get("total")),
+        inventory_key=OfferId.from_komet(detail.inventory_ids).key,
+        boxes=detail.boxes,
+        units=detail.units,
+        price=_cents(detail.price),
+        total=_cents(detail.total),
     )
 
 
-def invoice_from(header: dict[str, Any], details: dict[str, Any] | None) -> Invoice:
+def _said(line: InvoiceLine, value: Unreadable) -> str:
+    name = value.field.rsplit(".", 1)[-1]
+    return f"line {line.inventory_key or '?'}: {name} {value.raw}"
+
+
+def invoice_from(header: KometInvoice, details: KometInvoice | None) -> Invoice:
+    """One invoice: the header from invoice.list, its lines from invoice.details.list."""
     lines = None
+    unreadable = [str(u) for u in header.unreadable]
     if details is not None:
-        lines = tuple(_line(d) for d in details.get("details") or [] if isinstance(d, dict))
-    web_order = header.get("webOrderId")
+        lines = tuple(_line(d) for d in details.details or ())
+        for line, detail in zip(lines, details.details or (), strict=True):
+            unreadable += [_said(line, u) for u in detail.unreadable]
     return Invoice(
-        id=str(header.get("id")),
-        number=str(header.get("number") or ""),
-        status=_int(header.get("status"), -1),
-        ship_date=_day(header.get("shipDate")),
-        created_on=_created(header.get("createdOn")),
-        total=_money(header.get("total")),
-        customer_po=str(header.get("customerPo") or "").strip(),
-        web_order_id=str(web_order) if web_order not in (None, "", 0, "0") else None,
+        id=header.id,
+        number=header.number,
+        status=header.status,
+        ship_date=header.ship_date,
+        created_on=header.created_on,
+        total=_cents(header.total),
+        customer_po=header.customer_po,
+        web_order_id=header.web_order_id,
         lines=lines,
+        unreadable=tuple(unreadable),
     )
 
 
@@ -133,32 +134,28 @@ def read_komet(clients: Clients, customer_id: str, first: date, last: date) -> S
     before = clients.calls.today()
     komet = clients.komet
     headers = komet.invoice_list(first, last, customer_id=customer_id)
-    details = {
-        str(d.get("id")): d
-        for d in komet.invoice_details_list(first, last, customer_id=customer_id)
-    }
-    invoices = [invoice_from(h, details.get(str(h.get("id")))) for h in headers]
+    details = {d.id: d for d in komet.invoice_details_list(first, last, customer_id=customer_id)}
+    invoices = [invoice_from(h, details.get(h.id)) for h in headers]
     pending = {}
-    for web_order in komet.web_order_details_list(customer_id, status_id=1):
-        items = web_order.get("items") or []
-        pending[str(web_order.get("id"))] = PendingWebOrder(
-            id=str(web_order.get("id")),
-            customer_po=str(web_order.get("customerPo") or ""),
-            boxes=sum(_int(i.get("quantity")) for i in items),
-            total=_money(web_order.get("total")),
+    for web_order in komet.web_order_details_list(customer_id, status_id=WebOrderStatus.PENDING):
+        pending[web_order.id] = PendingWebOrder(
+            id=web_order.id,
+            customer_po=web_order.customer_po,
+            boxes=web_order.boxes,
+            total=_cents(web_order.total),
         )
     return Sources(invoices, pending, None, clients.calls.today() - before)
 
 
-def read_ftd(clients: Clients, first: date, last: date, lookback_days: int) -> dict[str, Any]:
+def read_ftd(clients: Clients, first: date, last: date, lookback_days: int) -> dict[str, FtdOrder]:
     """FTD orders shipping in [first, last], current version, from a listing that starts
     `lookback_days` before `first` (FTD cannot filter by ship date; older orders that have not
     changed since are missed, and the ledger covers them)."""
     since = datetime.combine(first - timedelta(days=lookback_days), datetime.min.time(), UTC)
-    batch = clients.ftd.fetch_orders(updated_after=since.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    batch = clients.ftd.fetch_orders(updated_after=rfc3339(since))
     wanted = {}
     for order in batch.orders:
-        ship = _day(order.get("requested_ship_date"))
+        ship = order.requested_ship_date
         if ship is not None and first <= ship <= last:
-            wanted[str(order.get("order_id"))] = order
+            wanted[order.order_id] = order
     return wanted

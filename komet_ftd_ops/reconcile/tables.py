@@ -43,11 +43,15 @@ MONEY_COLUMNS = ("expected_total", "invoice_total", "difference")
 def _row(result: Reconciliation, f: Finding) -> dict[str, object]:
     order, invoice = f.order, f.invoice
     accepted = sum(x.boxes_expected for x in order.lines if not x.rejected) if order else None
-    billed = sum(x.boxes for x in invoice.lines) if invoice and invoice.lines is not None else None
+    billed = None
+    if invoice and invoice.lines is not None and all(x.boxes is not None for x in invoice.lines):
+        billed = sum(x.boxes or 0 for x in invoice.lines)
     invoice_total = invoice.total if invoice else None
     expected = f.expected_total
     difference = None
-    if expected is not None or invoice_total is not None:
+    # An amount that could not be read leaves the difference empty: it is not a 0.00.
+    unread = (invoice is not None and invoice_total is None) or (order and order.unreadable)
+    if not unread and (expected is not None or invoice_total is not None):
         difference = (invoice_total or Decimal("0.00")) - (expected or Decimal("0.00"))
     run = result.run_of(f)
     return {
@@ -101,7 +105,8 @@ def summary_frame(result: Reconciliation) -> pd.DataFrame:
                     Decimal("0.00"),
                 ),
                 "invoice_total": sum(
-                    (f.invoice.total for f in found if f.invoice), Decimal("0.00")
+                    (f.invoice.total for f in found if f.invoice and f.invoice.total is not None),
+                    Decimal("0.00"),
                 ),
             }
         )
@@ -109,7 +114,7 @@ def summary_frame(result: Reconciliation) -> pd.DataFrame:
 
 
 def per_day_frame(result: Reconciliation) -> pd.DataFrame:
-    """Orders per ship date (rows) and category (columns, all seven)."""
+    """Orders per ship date (rows) and category (columns, every one of them)."""
     frame = findings_frame(result)[["ship_date", "category"]]
     if frame.empty:
         return pd.DataFrame(columns=list(CATEGORIES))

@@ -21,11 +21,12 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from ..offers.ids import inventory_ids_of
+from ..komet.models import InvoiceStatus, WebOrderStatus
+from ..offers.ids import OfferId
 from ..orders.ledger import Order, OrderLedger
 from ..state.store import Store
 
-LIVE = (1, 2)  # Komet web order pending or checked out (the twin marks deleted ones 3)
+LIVE = (WebOrderStatus.PENDING, WebOrderStatus.CHECKED_OUT)  # not DELETED (3 in the dump)
 ACCEPTED = ("ACKNOWLEDGED", "CONFIRMED", "SHIPPED", "CANCEL_REQUESTED")
 CENT = Decimal("0.01")
 
@@ -44,7 +45,7 @@ def _accepted_items(order: Mapping[str, Any]) -> Counter[Item]:
         if decision["decision"] != "ACCEPT":
             continue
         line = lines[str(decision["line_id"])]
-        ids = ",".join(inventory_ids_of(str(line["offer_id"])))
+        ids = OfferId.parse(str(line["offer_id"])).komet
         wanted[_item(ids, decision["boxes_accepted"], line["price_per_unit"])] += 1
     return wanted
 
@@ -121,7 +122,7 @@ def _check_order(
                 f"acknowledged with ref {ack.get('supplier_ref')!r}, ledger holds web "
                 f"order {order.web_order_id}"
             )
-        if w is None or w["status"] != 2:
+        if w is None or w["status"] != WebOrderStatus.CHECKED_OUT:
             return out + [f"accepted on FTD but web order {order.web_order_id} is not checked out"]
         if str(w["customerPo"]) != number:
             out.append(f"web order {w['id']} has customerPo {w['customerPo']!r}")
@@ -139,7 +140,8 @@ def _check_order(
             out.append("rejected on FTD but a live Komet web order holds it")
     elif status == "CANCELLED":
         invoice = invoices.get(str(w["invoiceId"])) if w and w.get("invoiceId") else None
-        if (live and w is not None and w["status"] == 1) or (invoice and invoice["status"] != 4):
+        pending = live and w is not None and w["status"] == WebOrderStatus.PENDING
+        if pending or (invoice and invoice["status"] != InvoiceStatus.VOIDED):
             out.append("cancelled on FTD but Komet still holds it")
     elif status == "NEW" and final and not order.parked:
         out.append(f"still NEW on FTD and not parked (ledger state {order.state})")
@@ -154,7 +156,7 @@ def _status_problems(
     if not confirmed:
         return []
     invoice = invoices.get(str(w.get("invoiceId")))
-    if invoice is None or invoice["status"] != 1:
+    if invoice is None or invoice["status"] != InvoiceStatus.CONFIRMED:
         return ["CONFIRMED on FTD but the Komet invoice is not confirmed"]
     if confirmed[-1].get("invoice_number") != str(invoice["number"]):
         return [

@@ -23,6 +23,7 @@ from typing import Any
 
 from komet_ftd_ops.connect import Clients
 from komet_ftd_ops.ftd import FtdClient, FtdConfig
+from komet_ftd_ops.http.retry import RetryPolicy
 from komet_ftd_ops.komet import KometClient, KometConfig
 from komet_ftd_ops.orders import OrderLedger, process_orders
 from komet_ftd_ops.sandbox.ftd import shop as ftd_shop
@@ -30,7 +31,8 @@ from komet_ftd_ops.sandbox.ftd.http import meta_put
 from komet_ftd_ops.sandbox.komet import db as komet_db
 from komet_ftd_ops.settings.profiles import OrderRules, Profile
 from komet_ftd_ops.settings.secrets import Secret
-from komet_ftd_ops.state.store import CallCounter, Store
+from komet_ftd_ops.state.calls import CallCounter
+from komet_ftd_ops.state.store import Store
 from komet_ftd_ops.sync import run_cycle
 from komet_ftd_ops.testing.invariants import violations
 
@@ -77,7 +79,7 @@ class SimWorld:
                 base_url=KOMET_BASE,
                 company_id=info["company_id"],
                 token=Secret(info["tokens"]["customer"]),
-                read_retries=2,
+                retry=RetryPolicy(attempts=3),
             ),
             transport=self.twins.transport("komet", decide, log),
             on_call=CallCounter(store, "komet"),
@@ -88,7 +90,7 @@ class SimWorld:
                 base_url=FTD_BASE,
                 supplier_id=self.twins.ftd_info["supplier_id"],
                 token=Secret(self.twins.ftd_info["token"]),
-                retries=2,
+                retry=RetryPolicy(attempts=3),
             ),
             transport=self.twins.transport("ftd", decide, log),
             sleep=_noop_sleep,

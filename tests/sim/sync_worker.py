@@ -20,7 +20,8 @@ from komet_ftd_ops.connect import Clients, ftd_client, komet_client
 from komet_ftd_ops.orders import OrderLedger
 from komet_ftd_ops.settings.home import state_db_path
 from komet_ftd_ops.settings.profiles import load_profile
-from komet_ftd_ops.state.store import CallCounter, Store
+from komet_ftd_ops.state.calls import CallCounter
+from komet_ftd_ops.state.store import Store
 from komet_ftd_ops.sync import run_cycle
 
 

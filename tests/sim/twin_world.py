@@ -24,7 +24,8 @@ from komet_ftd_ops.orders import OrderLedger, OrdersReport, process_orders
 from komet_ftd_ops.sandbox.control import SandboxControl
 from komet_ftd_ops.settings.home import state_db_path
 from komet_ftd_ops.settings.profiles import load_profile
-from komet_ftd_ops.state.store import CallCounter, Store
+from komet_ftd_ops.state.calls import CallCounter
+from komet_ftd_ops.state.store import Store
 from komet_ftd_ops.sync import run_cycle
 from komet_ftd_ops.testing.invariants import violations
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from komet_ftd_ops.http.formats import komet_date
 from komet_ftd_ops.komet import KometClient
-from komet_ftd_ops.komet.models import komet_date, komet_ids
+from komet_ftd_ops.komet.models import komet_ids
 
 
 class NoWebOrderIdKomet(KometClient):
