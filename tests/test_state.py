@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,3 +69,25 @@ def test_savepoints_nest_more_than_one_level(tmp_path: Path) -> None:
                 _put(second, "2b")
         assert _values(store) == ["1", "2", "2b"]
         assert not store.conn.in_transaction
+
+
+def test_opening_a_second_store_keeps_the_first_ones_locks(tmp_path: Path) -> None:
+    """Closing any descriptor of a SQLite file drops the process's POSIX locks on it: the
+    integrity check on open must leave a Store already open on the file (and other processes
+    writing to it, as a run's kernel does) working."""
+    path = tmp_path / "state.sqlite3"
+    writer = (
+        "import sys; from komet_ftd_ops.state.store import Store\n"
+        "with Store(sys.argv[1]) as s: s.put('t', sys.argv[2], 1)"
+    )
+    with Store(path) as first:
+        first.put("t", "a", 1)
+        for n in range(3):
+            with Store(path) as again:
+                again.put("t", f"again-{n}", n)
+            subprocess.run([sys.executable, "-c", writer, str(path), f"kernel-{n}"], check=True)
+            with first.atomic() as db:
+                _put(db, f"first-{n}")
+            assert first.get("t", f"kernel-{n}") == 1
+        with Store(path) as last:
+            assert last.query("PRAGMA quick_check")[0][0] == "ok"

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import integrity
 from .migrations import MIGRATIONS
 
 
@@ -43,23 +44,56 @@ def _statements(script: str) -> list[str]:
 
 
 class Store:
-    """A SQLite file with WAL, migrations applied on open, and `atomic()` for every write."""
+    """A SQLite file with WAL, migrations applied on open, and `atomic()` for every write.
 
-    def __init__(self, path: Path | str, migrations: list[tuple[str, str]] | None = None) -> None:
+    A damaged file, or one emptied while the home has runs (`runs_dir`, by default the `runs`
+    folder next to the file), is refused with `StateDamaged` (see `state.integrity`), never
+    opened half-way or re-created empty.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        migrations: list[tuple[str, str]] | None = None,
+        *,
+        runs_dir: Path | None = None,
+    ) -> None:
         self.path = Path(path)
         self.migrations = MIGRATIONS if migrations is None else migrations
+        existing = False
         if str(path) != ":memory:":
+            found = integrity.before_open(self.path, runs_dir)
+            if found is not None and not found.usable:
+                raise integrity.refuse(found)
+            existing = found is None  # a file with a SQLite header: check it before use
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self.conn = sqlite3.connect(
             str(path), timeout=30, isolation_level=None, check_same_thread=False
         )
         self.conn.row_factory = sqlite3.Row
-        self._use_wal()
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
         self._depth = 0
-        self.migrate()
+        try:
+            self._open(existing)
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _open(self, existing: bool) -> None:
+        try:
+            problem = integrity.quick_check(self.conn) if existing else None
+            if problem is None:
+                self._use_wal()
+                self.conn.execute("PRAGMA synchronous=FULL")
+                self.conn.execute("PRAGMA foreign_keys=ON")
+                self.migrate()
+        except sqlite3.OperationalError:
+            raise  # locked, read-only, I/O: not damage
+        except sqlite3.DatabaseError as exc:  # damage quick_check did not reach
+            problem = str(exc)
+        if problem is not None:
+            found = integrity.Finding(integrity.DAMAGED, self.path, problem)
+            raise integrity.refuse(found) from None
 
     def _use_wal(self, wait_s: float = 30.0) -> None:
         """WAL lets readers (notebooks, `runs list`) work while a run writes. The switch needs
