@@ -15,25 +15,44 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from ..settings.secrets import Secret, resolve_secret
-from ..settings.profiles import load_profile
 from ..errors import ConfigError
+from ..settings.home import Home
+from ..settings.profiles import load_profile
+from ..settings.secrets import Secret, resolve_secret
 
 SECRET_NAME = re.compile(r"token|secret|passw|key", re.IGNORECASE)
 RESERVED_PARAMETERS = ("profile", "run_id")
 MIN_SECRET_LEN = 6  # shorter values would redact half the notebook; real tokens are longer
 
 
-def profile_secrets(profile: str, root: Path) -> list[str]:
+def profile_secrets(profile: str, home: Home) -> list[str]:
     """The profile's resolved secret values; references that cannot be resolved are skipped."""
+    loaded = load_profile(profile, home)
     values = []
-    for ref in load_profile(profile, root).secret_refs().values():
+    for ref in loaded.secret_refs().values():
         try:
-            values.append(resolve_secret(ref, root).reveal())
+            values.append(resolve_secret(ref, home).reveal())
         except ConfigError:
             continue
+    for ref in loaded.alerts.targets:  # apprise URLs embed credentials: the URL is a secret
+        try:
+            url = resolve_secret(ref, home).reveal()
+        except ConfigError:
+            continue
+        values.append(url)
+        password = _url_password(url)  # printed alone, as a mail login's password may be
+        if len(password) >= MIN_SECRET_LEN:
+            values.append(password)
     return values
+
+
+def _url_password(url: str) -> str:
+    try:
+        return unquote(urlsplit(url).password or "")
+    except ValueError:  # not a URL urllib can split; the whole value is still scanned
+        return ""
 
 
 def _holds_secret(value: Any, secret_values: list[str]) -> bool:
