@@ -5,6 +5,8 @@
     ├── DataError                    input that cannot be used as it is (bad file, bad rows)
     ├── StateError                   the kit's state database could not record something it must
     │                                (a Komet call's count): the run stops rather than forget
+    │   └── StateDamaged             the state database is damaged, or emptied while the home
+    │                                has runs: refused on open; restore it (`db check` says more)
     ├── TransportError               the call did not get a usable answer; retrying can help
     │   ├── ServiceUnavailable       5xx, an HTML error page from a proxy, a body that is not JSON
     │   │                            (`retry_after` when a 503 said how long to wait)
@@ -15,6 +17,8 @@
     ├── RateLimited                  the service asked us to slow down (`retry_after` seconds,
     │                                None when it did not say how long)
     ├── DeadlineExceeded             the whole run took longer than its deadline
+    ├── FilesystemError              the kit's files could not be written (read-only runs/, full
+    │                                disk): a person must make room or fix the mount
     └── ApiError                     the service understood the call and said no
         ├── AuthError                token missing, unknown or sent the wrong way
         ├── MethodNotAllowed         the token's method list lacks this method
@@ -37,6 +41,7 @@ UPSTREAM = "upstream"  # network or service trouble; the next cycle will likely 
 NEEDS_PERSON = "needs_person"  # auth or configuration; retrying will not help
 BAD_DATA = "bad_data"  # input data that cannot be used
 DEADLINE = "deadline"  # the run took too long
+FILESYSTEM = "filesystem"  # a file could not be written: read-only folder, full disk
 
 
 class KometFtdOpsError(Exception):
@@ -67,6 +72,12 @@ class DataError(KometFtdOpsError):
 class StateError(KometFtdOpsError):
     """The state database could not record something the kit must not forget. Not retryable:
     the run stops, so a person sees it, instead of going on with a wrong count or ledger."""
+
+
+class StateDamaged(StateError):
+    """The state database is not usable: not a SQLite file, truncated, failing SQLite's own
+    check, or empty (or gone) while the home has runs. Never retryable and never re-created
+    silently: a new database would forget the run history and the order ledger."""
 
 
 class TransportError(KometFtdOpsError):
@@ -114,6 +125,13 @@ class DeadlineExceeded(KometFtdOpsError):
     """The whole run took longer than its deadline."""
 
     failure_class = DEADLINE
+
+
+class FilesystemError(KometFtdOpsError):
+    """A file the kit must write could not be written (read-only, no space left, no
+    permission). Not retryable: the next cycle would fail the same way until a person acts."""
+
+    failure_class = FILESYSTEM
 
 
 class ApiError(KometFtdOpsError):

@@ -1,6 +1,6 @@
 """Is the integration healthy? One answer a monitoring system can act on.
 
-Four checks, all from the state database (no Komet call, so health never spends quota):
+Five checks, all from the state database (no Komet call, so health never spends quota):
 
     silence     no sync run succeeded in the last `max_silence_min` minutes (or none ever did)
     failures    the last `max_failures` sync runs all failed or timed out (skipped runs, which
@@ -9,6 +9,10 @@ Four checks, all from the state database (no Komet call, so health never spends 
                 `max_new_min` minutes, from the ledger (parked orders too: FTD waits on them
                 as well, so they stay red until a person acts); with `ftd_new` also the orders
                 FTD lists as NEW that the ledger never received (intake not running at all)
+    held        orders parked for a person (no later cycle moves them: `web_order_gone`,
+                `komet_merged`, a voided invoice...), and orders stuck: past FTD's NEW and not
+                waiting for the sales rep (`confirming`, a cancellation on its way), parked for
+                retry or unchanged for longer than `max_stuck_min` minutes
     reconcile   the last reconciliation found more than `max_problems` problems
 
 `check_health` returns every check; `Health.line()` is the one line to print: "ok: ..." or
@@ -27,6 +31,7 @@ from .index import FAILED, OK, RUNNING, SKIPPED, TIMED_OUT, RunRecord
 
 if TYPE_CHECKING:  # FTD's records only as a type: health needs no HTTP client
     from ..ftd.models import FtdOrder
+    from ..reconcile.ledger_view import OpenOrder
 
 SYNC = "sync"
 EXIT_CRITICAL = 2  # as a Nagios/Icinga plugin: 0 OK, 2 CRITICAL
@@ -38,6 +43,7 @@ class HealthRules:
     max_failures: int = 3
     max_new_min: float = 30.0
     max_problems: int = 0
+    max_stuck_min: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,40 @@ def check_reconciliation(last: dict[str, Any] | None, max_problems: int) -> Chec
     return Check("reconcile", True, f"last reconciliation ({span}) clean")
 
 
+def held_and_stuck(orders: Iterable[OpenOrder], now: datetime, max_stuck_min: float) -> list[str]:
+    """One line per order held for a person or stuck (see the module docstring), oldest first."""
+    from ..orders.ledger import ACKNOWLEDGED
+    from ..reconcile.ledger_view import NOT_YET_ACKNOWLEDGED
+
+    # Not stuck, only waiting: FTD's NEW orders are the `new_orders` check's, and an
+    # acknowledged order waits for the sales rep to confirm its invoice.
+    waiting = NOT_YET_ACKNOWLEDGED | {ACKNOWLEDGED}
+    found = []
+    for order in orders:
+        age = _minutes(now - order.since) if order.since else 0.0
+        why = f"{order.park_reason}: {order.park_detail}" if order.park_reason else "no change"
+        if order.held:
+            found.append((age, f"{order.order_id} held in {order.state} ({why})"))
+        elif order.state not in waiting and age > max_stuck_min:
+            found.append((age, f"{order.order_id} stuck in {order.state} ({why})"))
+    return [f"{line}, {age:.0f} min" for age, line in sorted(found, reverse=True)]
+
+
+def check_held(orders: Iterable[OpenOrder], now: datetime, max_stuck_min: float) -> Check:
+    lines = held_and_stuck(orders, now, max_stuck_min)
+    if lines:
+        return Check(
+            "held", False, f"{len(lines)} order(s) held or stuck (a person must act): {lines[0]}"
+        )
+    return Check("held", True, "no order held or stuck")
+
+
+def state_damaged(profile: str, exc: Exception) -> Health:
+    """Health when the state database is refused (`StateDamaged`): critical, as any failed check,
+    so a monitoring system sees exit 2 and the line saying what to do, not a crash."""
+    return Health(profile, [Check("state", False, str(exc))])
+
+
 def check_health(
     store: Store,
     profile: str,
@@ -155,7 +195,7 @@ def check_health(
 ) -> Health:
     """Every check for one profile (see the module docstring)."""
     from ..reconcile.core import last_result
-    from ..reconcile.ledger_view import orders_waiting_for_ack
+    from ..reconcile.ledger_view import open_orders, orders_waiting_for_ack
 
     rules = rules or HealthRules()
     now = now or datetime.now(UTC)
@@ -169,6 +209,7 @@ def check_health(
             check_silence(runs, now, rules.max_silence_min),
             check_failures(runs, rules.max_failures),
             check_new_orders(waiting.items(), now, rules.max_new_min),
+            check_held(open_orders(store, profile), now, rules.max_stuck_min),
             check_reconciliation(last_result(store, profile), rules.max_problems),
         ],
     )

@@ -2,50 +2,105 @@
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from pathlib import Path
+from dataclasses import dataclass
 
 import psutil  # a dependency of ipykernel
 
+from ..settings.home import Home
 
-def lock_path(root: Path, profile: str) -> Path:
-    return root / "locks" / f"{profile}.lock"
+
+@dataclass(frozen=True)
+class ProfileLock:
+    """The outcome of trying the profile's lock: `fd` is the locked descriptor (hand it to every
+    process of the run), or None and `held_by` says who has it."""
+
+    fd: int | None
+    held_by: str | None
 
 
 @contextmanager
-def profile_lock(root: Path, profile: str, note: str = "") -> Iterator[str | None]:
-    """Hold the profile's run lock, non-blocking. Yields None if held, else who holds it.
+def acquire_profile_lock(home: Home, profile: str, note: str = "") -> Iterator[ProfileLock]:
+    """Try the profile's run lock, non-blocking; release it (our share of it) on leaving.
 
-    An flock dies with its process, so a crashed runner never leaves the profile locked.
+    An flock belongs to the open file, not to the process: every process that inherits the
+    descriptor holds the same lock, and it is released only when the last of them has closed
+    it or died. The runner hands `fd` to its child and the child to the kernel, so the lock
+    lasts exactly as long as anything of the run is still alive, whichever process is killed.
+    That is also why there is no explicit LOCK_UN here: unlocking would release the lock for
+    the run's surviving processes too.
     """
-    path = lock_path(root, profile)
+    path = home.lock_path(profile)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            held = True
-        else:
-            held = False
-        if held:
-            yield path.read_text(errors="replace").strip() or "another process"
+            yield ProfileLock(None, path.read_text(errors="replace").strip() or "another process")
             return
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} {note}\n".encode(), 0)
-        try:
-            yield None
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        yield ProfileLock(fd, None)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def profile_lock(home: Home, profile: str, note: str = "") -> Iterator[str | None]:
+    """Hold the profile's run lock, non-blocking. Yields None if we hold it, else who holds it.
+
+    An flock dies with its process, so a crashed runner never leaves the profile locked.
+    """
+    with acquire_profile_lock(home, profile, note) as lock:
+        yield lock.held_by
+
+
+# --- dying with the parent ------------------------------------------------------------------
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux), and die at once if the
+    parent is already gone (it may have died before this call: then we were re-parented).
+
+    The run's processes each hold the profile lock (see `acquire_profile_lock`), so a survivor
+    could not overlap the next run anyway; dying with the parent means a killed runner does not
+    leave a headless notebook working on until it blocks the next runs. Elsewhere a no-op
+    besides the parent check: the inherited lock still keeps runs apart, and the kernel's own
+    parent poller (JPY_PARENT_PID) ends an orphaned kernel within a second.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def die_with_parent_preexec(parent_pid: int) -> Callable[[], None]:
+    """`die_with_parent` as a Popen `preexec_fn`: runs in the new process before it execs the
+    kernel (the death signal survives exec), so no gap exists in which the kernel is started
+    but not yet bound to its parent."""
+    libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+    def _bind() -> None:
+        if libc is not None:
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return _bind
 
 
 @contextmanager
