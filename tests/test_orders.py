@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 from sim.harness import SimWorld
-from sim.inproc import DROP, ERROR, OK, RATE_LIMIT, CallLog
+from sim.inproc import DROP, ERROR, OK, RATE_LIMIT, RESET, CallLog
 
-from komet_ftd_ops.errors import OutcomeUnknown, QuotaExceeded, ServiceUnavailable
+from komet_ftd_ops.errors import OutcomeUnknown, QuotaExceeded, RateLimited, ServiceUnavailable
 from komet_ftd_ops.ftd.models import FtdOrder
 from komet_ftd_ops.orders import OrderLedger, OrdersReport, process_orders, release_order
 from komet_ftd_ops.orders.cycle import classify
@@ -49,6 +49,7 @@ class Case:
         self.store: Store = world.fresh_store()
         self.profile: Profile = world.profile
         self.log = CallLog()
+        self.waits: list[float] = []
 
     def rules(self, **values: Any) -> Case:
         self.profile = replace(self.profile, orders=replace(self.profile.orders, **values))
@@ -77,6 +78,7 @@ class Case:
             dry_run=dry_run,
             run_id="t",
             now=now or datetime.now(UTC),
+            sleep=self.waits.append,  # waits recorded, not waited
         )
 
     def ledger(self) -> OrderLedger:
@@ -155,9 +157,20 @@ def test_an_order_line_must_say_its_boxes_and_price() -> None:
 
 def test_failures_map_to_parking_reasons_in_one_table() -> None:
     assert classify(QuotaExceeded("q"), "komet").reason == "quota"
+    # One lost answer stops only its own order; only several in a row stop the service.
     lost = classify(OutcomeUnknown("x"), "komet")
-    assert (lost.reason, lost.retry, lost.stop) == ("komet_unavailable", True, True)
+    assert (lost.reason, lost.retry, lost.stop, lost.failed) == (
+        "komet_unavailable",
+        True,
+        False,
+        True,
+    )
     assert classify(ServiceUnavailable("x"), "ftd").reason == "ftd_unavailable"
+    # Komet's "limit exceeded" with calls left is a rate limit, not a spent day.
+    burst = classify(QuotaExceeded("q"), "komet", quota_spent=False)
+    assert (burst.reason, burst.retry, burst.stop) == ("komet_rate_limited", True, False)
+    limited = classify(RateLimited("slow down", retry_after=30), "ftd")
+    assert (limited.reason, limited.stop) == ("ftd_rate_limited", False)
 
 
 # -- against the twins ---------------------------------------------------------------------------
@@ -248,45 +261,140 @@ def test_an_order_with_unreadable_values_is_kept_and_parked_not_dropped(sim: Sim
     assert case.problems() == []
 
 
+def _spend_quota(case: Case) -> None:
+    """Today's Komet calls recorded up to the daily quota (as a busy day would leave them)."""
+    day = datetime.now(UTC).date().isoformat()
+    with case.store.atomic() as db:
+        db.execute(
+            "INSERT INTO api_calls VALUES (?, 'komet', 'inventory.list', ?)",
+            (day, case.profile.daily_quota),
+        )
+
+
 def test_a_spent_quota_parks_orders_stops_komet_and_the_next_cycle_resumes(sim: SimWorld) -> None:
     case = Case(sim)
     case.shop(3)
+    _spend_quota(case)
     report = case.cycle(at("web-order.create", RATE_LIMIT))
     assert report.counters()["orders_parked"] == 3
     assert set(report.parked_table()["reason"]) == {"quota"}
     assert report.parked_table()["retries"].all()
     assert sum(1 for s, n, _ in case.log.calls if n == "web-order.create") == 1  # stopped at once
     assert sum(report.shadow_stock().values()) > 0  # sold on FTD, not yet in Komet
+    assert report.counters()["orders_held_back"] == 3
+    with pytest.raises(ServiceUnavailable, match="3 orders held back"):
+        report.raise_if_held_back()
     resumed = case.cycle()
     assert (
         resumed.counters()["orders_acknowledged"] == 3 and resumed.counters()["orders_parked"] == 0
     )
     assert resumed.shadow_stock() == {}
+    resumed.raise_if_held_back()  # a clean cycle: exit 0
     assert case.problems() == []
 
 
-def test_a_lost_create_is_found_again_not_repeated(sim: SimWorld) -> None:
+def test_a_limit_message_with_calls_left_parks_one_order_not_the_queue(sim: SimWorld) -> None:
+    case = Case(sim)
+    case.shop(3)
+    report = case.cycle(at("web-order.create", RATE_LIMIT))
+    assert report.counters()["orders_acknowledged"] == 2  # the others went on
+    assert list(report.parked_table()["reason"]) == ["komet_rate_limited"]
+    assert report.counters()["orders_held_back"] == 1
+    resumed = case.cycle()
+    assert (
+        resumed.counters()["orders_acknowledged"] == 1 and resumed.counters()["orders_parked"] == 0
+    )
+    assert case.problems() == []
+
+
+def _limited_acks(times: int) -> Any:
+    """FTD answers 429 (Retry-After: 1) to the first `times` acknowledgements."""
+    left = {"n": times}
+
+    def decide(service: str, call: str) -> str:
+        if call.endswith("/acknowledge") and left["n"] > 0:
+            left["n"] -= 1
+            return RATE_LIMIT
+        return OK
+
+    return decide
+
+
+def test_komet_is_left_alone_only_after_three_failures_in_a_row(sim: SimWorld) -> None:
+    case = Case(sim)
+    case.shop(5, seed=8)
+    report = case.cycle(at("web-order.create", RESET, times=3))
+    creates = [k for s, n, k in case.log.calls if n == "web-order.create"]
+    assert creates == [RESET] * 3  # then stopped: two orders wait without a call
+    assert sorted(report.held_back.values()) == ["komet_unavailable"] * 2 + ["outcome_unknown"] * 3
+    resumed = case.cycle()
+    assert resumed.counters()["orders_acknowledged"] == 5 and resumed.held_back == {}
+    assert case.problems() == []
+
+
+def test_one_failure_stops_only_its_own_order(sim: SimWorld) -> None:
+    case = Case(sim)
+    case.shop(5, seed=8)
+    report = case.cycle(at("web-order.create", RESET, times=2))
+    assert report.counters()["orders_acknowledged"] == 3  # two lost creates, three through
+    assert sorted(report.held_back.values()) == ["outcome_unknown"] * 2
+    assert case.problems(final=False) == []
+
+
+def test_a_short_rate_limit_is_waited_out_within_the_cycle(sim: SimWorld) -> None:
+    case = Case(sim)
+    case.shop(2, seed=6)
+    report = case.cycle(_limited_acks(3))  # the client's 3 attempts all refused
+    assert case.waits == [1.0]  # FTD's Retry-After, waited out once
+    assert report.counters()["orders_acknowledged"] == 2 and report.held_back == {}
+    assert case.problems() == []
+
+
+def test_a_longer_rate_limit_defers_orders_without_hammering(sim: SimWorld) -> None:
+    case = Case(sim)
+    case.shop(2, seed=6)
+    report = case.cycle(_limited_acks(6))  # still refused after the wait
+    assert set(report.held_back.values()) == {"ftd_rate_limited"}
+    acks = [n for s, n, _ in case.log.calls if n.endswith("/acknowledge")]
+    assert len(acks) == 6  # the other order waited out the pause without a call
+    assert report.parked_table()["retries"].all()
+    resumed = case.cycle()
+    assert resumed.counters()["orders_acknowledged"] == 2 and resumed.held_back == {}
+    assert case.problems() == []
+
+
+def test_a_lost_create_is_created_again_and_its_empty_header_listed(sim: SimWorld) -> None:
     case = Case(sim)
     (order_id,) = case.shop(1)["orders"]
-    case.cycle(at("web-order.create", DROP))
+    first = case.cycle(at("web-order.create", DROP))
     creates = [k for s, n, k in case.log.calls if n == "web-order.create"]
-    assert creates == [DROP]  # one create, its answer lost, the web order adopted
+    assert creates == [DROP]  # never twice in one cycle
+    assert list(first.parked_table()["reason"]) == ["outcome_unknown"]
+    assert first.counters()["orphan_headers"] == 1
+    assert list(first.orphans_table()["order_id"]) == [order_id]
+    # Never a listing of web orders without a webOrderId (Komet documents it as required).
+    lists = [k for s, n, k in case.log.calls if n == "web-order-details.list"]
+    assert lists == []
+    case.cycle()
     assert case.ftd(order_id)["status"] == "ACKNOWLEDGED"
-    assert len(case.dump()["komet"]["web_orders"]) == 1
-    events = [e["detail"] or "" for e in case.ledger().events(order_id)]
-    assert any("adopted after a lost answer" in e for e in events)
+    web = case.dump()["komet"]["web_orders"]
+    assert len(web) == 2 and sum(1 for w in web if not w["items"]) == 1  # the orphan, bare
+    assert case.problems() == []  # accounted for by the recorded lost create
 
 
-def test_an_unsettled_create_waits_and_blocks_other_creates(sim: SimWorld) -> None:
+def test_an_unsettled_create_waits_for_its_own_window_and_blocks_no_one(sim: SimWorld) -> None:
     case = Case(sim).rules(unknown_settle_seconds=60)
     first, second = case.shop(2, seed=4)["orders"]
     t0 = datetime.now(UTC)
     report = case.cycle(at("web-order.create", ERROR), now=t0)
-    assert set(report.parked_table()["reason"]) == {"outcome_unknown"}
-    assert sum(1 for s, n, _ in case.log.calls if n == "web-order.create") == 1
-    assert any("unresolved" in note for note in report.notes)
+    assert list(report.parked_table()["reason"]) == ["outcome_unknown"]
+    assert report.counters()["orders_acknowledged"] == 1  # the other order went on
+    assert sum(1 for s, n, _ in case.log.calls if n == "web-order.create") == 2
+    soon = case.cycle(now=t0 + timedelta(seconds=30))  # inside the window: no create again
+    assert sum(1 for s, n, _ in case.log.calls if n == "web-order.create") == 2
+    assert soon.counters()["orders_held_back"] == 1
     later = case.cycle(now=t0 + timedelta(seconds=61))
-    assert later.counters()["orders_acknowledged"] == 2
+    assert later.counters()["orders_acknowledged"] == 1
     assert case.problems() == []
 
 

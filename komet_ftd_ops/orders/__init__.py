@@ -5,9 +5,10 @@
                     state machine is drawn there
     checks.py       before Komet: offer published, price within tolerance, ship date ahead
     komet_steps.py  create, add lines, check out, delete; lost answers read back
+    orphans.py      empty Komet headers a lost create may have left, listed for the sales rep
     ftd_steps.py    acknowledgement, CONFIRMED, CANCELLED with idempotency keys
     pipeline.py     one cycle: intake, each open order step by step, invoices followed
-    cycle.py        this cycle's caches, and the table from a failure to a parking reason
+    cycle.py        what one cycle remembers, and the table from a failure to a parking reason
     report.py       counters and small tables for the sync notebook
     check.py        invariants over the ledger and the twin's dumps (tests, demos)
 

@@ -1,13 +1,17 @@
 """What one cycle of the order pipeline knows besides the ledger, and how failures park orders.
 
 Nothing here survives a crash, on purpose: everything an order needs to resume is in the ledger.
-The cycle only caches what is cheap to read again (the FTD customer's foreign pending web orders,
-the carrier) and remembers which service stopped answering, so one outage costs one failed call,
-not one per order.
+The cycle remembers only what must not repeat within it: which writes went out (a write is never
+sent twice in one cycle), which orders were read back, and how each service is doing. A failure
+stops only what it concerns: one order is parked, and a service is left alone for the rest of
+the cycle only after `MAX_FAILURES_IN_A_ROW` failed calls with no answer between them, when a
+token is refused, when the daily quota is really spent, or while a rate limit's wait runs.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -34,6 +38,16 @@ if TYPE_CHECKING:
 
 KOMET, FTD = "komet", "ftd"
 CARRIER_KEY = "orders.carrier_id"
+MAX_FAILURES_IN_A_ROW = 3  # failed calls to one service, no answer between: stop calling it
+SHORT_WAIT_SECONDS = 2.0  # a Retry-After this short is waited out within the cycle
+OUTCOME_UNKNOWN = "outcome_unknown"
+
+
+def service_failure(reason: str) -> bool:
+    """True for parking reasons that a later cycle cures by itself once the service answers."""
+    return reason in (OUTCOME_UNKNOWN, "quota") or reason.endswith(
+        ("_unavailable", "_rate_limited")
+    )
 
 
 class Parked(Exception):
@@ -56,19 +70,29 @@ class Verdict:
     reason: str
     retry: bool  # later cycles try again on their own
     stop: bool  # no more calls to this service in this cycle
+    failed: bool = False  # no answer: counts towards MAX_FAILURES_IN_A_ROW
 
 
-def classify(exc: KometFtdOpsError, service: str) -> Verdict:
-    """The one table from a failure to a parking reason."""
+def classify(exc: KometFtdOpsError, service: str, *, quota_spent: bool = True) -> Verdict:
+    """The one table from a failure to a parking reason.
+
+    Komet answers both a spent daily quota and a burst limit with the same "API request limit
+    exceeded": `quota_spent` (our own count of today's calls) tells them apart, so one refused
+    call with hundreds of calls left is a rate limit for that order, not a day without Komet.
+    """
     if isinstance(exc, DeadlineExceeded | StateError):  # the run stops: not one order's fault
         raise exc
     if isinstance(exc, QuotaExceeded):
-        return Verdict("quota", retry=True, stop=True)
+        if quota_spent:
+            return Verdict("quota", retry=True, stop=True)
+        return Verdict(f"{service}_rate_limited", retry=True, stop=False, failed=True)
     if isinstance(exc, AuthError | MethodNotAllowed | CustomerNotAllowed):
         # A person must fix the token; once fixed, parked orders resume without help.
         return Verdict(f"{service}_token_refused", retry=True, stop=True)
-    if isinstance(exc, TransportError | RateLimited):
-        return Verdict(f"{service}_unavailable", retry=True, stop=True)
+    if isinstance(exc, RateLimited):
+        return Verdict(f"{service}_rate_limited", retry=True, stop=False, failed=True)
+    if isinstance(exc, TransportError):
+        return Verdict(f"{service}_unavailable", retry=True, stop=False, failed=True)
     if isinstance(exc, ApiError):
         return Verdict(f"{service}_refused", retry=False, stop=False)
     return Verdict("bad_data", retry=False, stop=False)
@@ -76,7 +100,7 @@ def classify(exc: KometFtdOpsError, service: str) -> Verdict:
 
 @dataclass
 class Cycle:
-    """One run of the pipeline: profile, ledger, clients, the report, and this cycle's caches."""
+    """One run of the pipeline: profile, ledger, clients, the report, and this cycle's memory."""
 
     profile: Profile
     ledger: OrderLedger
@@ -84,8 +108,11 @@ class Cycle:
     report: OrdersReport
     now: datetime
     stopped: dict[str, str] = field(default_factory=dict)  # service -> why
-    create_blocked: str | None = None  # an earlier create is unresolved: no new creates
-    _foreign_pending: set[str] | None = None
+    failures: dict[str, int] = field(default_factory=dict)  # service -> failed calls in a row
+    cooling: dict[str, float] = field(default_factory=dict)  # service -> monotonic time
+    sent: set[tuple[str, ...]] = field(default_factory=set)  # writes sent in this cycle
+    read_back: set[tuple[str, ...]] = field(default_factory=set)  # read-backs done this cycle
+    sleep: Callable[[float], None] = time.sleep
 
     @property
     def rules(self) -> OrderRules:
@@ -99,6 +126,26 @@ class Cycle:
         self.stopped.setdefault(service, reason)
         self.report.note(f"{service} calls stopped for this cycle: {reason}")
 
+    def failed(self, service: str, reason: str) -> None:
+        """A call got no usable answer; enough of them in a row stop the service."""
+        count = self.failures[service] = self.failures.get(service, 0) + 1
+        if count >= MAX_FAILURES_IN_A_ROW:
+            self.stop(service, reason)
+
+    def answered(self, service: str) -> None:
+        self.failures[service] = 0
+
+    def cool(self, service: str, seconds: float) -> None:
+        """The service asked for a pause: no calls to it until the pause is over."""
+        until = time.monotonic() + seconds
+        self.cooling[service] = max(until, self.cooling.get(service, 0.0))
+
+    def cooling_down(self, service: str) -> bool:
+        return self.cooling.get(service, 0.0) > time.monotonic()
+
+    def quota_spent(self) -> bool:
+        return self.clients.calls.today() >= self.profile.daily_quota
+
     def settled(self, sent_at: str | None) -> bool:
         """True once a write whose answer was lost can no longer be in flight.
 
@@ -111,17 +158,12 @@ class Cycle:
         wait = timedelta(seconds=max(0, self.rules.unknown_settle_seconds))
         return sent_at <= iso(self.now - wait)
 
-    def foreign_pending(self) -> set[str]:
-        """Pending web orders of the FTD customer that no ledger order holds (one read a cycle).
+    def may_resend(self, write: tuple[str, ...], sent_at: str | None) -> bool:
+        """A lost write goes out again only once settled, and never twice in one cycle."""
+        return write not in self.sent and self.settled(sent_at)
 
-        Recorded with each create, so that a create whose answer was lost can be told apart
-        from web orders that were there before it.
-        """
-        if self._foreign_pending is None:
-            listed = self.clients.komet.web_order_details_list(self.customer)
-            ids = {w.id for w in listed}
-            self._foreign_pending = ids - self.ledger.claimed_web_orders()
-        return self._foreign_pending
+    def sending(self, write: tuple[str, ...]) -> None:
+        self.sent.add(write)
 
     def carrier(self) -> str:
         """The profile's carrier, else the FTD customer's first carrier in Komet (read once)."""

@@ -1,25 +1,27 @@
 """The Komet half of an order: create the web order, add its lines, check it out (or delete it).
 
 Each step records its state before the call it guards and its result right after. When a write's
-answer is lost, the step reads Komet back before anything is sent again:
+answer is lost, the step reads Komet back BY `webOrderId` (the only way Komet documents) before
+anything is sent again:
 
-- create: the pending web orders of the FTD customer are compared with the set recorded before
-  the create (and with every id the ledger holds): one new bare header is ours and is adopted,
-  none means nothing was created; more than one is left to a person, never guessed;
+- create: nothing to read back by. A bare header holds no boxes, so the order creates again
+  (after the settle window, never twice in one cycle) and the header the lost create may have
+  made is recorded for the sales rep (`orphans.OrphanHeaders`);
 - item add: `web-order-details.list` of our web order, matched on inventoryIds, quantity and
   price, skipping items other lines already hold;
 - checkout: the web order listed as checked out (statusId 2, `WebOrderStatus.CHECKED_OUT`),
   or still pending;
 - delete: the web order no longer pending.
 
-Komet has no idempotency key, so these read-backs are the only thing standing between a lost
-answer and a doubled order. `webOrderId` is sent on every add: without it Komet merges the line
-into any pending order "with identical information".
+A write still unresolved after its read-back waits for its settle window and the next cycle:
+a slow Komet then costs one write and one read-back per order and cycle, never a loop. Komet
+has no idempotency key, so these read-backs are the only thing standing between a lost answer
+and a doubled order. `webOrderId` is sent on every add: without it Komet merges the line into
+any pending order "with identical information".
 """
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 from ..errors import (
@@ -33,7 +35,7 @@ from ..errors import (
 from ..komet.models import InventoryOrigin, WebOrderItem, WebOrderStatus
 from ..offers.ids import OfferId, inventory_ids_of
 from .checks import check_order
-from .cycle import Cycle, Parked
+from .cycle import KOMET, OUTCOME_UNKNOWN, Cycle, Parked
 from .ftd_steps import OUT_OF_STOCK, ack_body, record_acknowledging
 from .ledger import (
     ADDED,
@@ -52,6 +54,7 @@ from .ledger import (
     Line,
     Order,
 )
+from .orphans import OrphanHeaders
 
 LOST = (TransportError, RateLimited)  # a write's answer that tells nothing about its outcome
 PARTIAL_STOCK = "PARTIAL_STOCK"
@@ -63,65 +66,60 @@ HALF_CENT = Decimal("0.005")  # Komet keeps prices to the cent
 
 def step_received(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
     check_order(cycle, order, lines)
-    if cycle.create_blocked:
-        # One unresolved create at a time, or a lost one could not be told apart from this one.
-        cycle.report.note(f"new orders wait: the create of {cycle.create_blocked} is unresolved")
-        return False
-    before = sorted(cycle.foreign_pending())
-    cycle.ledger.update(
-        order.order_id, cycle.now, state=CREATING, pending_before=json.dumps(before), sent=True
-    )
+    create = ("create", order.order_id)
+    if order.sent_at and not cycle.may_resend(create, order.sent_at):
+        raise _create_unknown()  # an earlier create's answer was lost (`sent_at` kept)
+    cycle.ledger.update(order.order_id, cycle.now, state=CREATING, sent=True)
+    cycle.sending(create)
     try:
         web_order_id = cycle.clients.komet.web_order_create(
             cycle.customer, cycle.profile.komet_location_id or None
         )
     except LOST:
-        return step_creating(cycle, cycle.ledger.get(order.order_id), lines)
+        cycle.failed(KOMET, "komet_unavailable")
+        step_creating(cycle, cycle.ledger.get(order.order_id), lines)
+        raise _create_unknown() from None
     except ApiError:
-        # Komet said no (quota, token...): nothing was created, nothing to look for later.
-        cycle.ledger.update(order.order_id, cycle.now, state=RECEIVED, event="create refused")
+        # Komet said no (quota, token...): nothing was created, nothing to wait for.
+        cycle.ledger.update(
+            order.order_id, cycle.now, state=RECEIVED, sent_at=None, event="create refused"
+        )
         raise
     _adopt(cycle, order, web_order_id, "created")
     return True
 
 
 def step_creating(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
-    """A create may have gone out: find its web order, or learn that none was made."""
-    found = find_created(cycle, order)
-    if found is not None:
-        _adopt(cycle, order, found, "adopted after a lost answer")
-        return True
-    if not cycle.settled(order.sent_at):
-        cycle.create_blocked = order.order_id
-        raise Parked(
-            "outcome_unknown",
-            "web-order.create sent, its answer lost and no new "
-            "web order seen yet; read again next cycle",
-            retry=True,
+    """A create went out and its answer never came (lost, or the run died): create again.
+
+    Komet offers no documented way to find the header without its id, and a bare header holds
+    no boxes: it is recorded for the sales rep, and the order goes back to `received`.
+    """
+    with cycle.ledger.store.atomic():
+        record_lost_create(cycle, order)
+        cycle.ledger.update(
+            order.order_id,
+            cycle.now,
+            state=RECEIVED,
+            event="create answer lost",
+            detail="an empty web order may be left in Komet (listed for the sales rep)",
         )
-    cycle.ledger.update(
-        order.order_id,
-        cycle.now,
-        state=RECEIVED,
-        event="create not found",
-        detail="no new web order in Komet: creating again",
-    )
     return True
 
 
-def find_created(cycle: Cycle, order: Order) -> str | None:
-    """The bare pending web order that appeared since the create was recorded, if any."""
-    listed = cycle.clients.komet.web_order_details_list(cycle.customer)
-    known = set(json.loads(order.pending_before or "[]")) | cycle.ledger.claimed_web_orders()
-    bare = sorted(w.id for w in listed if w.id not in known and not w.items)
-    if len(bare) > 1:
-        raise Parked(
-            "create_ambiguous",
-            f"several new bare web orders {bare}: a person must "
-            "say which is this order's (never create another)",
-            retry=False,
-        )
-    return bare[0] if bare else None
+def _create_unknown() -> Parked:
+    return Parked(
+        OUTCOME_UNKNOWN,
+        "web-order.create sent and its answer lost; the possible empty header is listed "
+        "for the sales rep; creating again next cycle",
+        retry=True,
+    )
+
+
+def record_lost_create(cycle: Cycle, order: Order) -> None:
+    OrphanHeaders(cycle.ledger.store, cycle.profile.name, cycle.ledger.run_id).record(
+        order.order_id, order.sent_at, cycle.now
+    )
 
 
 def _adopt(cycle: Cycle, order: Order, web_order_id: str, how: str) -> None:
@@ -156,6 +154,7 @@ def _send_line(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> boo
     ledger.update_line(
         order.order_id, line.line_id, cycle.now, state=LINE_ADDING, qty_sent=quantity, sent=True
     )
+    cycle.sending(("add", order.order_id, line.line_id))
     try:
         answer = cycle.clients.komet.web_order_item_add(
             cycle.customer,
@@ -173,6 +172,7 @@ def _send_line(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> boo
         _not_available(cycle, order, line, quantity, exc.available_boxes)
         return True
     except LOST:
+        cycle.failed(KOMET, "komet_unavailable")
         fresh = cycle.ledger.lines(order.order_id)
         return _resolve_line(cycle, order, fresh, _same(fresh, line))
     except ApiError as exc:
@@ -243,9 +243,9 @@ def _resolve_line(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> 
     if item is not None:
         _added(cycle, order, line, item.web_order_item_id or "", "found in Komet by read-back")
         return True
-    if not cycle.settled(line.sent_at):
+    if not cycle.may_resend(("add", order.order_id, line.line_id), line.sent_at):
         raise Parked(
-            "outcome_unknown",
+            OUTCOME_UNKNOWN,
             f"line {line.line_id}: web-order-item.add sent, its "
             "answer lost and not in Komet yet; read again next cycle",
             retry=True,
@@ -289,31 +289,54 @@ def find_item(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> WebO
 
 
 def _checkout(cycle: Cycle, order: Order) -> bool:
+    checkout = ("checkout", order.order_id)
     cycle.ledger.update(order.order_id, cycle.now, state=CHECKING_OUT, sent=True)
+    cycle.sending(checkout)
     try:
         cycle.clients.komet.web_order_checkout(
             cycle.customer, str(order.web_order_id), order.order_number
         )
     except (*LOST, NotFound) as exc:
-        return step_checking_out(cycle, order, [], lost=str(exc))
+        if not isinstance(exc, NotFound):
+            cycle.failed(KOMET, "komet_unavailable")
+        return _checkout_lost(cycle, order, str(exc))
     except ApiError as exc:
         if isinstance(exc, InvalidParameter) and exc.param == "webOrderId":
-            return step_checking_out(cycle, order, [], lost=str(exc))  # not pending: done before?
+            return _checkout_lost(cycle, order, str(exc))  # not pending: done before?
         cycle.ledger.update(order.order_id, cycle.now, state=ADDING, event="checkout refused")
         raise
     _checked_out(cycle, order)
     return True
 
 
+def _checkout_lost(cycle: Cycle, order: Order, lost: str) -> bool:
+    if ("checkout", order.order_id) in cycle.read_back:
+        # Read back already this cycle (just before this checkout): the next cycle reads again.
+        raise _checkout_unknown(lost)
+    return step_checking_out(cycle, cycle.ledger.get(order.order_id), [], lost=lost)
+
+
+def _checkout_unknown(lost: str) -> Parked:
+    return Parked(
+        OUTCOME_UNKNOWN,
+        f"web-order.checkout sent, its answer lost ({lost or 'the run stopped'}) and the "
+        "web order still pending; read again next cycle",
+        retry=True,
+    )
+
+
 def step_checking_out(cycle: Cycle, order: Order, lines: list[Line], lost: str = "") -> bool:
     """A checkout may have gone out: is the web order checked out, or still pending?"""
     komet, web_order_id = cycle.clients.komet, str(order.web_order_id)
+    cycle.read_back.add(("checkout", order.order_id))
     if komet.web_order_details_list(cycle.customer, web_order_id, WebOrderStatus.CHECKED_OUT):
         _checked_out(cycle, order)
         return True
     if komet.web_order_details_list(cycle.customer, web_order_id):
-        # Still pending: the checkout did not happen. Sending it again cannot make a second
-        # invoice (a web order checks out once), so no need to wait.
+        # Still pending. A slow checkout may still be running on Komet's side: re-sending it
+        # at once is what loops. Wait for the settle window and the next cycle.
+        if not cycle.may_resend(("checkout", order.order_id), order.sent_at):
+            raise _checkout_unknown(lost)
         cycle.ledger.update(
             order.order_id, cycle.now, state=ADDING, event="checkout not done", detail=lost or None
         )
@@ -341,9 +364,12 @@ def _delete(cycle: Cycle, order: Order, state: str) -> bool:
     if not order.web_order_id:
         return _deleted(cycle, order, state)
     cycle.ledger.update(order.order_id, cycle.now, state=state, sent=True)
+    cycle.sending(("delete", order.order_id))
     try:
         cycle.clients.komet.web_order_delete(cycle.customer, str(order.web_order_id))
-    except (*LOST, NotFound, InvalidParameter):
+    except (*LOST, NotFound, InvalidParameter) as exc:
+        if isinstance(exc, LOST):
+            cycle.failed(KOMET, "komet_unavailable")
         return step_deleting(cycle, cycle.ledger.get(order.order_id), [])
     return _deleted(cycle, order, state)
 
@@ -352,6 +378,13 @@ def step_deleting(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
     """A delete may have gone out: is the web order still pending?"""
     komet, web_order_id = cycle.clients.komet, str(order.web_order_id)
     if komet.web_order_details_list(cycle.customer, web_order_id):
+        if not cycle.may_resend(("delete", order.order_id), order.sent_at):
+            raise Parked(
+                OUTCOME_UNKNOWN,
+                "web-order.delete sent, its answer lost and the web order still pending; "
+                "read again next cycle",
+                retry=True,
+            )
         return _delete(cycle, order, order.state)  # still there: the delete did not happen
     if komet.web_order_details_list(cycle.customer, web_order_id, WebOrderStatus.CHECKED_OUT):
         # Checked out after all: an invoice exists, the sales rep has to void it.
@@ -382,7 +415,7 @@ def step_cancel_delete(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
 
 
 __all__ = [
-    "find_created",
+    "record_lost_create",
     "find_item",
     "same_item",
     "step_adding",

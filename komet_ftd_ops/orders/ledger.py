@@ -9,7 +9,9 @@ Order states (`orders.state`):
     received ──(checks fail)──────────────────────────────────► parked, state unchanged
     received ─► creating ─► adding ─► checking_out ─► acknowledging ─► acknowledged ─► confirming ─► confirmed
                    │           └──(every line rejected)─► deleting ─► acknowledging ─► rejected
-                   └── a create may be in flight: adopt the new pending web order, never create twice
+                   └── a create's answer lost: back to received (create again after the settle
+                       window, never twice in one cycle); the possible empty header is listed
+                       in `orphan_headers` for the sales rep (orphans.py)
 
     cancel asked, not invoiced:  ... ─► cancel_deleting ─► cancel_reporting ─► cancelled
     cancel asked, invoiced:      ... ─► cancel_review (parked for the sales rep)

@@ -2,26 +2,29 @@
 
 Each order is moved one step at a time by `advance`, which re-reads the order from the ledger
 before every step (the ledger, not memory, is the truth) and is the ONE place where a failed
-call becomes a parked order (`cycle.classify`). A service that stops answering is not called
-again in the same cycle; orders waiting on it are parked with a reason that later cycles retry.
+call becomes a parked order (`cycle.classify`). No order waits on another: a failed call parks
+its own order, and a service is left alone for the rest of the cycle only once it has clearly
+stopped answering (see `cycle.py`). Orders held back that way are counted in the report, and
+the run exits 75 for them (`OrdersReport.raise_if_held_back`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..connect import Clients
-from ..errors import KometFtdOpsError
+from ..errors import KometFtdOpsError, RateLimited
 from ..komet.models import Invoice, InvoiceStatus
 from ..settings.profiles import Profile
 from ..state.store import Store, iso
 from . import intake
-from .cycle import FTD, KOMET, Cycle, Parked, classify
+from .cycle import FTD, KOMET, SHORT_WAIT_SECONDS, Cycle, Parked, classify, service_failure
 from .ftd_steps import step_acknowledging, step_cancel_reporting, step_confirming
 from .komet_steps import (
-    find_created,
+    record_lost_create,
     step_adding,
     step_cancel_delete,
     step_checking_out,
@@ -46,6 +49,7 @@ from .ledger import (
     Order,
     OrderLedger,
 )
+from .orphans import OrphanHeaders
 from .report import OrdersReport
 
 Step = Callable[[Cycle, Order, list[Line]], bool]
@@ -71,20 +75,11 @@ def _cancel_untouched(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
 
 
 def _cancel_creating(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
-    found = find_created(cycle, order)
-    if found is None and not cycle.settled(order.sent_at):
-        raise Parked("outcome_unknown", "cancel waits: a create may still land", retry=True)
-    if found is None:
+    # A header the lost create may have made holds no boxes: list it for the sales rep and
+    # report the cancellation (a create landing later is one more empty header, nothing more).
+    with cycle.ledger.store.atomic():
+        record_lost_create(cycle, order)
         return _cancel_untouched(cycle, order, lines)
-    cycle.ledger.update(
-        order.order_id,
-        cycle.now,
-        state=ADDING,
-        web_order_id=found,
-        event="web order",
-        detail=f"{found} adopted to cancel it",
-    )
-    return True
 
 
 def _cancel_checking_out(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
@@ -127,38 +122,56 @@ def advance(cycle: Cycle, order_id: str) -> None:
     """Move one order as far as it goes this cycle; the one boundary where failures park it."""
     ledger = cycle.ledger
     limit = MAX_STEPS + 4 * len(ledger.lines(order_id))
+    waited = False
     for _ in range(limit):
         order = ledger.get(order_id)
         step = None if order.held else choose(order)
         if step is None:
             return
         service, run = step
-        if service in cycle.stopped:
-            if not order.parked:
-                ledger.park(
-                    order_id,
-                    cycle.stopped[service],
-                    "waiting for the next cycle",
-                    retry=True,
-                    now=cycle.now,
-                )
+        if service in cycle.stopped or cycle.cooling_down(service):
+            reason = cycle.stopped.get(service) or f"{service}_rate_limited"
+            _park(cycle, order_id, reason, "waiting for the next cycle", retry=True)
             return
         try:
             moved = run(cycle, order, ledger.lines(order_id))
         except Parked as parked:
-            ledger.park(order_id, parked.reason, parked.detail, retry=parked.retry, now=cycle.now)
+            _park(cycle, order_id, parked.reason, parked.detail, retry=parked.retry)
             return
         except KometFtdOpsError as exc:
-            verdict = classify(exc, service)
-            if verdict.stop:
-                cycle.stop(service, verdict.reason)
-            ledger.park(order_id, verdict.reason, str(exc), retry=verdict.retry, now=cycle.now)
+            wait = exc.retry_after if isinstance(exc, RateLimited) else None
+            if wait is not None and wait <= SHORT_WAIT_SECONDS and not waited:
+                waited = True  # a short pause asked for: wait it out once, then try again
+                cycle.sleep(wait)
+                continue
+            _failed(cycle, order_id, service, exc, wait)
             return
+        cycle.answered(service)
         if not moved:
             return
         if ledger.get(order_id).parked:
             ledger.unpark(order_id, cycle.now, "moving again")
-    ledger.park(order_id, "stuck", f"over {limit} steps in one cycle", retry=True, now=cycle.now)
+    _park(cycle, order_id, "stuck", f"over {limit} steps in one cycle", retry=True)
+
+
+def _failed(
+    cycle: Cycle, order_id: str, service: str, exc: KometFtdOpsError, wait: float | None
+) -> None:
+    quota_spent = service == KOMET and cycle.quota_spent()
+    verdict = classify(exc, service, quota_spent=quota_spent)
+    if wait is not None:
+        cycle.cool(service, wait)  # longer than we wait within a cycle: defer, do not hammer
+    if verdict.stop:
+        cycle.stop(service, verdict.reason)
+    if verdict.failed:
+        cycle.failed(service, verdict.reason)
+    _park(cycle, order_id, verdict.reason, str(exc), retry=verdict.retry)
+
+
+def _park(cycle: Cycle, order_id: str, reason: str, detail: str, *, retry: bool) -> None:
+    cycle.ledger.park(order_id, reason, detail, retry=retry, now=cycle.now)
+    if retry and service_failure(reason):
+        cycle.report.hold(order_id, reason)
 
 
 def follow_invoices(cycle: Cycle, force: bool = False) -> list[str]:
@@ -179,10 +192,7 @@ def follow_invoices(cycle: Cycle, force: bool = False) -> list[str]:
     try:
         invoices = cycle.clients.komet.invoice_list(days[0], days[-1], customer_id=cycle.customer)
     except KometFtdOpsError as exc:
-        verdict = classify(exc, KOMET)
-        if verdict.stop:
-            cycle.stop(KOMET, verdict.reason)
-        cycle.report.note(f"invoices not read: {exc}")
+        _not_read(cycle, KOMET, exc, "invoices not read")
         return []
     store.put(name, INVOICES_READ_KEY, iso(cycle.now))
     by_web_order = {i.web_order_id: i for i in invoices if i.web_order_id}
@@ -235,25 +245,29 @@ def _follow(cycle: Cycle, order: Order, invoice: Invoice) -> bool:
     return False
 
 
+def _not_read(cycle: Cycle, service: str, exc: KometFtdOpsError, what: str) -> None:
+    """A read for the whole cycle failed: the orders it would have moved wait a cycle."""
+    verdict = classify(exc, service, quota_spent=service == KOMET and cycle.quota_spent())
+    if verdict.stop:
+        cycle.stop(service, verdict.reason)
+    if verdict.failed:
+        cycle.failed(service, verdict.reason)
+    cycle.report.note(f"{what}: {exc}")
+    if verdict.retry and service_failure(verdict.reason):
+        cycle.report.trouble(f"{what} ({verdict.reason})")
+
+
 def _intake(cycle: Cycle) -> None:
     try:
         batch = intake.fetch(
             cycle.clients.ftd, cycle.ledger.store, cycle.profile.name, cycle.rules.overlap_seconds
         )
     except KometFtdOpsError as exc:
-        verdict = classify(exc, FTD)
-        if verdict.stop:
-            cycle.stop(FTD, verdict.reason)
-        cycle.report.note(f"FTD orders not read: {exc}")
+        _not_read(cycle, FTD, exc, "FTD orders not read")
         return
     got = intake.record(cycle.ledger, batch, cycle.now)
     cycle.report.received += len(got.received) + len(got.malformed)
     cycle.report.cancel_requests += len(got.cancel_requests)
-
-
-def _work_order(order: Order) -> tuple[int, str, str]:
-    # Unresolved creates first: until they are settled no other order may create.
-    return (0 if order.state == CREATING else 1, order.received_at, order.order_id)
 
 
 def process_orders(
@@ -264,16 +278,20 @@ def process_orders(
     dry_run: bool,
     run_id: str | None,
     now: datetime,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> OrdersReport:
-    """One cycle: FTD orders into the ledger, then each open order through Komet and back."""
+    """One cycle: FTD orders into the ledger, then each open order through Komet and back.
+
+    `sleep` waits out a short Retry-After (tests and the simulation pass one that records).
+    """
     ledger = OrderLedger(store, profile.name, run_id)
     report = OrdersReport(profile.name, dry_run=dry_run)
     if dry_run:
         return _dry_run(profile, ledger, clients, report, now)
     calls_before = clients.calls.today()
-    cycle = Cycle(profile, ledger, clients, report, now)
+    cycle = Cycle(profile, ledger, clients, report, now, sleep=sleep)
     _intake(cycle)
-    work = sorted(ledger.open_orders(), key=_work_order)
+    work = ledger.open_orders()  # oldest first; none waits on another's outcome
     limit = max(0, profile.orders.max_orders_per_cycle)
     if len(work) > limit:
         report.note(f"{len(work) - limit} open orders wait for the next cycle")
@@ -281,6 +299,10 @@ def process_orders(
         advance(cycle, order.order_id)
     for order_id in follow_invoices(cycle):
         advance(cycle, order_id)
+    if KOMET not in cycle.stopped:
+        OrphanHeaders(store, profile.name, run_id).delete_learnt(
+            clients.komet, profile.ftd_customer_id, now
+        )
     report.komet_order_calls = clients.calls.today() - calls_before
     report.finish(ledger, ledger.touched, now.date())
     return report

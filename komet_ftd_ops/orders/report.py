@@ -13,8 +13,11 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import ServiceUnavailable
 from ..ftd.models import FtdOrder
 from .ledger import ADDED, LINE_REJECTED, OrderLedger
+from .orphans import COLUMNS as ORPHAN_COLUMNS
+from .orphans import OrphanHeaders
 
 ORDER_COLUMNS = [
     "order_id",
@@ -46,14 +49,42 @@ class OrdersReport:
     cancelled: int = 0
     parked: int = 0  # orders parked now (this cycle or earlier)
     komet_order_calls: int = 0
+    orphan_headers: int = 0  # bare Komet headers lost creates may have left (for the sales rep)
     notes: list[str] = field(default_factory=list)
+    held_back: dict[str, str] = field(default_factory=dict)  # order -> service failure reason
+    troubles: list[str] = field(default_factory=list)  # whole-cycle reads that failed
     _shadow: dict[str, int] = field(default_factory=dict)
     _orders: list[dict[str, Any]] = field(default_factory=list)  # rows, framed when asked
     _parked: list[dict[str, Any]] = field(default_factory=list)
+    _orphans: list[dict[str, Any]] = field(default_factory=list)
 
     def note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
+
+    def hold(self, order_id: str, reason: str) -> None:
+        """The order waits for the next cycle because a service failed, not for a person."""
+        self.held_back[order_id] = reason
+
+    def trouble(self, text: str) -> None:
+        if text not in self.troubles:
+            self.troubles.append(text)
+
+    def raise_if_held_back(self) -> None:
+        """Make the run exit 75 (upstream) when a service failure held orders back.
+
+        Called at the very end of a cycle, once the feed is published and counters recorded:
+        the cycle did its best, but the scheduler and a person reading exit codes must see
+        that it was not a clean one.
+        """
+        if not self.held_back and not self.troubles:
+            return
+        reasons = sorted(set(self.held_back.values()))
+        parts = [f"{len(self.held_back)} orders held back for the next cycle"] if reasons else []
+        if reasons:
+            parts[0] += f" ({', '.join(reasons)})"
+        parts += self.troubles
+        raise ServiceUnavailable("order pipeline: " + "; ".join(parts))
 
     def counters(self) -> dict[str, Any]:
         return {
@@ -67,6 +98,8 @@ class OrdersReport:
             "orders_cancelled": self.cancelled,
             "orders_parked": self.parked,
             "komet_order_calls": self.komet_order_calls,
+            "orders_held_back": len(self.held_back),
+            "orphan_headers": self.orphan_headers,
         }
 
     def shadow_stock(self) -> dict[str, int]:
@@ -80,6 +113,10 @@ class OrdersReport:
     def parked_table(self) -> pd.DataFrame:
         """Every order parked now, with its reason and whether later cycles retry it alone."""
         return pd.DataFrame(self._parked, columns=PARKED_COLUMNS)
+
+    def orphans_table(self) -> pd.DataFrame:
+        """Empty Komet headers lost creates may have left: the sales rep may delete them."""
+        return pd.DataFrame(self._orphans, columns=ORPHAN_COLUMNS)
 
     def finish(self, ledger: OrderLedger, order_ids: Iterable[str], today: date) -> None:
         """Freeze the tables from the ledger at the end of the cycle."""
@@ -119,6 +156,9 @@ class OrdersReport:
         ]
         self.parked = len(self._parked)
         self._shadow = ledger.shadow_stock(today)
+        orphans = OrphanHeaders(ledger.store, ledger.profile).open()
+        self._orphans = [{c: getattr(h, c) for c in ORPHAN_COLUMNS} for h in orphans]
+        self.orphan_headers = len(self._orphans)
 
     def preview(self, ledger: OrderLedger, new_orders: Sequence[FtdOrder], today: date) -> None:
         """Dry run: the ledger as it is, plus what the new orders would add."""

@@ -163,4 +163,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         INSERT INTO offer_history SELECT profile, offer_id, price, '' FROM published_offers
         """,
     ),
+    (
+        "0007_orphan_headers",
+        # A web-order.create whose answer was lost may have left a bare header in Komet (no
+        # boxes, so harmless to stock). The kit creates again and lists each such candidate
+        # here for the sales rep; `web_order_id` is filled if the header's id is ever learnt.
+        """
+        CREATE TABLE orphan_headers (
+            id INTEGER PRIMARY KEY,
+            profile TEXT NOT NULL,
+            order_id TEXT NOT NULL,         -- the FTD order whose create answer was lost
+            sent_at TEXT NOT NULL,          -- when that create went out
+            recorded_at TEXT NOT NULL,
+            run_id TEXT,
+            web_order_id TEXT,              -- NULL: Komet never told us its id
+            deleted_at TEXT                 -- set once deleted in Komet
+        );
+        CREATE INDEX orphan_headers_by_profile ON orphan_headers (profile, deleted_at)
+        """,
+    ),
 ]

@@ -210,7 +210,13 @@ def _cycle(
     before = len(log.calls)
     try:
         report = process_orders(
-            profile, store, clients, dry_run=False, run_id=None, now=datetime.now(UTC)
+            profile,
+            store,
+            clients,
+            dry_run=False,
+            run_id=None,
+            now=datetime.now(UTC),
+            sleep=_noop_sleep,  # a short Retry-After is waited out: not in real time here
         )
     except SimCrash as crash:
         trace.append(f"  CRASH {crash} after {len(log.calls) - before} calls")

@@ -18,7 +18,7 @@ import httpx
 
 from komet_ftd_ops.connect import Clients, ftd_client, komet_client
 from komet_ftd_ops.orders import OrderLedger
-from komet_ftd_ops.settings.home import state_db_path
+from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.settings.profiles import load_profile
 from komet_ftd_ops.state.calls import CallCounter
 from komet_ftd_ops.state.store import Store
@@ -47,16 +47,18 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--until-idle", action="store_true")
     args = parser.parse_args()
-    base = load_profile("sandbox", args.home)
+    base = load_profile("sandbox", Home.at(args.home))
     profile = replace(
         base,
         timeout_seconds=2.0,
         orders=replace(base.orders, unknown_settle_seconds=0, confirm_every_minutes=0),
     )
-    with Store(state_db_path(args.home)) as store:
+    with Home.at(args.home).open_store() as store:
         for _ in range(args.cycles):
-            komet = komet_client(profile, store, root=args.home, transport=Announced("komet"))
-            ftd = ftd_client(profile, root=args.home, transport=Announced("ftd"))
+            komet = komet_client(
+                profile, store, home=Home.at(args.home), transport=Announced("komet")
+            )
+            ftd = ftd_client(profile, home=Home.at(args.home), transport=Announced("ftd"))
             try:
                 report = run_cycle(profile, store, Clients(komet, ftd, CallCounter(store)))
             finally:

@@ -22,10 +22,9 @@ from komet_ftd_ops.connect import Clients, ftd_client, komet_client
 from komet_ftd_ops.offers.ids import inventory_ids_of
 from komet_ftd_ops.orders import OrderLedger, OrdersReport, process_orders
 from komet_ftd_ops.sandbox.control import SandboxControl
-from komet_ftd_ops.settings.home import state_db_path
+from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.settings.profiles import load_profile
 from komet_ftd_ops.state.calls import CallCounter
-from komet_ftd_ops.state.store import Store
 from komet_ftd_ops.sync import run_cycle
 from komet_ftd_ops.testing.invariants import violations
 
@@ -89,13 +88,13 @@ class TwinWorld:
     def __init__(self, home: Path, info: dict[str, Any]) -> None:
         self.home = home
         self.control = SandboxControl(info)
-        base = load_profile("sandbox", home)
+        base = load_profile("sandbox", Home.at(home))
         self.profile = replace(
             base,
             timeout_seconds=TIMEOUT,
             orders=replace(base.orders, unknown_settle_seconds=0, confirm_every_minutes=0),
         )
-        self.store = Store(state_db_path(home))
+        self.store = Home.at(home).open_store()
         self.aims: list[Aim] = []
         run_cycle(self.profile, self.store, self.clients())  # list the inventory on FTD
 
@@ -103,7 +102,7 @@ class TwinWorld:
         komet = komet_client(
             self.profile,
             self.store,
-            root=self.home,
+            home=Home.at(self.home),
             transport=ArmedTransport("komet", self.control, self.aims),
         )
         if komet_class is not None:
@@ -113,7 +112,9 @@ class TwinWorld:
                 on_call=CallCounter(self.store, "komet"),
             )
         ftd = ftd_client(
-            self.profile, root=self.home, transport=ArmedTransport("ftd", self.control, self.aims)
+            self.profile,
+            home=Home.at(self.home),
+            transport=ArmedTransport("ftd", self.control, self.aims),
         )
         return Clients(komet=komet, ftd=ftd, calls=CallCounter(self.store, "komet"))
 
