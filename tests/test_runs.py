@@ -13,6 +13,9 @@ from click.testing import CliRunner
 from komet_ftd_ops.cli import runs as cli_runs
 from komet_ftd_ops.errors import ConfigError
 from komet_ftd_ops.runs import index as runs
+from komet_ftd_ops.runs.html import write_index
+from komet_ftd_ops.runs.prune import prune
+from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.state.store import Store
 
 NOW = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
@@ -20,7 +23,7 @@ NOW = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
 
 @pytest.fixture
 def store(home: Path) -> Iterator[Store]:
-    with runs.open_store(home) as db:
+    with Home.at(home).open_store() as db:
         yield db
 
 
@@ -119,11 +122,11 @@ def test_prune_keeps_failures_and_their_neighbours(store: Store, home: Path) -> 
     records = _timeline(store, home)
     expected = {"a0", "a1", "a5", "a9"} | {f"b{i}" for i in range(10)}
 
-    planned = runs.prune(store, home, older_than_days=7, dry_run=True, now=NOW)
+    planned = prune(store, Home.at(home), older_than_days=7, dry_run=True, now=NOW)
     assert {r.id for r in planned} == expected
     assert all(r.notebook.exists() for r in planned)  # a dry run deletes nothing
 
-    pruned = runs.prune(store, home, older_than_days=7, now=NOW)
+    pruned = prune(store, Home.at(home), older_than_days=7, now=NOW)
     assert {r.id for r in pruned} == expected
     for run_id, record in records.items():
         after = runs.get_run(store, run_id)
@@ -133,7 +136,7 @@ def test_prune_keeps_failures_and_their_neighbours(store: Store, home: Path) -> 
         elif record.notebook is not None:
             assert record.notebook.exists() and after.pruned_at is None
     assert not (home / "runs" / "b").exists()  # empty folders went with their last run
-    assert runs.prune(store, home, older_than_days=7, now=NOW) == []
+    assert prune(store, Home.at(home), older_than_days=7, now=NOW) == []
     assert "pruned" in (home / "runs" / "index.html").read_text()
 
 
@@ -177,12 +180,40 @@ def test_the_index_is_static_newest_first_and_links_relative(store: Store, home:
     _add(store, home, "old", NOW - timedelta(hours=1), runs.FAILED, counters={"offers": 2})
     _add(store, home, "new", NOW, runs.OK, counters={"offers": 5, "withdrawn": 1})
 
-    page = runs.write_index(store, home).read_text()
+    page = write_index(store, Home.at(home)).read_text()
 
-    assert page.index(f"{NOW:%H:%M:%S}") < page.index(f"{NOW - timedelta(hours=1):%H:%M:%S}")
+    table = page[page.index('<table id="runs">') :]  # every run, below the ones needing a look
+    assert table.index(f"{NOW:%H:%M:%S}") < table.index(f"{NOW - timedelta(hours=1):%H:%M:%S}")
     assert f'href="a/{NOW:%Y-%m-%d}/{NOW:%H%M%S}Z-sync.html"' in page
     assert 'class="status failed"' in page and 'class="status ok"' in page
     assert "offers=5 · withdrawn=1" in page
     assert "&lt;because&gt;" in page  # reasons are escaped
     assert "<style>" in page and "<link" not in page and "<script" not in page
     assert [p.name for p in (home / "runs").iterdir() if p.is_file()] == ["index.html"]
+
+
+def test_a_run_with_a_parked_order_comes_first_marked_as_a_problem(
+    store: Store, home: Path
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    cycle = {"orders_received": 0, "orders_invoiced": 0, "orders_parked": 0, "dry_run": False}
+    parked = {**cycle, "orders_received": 5, "orders_invoiced": 4, "orders_parked": 1}
+    _add(
+        store, home, "parked", now - timedelta(hours=2), counters={**parked, "offers_published": 40}
+    )
+    _add(store, home, "idle", now - timedelta(hours=1), counters=cycle)
+
+    page = write_index(store, Home.at(home)).read_text()
+
+    needs_a_look = page[page.index("Needs a look") : page.index("All runs")]
+    assert (
+        "1 order(s) parked" in needs_a_look
+        and f"{now - timedelta(hours=1):%H:%M:%S}" not in needs_a_look
+    )
+    first_row = page[page.index("<tbody>") :].split("</tr>")[0]
+    assert '<tr class="problem">' in first_row and "5 received, 4 invoiced" in first_row
+    assert "1 parked" in first_row
+    idle_row = next(r for r in page.split("</tr>") if f"{now - timedelta(hours=1):%H:%M:%S}" in r)
+    assert '<tr class="routine">' in idle_row and "0 received" in idle_row
+    assert "<svg" in page and "orders received (5, peak 5/h)" in page
+    assert "offers published (40, peak 40/h)" in page

@@ -20,6 +20,7 @@ from komet_ftd_ops.onboarding.handoff import PASS, Preflight, save_preflight
 from komet_ftd_ops.runs import index as runs
 from komet_ftd_ops.runs.runner import INTERRUPTED_REASON
 from komet_ftd_ops.runs.scheduler import Tick, parse_every, schedule
+from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.settings.profiles import load_profile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
@@ -68,7 +69,13 @@ def test_an_overrun_leads_to_one_late_run_not_a_burst(
     caplog.set_level(logging.INFO, logger="komet_ftd_ops.runs.scheduler")
 
     ticks = schedule(
-        profile, every, home, max_ticks=3, on_tick=seen.append, run=fake, require_preflight=False
+        profile,
+        every,
+        Home.at(home),
+        max_ticks=3,
+        on_tick=seen.append,
+        run=fake,
+        require_preflight=False,
     )
 
     assert ticks == seen and len(fake.spans) == 3
@@ -98,20 +105,20 @@ def test_the_schedule_command_runs_real_syncs_on_their_ticks(
         schedule_command, [*args, "--notebook", str(FIXTURES / "ok.ipynb")]
     )
     assert refused.exit_code != 0 and "no preflight for profile 'test'" in str(refused.exception)
-    prof = load_profile("test", home)
+    prof = load_profile("test", Home.at(home))
     save_preflight(
         Preflight(
             "test", PASS, company_id=prof.komet_company_id, ftd_customer_id=prof.ftd_customer_id,
             token_ref=prof.komet_token_ref, location_id=prof.komet_location_id,
             komet_base_url=prof.komet_base_url,
         ),
-        home,
+        Home.at(home),
     )  # fmt: skip
 
     result = CliRunner().invoke(schedule_command, [*args, "--notebook", str(FIXTURES / "ok.ipynb")])
 
     assert result.exit_code == 0, result.output
-    with runs.open_store(home) as store:
+    with Home.at(home).open_store() as store:
         second, first = runs.list_runs(store)
     assert first.status == second.status == runs.OK
     assert first.scheduled_at is not None and second.scheduled_at is not None
@@ -127,7 +134,8 @@ def test_sigterm_kills_the_current_run_and_stops_cleanly(home: Path, profile: st
     script = (
         "import sys; from pathlib import Path\n"
         "from komet_ftd_ops.runs.scheduler import schedule\n"
-        "ticks = schedule('test', 3600, Path(sys.argv[1]), notebook=Path(sys.argv[2]), "
+        "from komet_ftd_ops.settings.home import Home\n"
+        "ticks = schedule('test', 3600, Home.at(sys.argv[1]), notebook=Path(sys.argv[2]), "
         "require_preflight=False)\n"
         "print('stopped after', len(ticks), flush=True)\n"
     )
@@ -152,7 +160,7 @@ def test_sigterm_kills_the_current_run_and_stops_cleanly(home: Path, profile: st
 
     assert proc.returncode == 0, err
     assert "stopped after 0" in out
-    with runs.open_store(home) as store:
+    with Home.at(home).open_store() as store:
         (record,) = runs.list_runs(store)
     assert record.status == runs.FAILED and record.reason == INTERRUPTED_REASON
     assert record.scheduled_at is not None
@@ -164,3 +172,28 @@ def _gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def test_the_tick_log_line_gives_the_cycles_counts(
+    kit: Home, profile: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    counters = {
+        "orders_received": 5, "orders_invoiced": 4, "orders_acknowledged": 4,
+        "orders_confirmed": 2, "orders_rejected": 0, "orders_parked": 1, "feed_kind": "delta",
+        "offers_published": 12, "offers_withdrawn": 3, "offers_rejected_by_ftd": 0,
+    }  # fmt: skip
+
+    def cycle(*, scheduled_at: datetime) -> runs.RunRecord:
+        return runs.RunRecord(
+            "r1", "test", "sync", runs.OK, datetime.now(UTC), "0", scheduled_at, duration_s=5.6,
+            counters=counters,
+        )  # fmt: skip
+
+    caplog.set_level(logging.INFO, logger="komet_ftd_ops.runs.scheduler")
+    schedule(profile, 3600, kit, max_ticks=1, run=cycle, require_preflight=False)
+
+    (line,) = [r.getMessage() for r in caplog.records if "run r1 ok in 5.6 s" in r.getMessage()]
+    assert (
+        "orders: 5 received, 4 invoiced, 4 acknowledged, 2 confirmed, 0 rejected, 1 parked | "
+        "delta feed: 12 published, 3 withdrawn, 0 rejected by FTD" in line
+    )

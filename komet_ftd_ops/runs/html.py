@@ -5,17 +5,15 @@ from __future__ import annotations
 import html
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..state.store import Store, iso
-from .index import INDEX_ROWS, RunRecord, list_runs, runs_dir
-
-
-def index_path(root: Path) -> Path:
-    return runs_dir(root) / "index.html"
-
-
+from ..settings.home import Home
+from ..state.store import Store, iso, utcnow
+from .chart import day_chart
+from .headline import headline, problems
+from .index import INDEX_ROWS, PROBLEMS, RunRecord, list_runs
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -32,7 +30,14 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .running { background: #dbeafe; color: #1e3a8a; }
 .counters, .reason { font-size: 0.9em; color: #444; }
 .muted { color: #999; }
+tr.problem td { background: #fff4f2; }
+tr.problem td:first-child { border-left: 4px solid #dc2626; }
+.problems { color: #b91c1c; font-weight: 600; }
+details.counters summary { cursor: pointer; color: #666; }
+h2 { font-size: 1.1em; margin-top: 1.5em; }
 """
+
+NEEDS_A_LOOK = 20  # problem runs listed above the table: the newest ones nobody reviewed
 
 
 # What a reviewer scans for first; the run notebook has every counter.
@@ -64,53 +69,80 @@ def _fmt_seconds(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
 
 
-def _link(record: RunRecord, root: Path) -> str:
+def _link(record: RunRecord, home: Home) -> str:
     if record.html is None or not record.html.exists():
         return '<span class="muted">pruned</span>' if record.pruned_at else ""
-    href = Path(os.path.relpath(record.html, runs_dir(root))).as_posix()
+    href = Path(os.path.relpath(record.html, home.runs_dir)).as_posix()
     return f'<a href="{html.escape(href)}">{html.escape(record.html.name)}</a>'
 
 
-def render_index(records: list[RunRecord], root: Path) -> str:
-    """The static index page: newest first, inline CSS, links relative to runs/."""
+def run_problems(record: RunRecord) -> list[str]:
+    """Why a run needs a person: its failure, or what an ok cycle left behind (parked orders)."""
+    found = [record.status.replace("_", " ")] if record.status in PROBLEMS else []
+    return found + problems(record.counters)
+
+
+def _row(r: RunRecord, home: Home) -> str:
+    failure = " ".join(x for x in (r.failure_class or "", r.reason or "") if x)
+    if r.reviewed:
+        failure += f" (reviewed: {r.reviewed})"
+    found = run_problems(r)
+    said = headline(r.counters)
+    cell = f'<span class="problems">{html.escape(", ".join(found))}</span> ' if found else ""
+    cell += html.escape(said) if said else '<span class="muted">no cycle counters</span>'
+    if r.counters:
+        cell += (
+            '<details class="counters"><summary>counters</summary>'
+            f"{html.escape(_fmt_counters(r.counters))}</details>"
+        )
+    return (
+        f'<tr class="{"problem" if found else "routine"}">'
+        f"<td>{r.started_at:%Y-%m-%d %H:%M:%S}</td>"
+        f"<td>{html.escape(r.profile)}</td><td>{html.escape(r.kind)}</td>"
+        f'<td><span class="status {html.escape(r.status)}">{html.escape(r.status)}</span></td>'
+        f'<td class="num">{_fmt_seconds(r.duration_s)}</td>'
+        f'<td class="num">{_fmt_seconds(r.lateness_s)}</td>'
+        f'<td class="headline">{cell}</td>'
+        f'<td class="reason">{html.escape(failure)}</td>'
+        f"<td>{_link(r, home)}</td>"
+        "</tr>"
+    )
+
+
+def _table(records: list[RunRecord], home: Home, css_id: str) -> str:
     head = (
         "<th>started (UTC)</th><th>profile</th><th>kind</th><th>status</th>"
-        "<th>duration s</th><th>late s</th><th>counters</th><th>failure</th><th>notebook</th>"
+        "<th>duration s</th><th>late s</th><th>headline</th><th>failure</th><th>notebook</th>"
     )
-    rows = []
-    for r in records:
-        failure = " ".join(x for x in (r.failure_class or "", r.reason or "") if x)
-        if r.reviewed:
-            failure += f" (reviewed: {r.reviewed})"
-        rows.append(
-            "<tr>"
-            f"<td>{r.started_at:%Y-%m-%d %H:%M:%S}</td>"
-            f"<td>{html.escape(r.profile)}</td><td>{html.escape(r.kind)}</td>"
-            f'<td><span class="status {html.escape(r.status)}">{html.escape(r.status)}</span></td>'
-            f'<td class="num">{_fmt_seconds(r.duration_s)}</td>'
-            f'<td class="num">{_fmt_seconds(r.lateness_s)}</td>'
-            f'<td class="counters">{html.escape(_fmt_counters(r.counters))}</td>'
-            f'<td class="reason">{html.escape(failure)}</td>'
-            f"<td>{_link(r, root)}</td>"
-            "</tr>"
-        )
+    rows = "\n".join(_row(r, home) for r in records)
+    return f'<table id="{css_id}"><thead><tr>{head}</tr></thead><tbody>\n{rows}\n</tbody></table>'
+
+
+def render_index(records: list[RunRecord], home: Home, now: datetime | None = None) -> str:
+    """The static index page: a chart of the last day, the runs that need a look (problems
+    first, newest first, unreviewed), then every run newest first. Inline CSS and SVG, no
+    script; links relative to runs/."""
+    now = now or utcnow()
+    look = [r for r in records if run_problems(r) and not r.reviewed][:NEEDS_A_LOOK]
+    needs = _table(look, home, "problems") if look else '<p class="muted">none</p>'
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         "<title>komet-ftd-ops runs</title>"
         f"<style>{_CSS}</style></head><body>"
         f'<h1>komet-ftd-ops runs</h1><p class="muted">{len(records)} newest runs; '
-        f"written {iso()}</p>"
-        f"<table><thead><tr>{head}</tr></thead><tbody>\n"
-        + "\n".join(rows)
-        + "\n</tbody></table></body></html>\n"
+        f"written {iso(now)}</p>"
+        f"<h2>Last 24 hours</h2>{day_chart(records, now)}"
+        f"<h2>Needs a look</h2>{needs}"
+        f"<h2>All runs</h2>{_table(records, home, 'runs')}"
+        "</body></html>\n"
     )
 
 
-def write_index(store: Store, root: Path) -> Path:
+def write_index(store: Store, home: Home) -> Path:
     """Rebuild runs/index.html from the table (temp file + rename: readers never see half)."""
-    target = index_path(root)
+    target = home.runs_index
     target.parent.mkdir(parents=True, exist_ok=True)
-    page = render_index(list_runs(store, limit=INDEX_ROWS), root)
+    page = render_index(list_runs(store, limit=INDEX_ROWS), home)
     fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".html", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

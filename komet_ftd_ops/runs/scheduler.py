@@ -32,7 +32,9 @@ from functools import partial
 from pathlib import Path
 
 from ..errors import ConfigError, KometFtdOpsError
+from ..settings.home import Home
 from ..settings.profiles import load_profile
+from .headline import headline
 from .index import RunRecord
 from .runner import run_sync_notebook, terminate_as_interrupt
 
@@ -81,7 +83,7 @@ def _latest_tick(at: float, every_s: float) -> float:
 def schedule(
     profile: str,
     every_s: float,
-    home: Path,
+    home: Home,
     *,
     max_ticks: int | None = None,
     on_tick: Callable[[Tick], None] | None = None,
@@ -151,6 +153,9 @@ def _run_tick(number: int, due: float, skipped: int, run: Callable[..., RunRecor
     except Exception:  # a runner bug must not stop the clock; the traceback is in the log
         log.exception("tick %d crashed", number)
     if record is not None:
+        # The cycle's counts in the line itself: "ok in 5.6 s" alone reads the same for an idle
+        # cycle and for one that parked an order.
+        said = "; ".join(x for x in (record.reason, headline(record.counters)) if x)
         log.info(
             "tick %d: run %s %s in %.1f s (started %.2f s late)%s -> %s",
             number,
@@ -158,7 +163,7 @@ def _run_tick(number: int, due: float, skipped: int, run: Callable[..., RunRecor
             record.status,
             record.duration_s or 0.0,
             record.lateness_s or 0.0,
-            f": {record.reason}" if record.reason else "",
+            f": {said}" if said else "",
             record.notebook or "no notebook",
         )
     return Tick(number, scheduled, lateness, skipped, record)
