@@ -5,6 +5,7 @@ Every workbook is generated here with openpyxl, so each test shows the layout it
 
 from __future__ import annotations
 
+import inspect
 import io
 import zipfile
 from pathlib import Path
@@ -13,8 +14,10 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
-from komet_ftd_ops.errors import DataError
+from komet_ftd_ops.errors import ConfigError, DataError
 from komet_ftd_ops.onboarding.customers_xlsx import (
+    MAX_EXPORT_MB,
+    MAX_EXPORT_ROWS,
     OLE_MAGIC,
     CustomerRow,
     ftd_candidates,
@@ -245,3 +248,80 @@ def test_an_empty_workbook_and_a_header_without_rows(tmp_path: Path) -> None:
     assert "no sheet has both" in message and "'Sheet1'" in message
     message = refused(workbook(tmp_path / "header.xlsx", {"Sheet1": [HEADER]}))
     assert "no customer rows with a numeric Id" in message
+
+
+# --- caps: a whole company's export is refused early, with what to do -------------------------
+
+
+def test_the_default_caps_are_20_mb_and_200000_rows() -> None:
+    assert (MAX_EXPORT_MB, MAX_EXPORT_ROWS) == (20.0, 200_000)
+    defaults = inspect.signature(read_customer_export).parameters
+    assert (defaults["max_mb"].default, defaults["max_rows"].default) == (20.0, 200_000)
+
+
+def test_a_file_just_over_the_size_cap_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    rows = [HEADER, *KOMET_ROWS * 40]
+    path = workbook(tmp_path / "Customers.xlsx", {"Customers": rows})
+    size_mb = path.stat().st_size / (1024 * 1024)
+    assert read_customer_export(path, max_mb=size_mb * 1.01).rows  # just under: read
+    cap = size_mb * 0.99  # just over
+    for source in (path, path.read_bytes(), io.BytesIO(path.read_bytes())):
+        with pytest.raises(DataError) as caught:
+            read_customer_export(source, max_mb=cap)
+        message = str(caught.value)
+        assert "\n" not in message and f"over the {cap:g} MB cap" in message
+        assert "filter the export in Komet" in message and "--max-export-mb" in message
+
+
+def test_more_rows_than_the_row_cap_stop_the_read_with_what_to_do(tmp_path: Path) -> None:
+    rows = [HEADER, *[[6000 + n, "", f"Florist {n}"] for n in range(50)]]  # 51 rows
+    path = workbook(tmp_path / "Customers.xlsx", {"Customers": rows})
+    assert len(read_customer_export(path, max_rows=51).rows) == 50
+    message = refused_with(path, max_rows=50)
+    assert "more than 50 rows" in message and "sheet 'Customers'" in message
+    assert "filter the export in Komet" in message and "--max-export-rows" in message
+    assert "\n" not in message
+
+
+def test_the_row_cap_counts_every_sheet_but_not_past_a_sheet_without_a_table(
+    tmp_path: Path,
+) -> None:
+    notes = [[f"note {n}", n] for n in range(500)]  # no header in its first rows: left there
+    path = workbook(
+        tmp_path / "multi.xlsx",
+        {"Notes": notes, "Customers": [HEADER, *KOMET_ROWS], "More": [HEADER, *KOMET_ROWS]},
+    )
+    export = read_customer_export(path, max_rows=30 + 12)  # 30 scanned + 6 + 6
+    assert export.sheets_skipped == ["Notes"] and len(export.rows) == 10
+    assert "sheet 'More'" in refused_with(path, max_rows=30 + 11)
+
+
+def test_caps_must_be_positive(tmp_path: Path) -> None:
+    path = workbook(tmp_path / "c.xlsx", {"Customers": [HEADER, *KOMET_ROWS]})
+    for caps in ({"max_mb": 0}, {"max_rows": 0}):
+        with pytest.raises(ConfigError, match="caps must be positive"):
+            read_customer_export(path, **caps)
+
+
+def refused_with(source: Any, **caps: Any) -> str:
+    with pytest.raises(DataError) as caught:
+        read_customer_export(source, **caps)
+    return str(caught.value)
+
+
+def test_a_sheet_whose_size_tag_says_it_is_over_the_cap_is_refused_before_its_rows_are_read(
+    tmp_path: Path,
+) -> None:
+    # Excel writes each sheet's used range (<dimension ref="A1:H300001"/>): a 6-million-row
+    # export is refused from it at once. Here a small file claims 300,000 rows.
+    small = workbook(tmp_path / "small.xlsx", {"Customers": [HEADER, *KOMET_ROWS]})
+    claimed = tmp_path / "claimed.xlsx"
+    with zipfile.ZipFile(small) as source, zipfile.ZipFile(claimed, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                assert b'<dimension ref="A1:H6" />' in data
+                data = data.replace(b'ref="A1:H6"', b'ref="A1:H300000"')
+            target.writestr(item, data)
+    assert "more than 200,000 rows" in refused_with(claimed)
+    assert len(read_customer_export(claimed, max_rows=300_000).rows) == 5  # the real rows

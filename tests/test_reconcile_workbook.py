@@ -12,7 +12,7 @@ import pandas as pd
 from openpyxl import load_workbook
 
 from komet_ftd_ops.reconcile import CATEGORIES, ReconcileRules, Reconciliation, charts, tables
-from komet_ftd_ops.reconcile.categories import Finding
+from komet_ftd_ops.reconcile.categories import PROBLEMS, Finding
 from komet_ftd_ops.reconcile.core import RunRef
 from komet_ftd_ops.reconcile.excel import MONEY_FORMAT, write_workbook
 from komet_ftd_ops.reconcile.ledger_view import LineView, OrderView
@@ -93,8 +93,12 @@ def test_the_workbook_reads_back_formatted_for_people(tmp_path: Path) -> None:
         assert row[money].number_format == MONEY_FORMAT
         assert isinstance(row[money].value, int | float)  # a number, not text
     assert (row["Expected total"].value, row["Difference"].value) == (84, 6.1)
-    assert row["Run notebook"].value.endswith("120000Z-sync.ipynb")
-    assert row["Run notebook"].hyperlink.target.startswith("file://")
+    # The link is relative to the workbook's folder (out/): it follows the home, not the machine.
+    assert row["Run notebook"].value == "../runs/sandbox/2026-11-28/120000Z-sync.ipynb"
+    assert row["Run notebook"].hyperlink.target == row["Run notebook"].value
+    assert (
+        path.parent / row["Run notebook"].hyperlink.target
+    ).resolve().name == "120000Z-sync.ipynb"
     assert mismatch.column_dimensions["A"].width >= len("FTD order id")
     assert wb["pending_too_long"].cell(row=2, column=col["Run notebook"]).value is None
     assert wb["voided"].max_row == 1  # empty categories still have their header
@@ -131,3 +135,40 @@ def test_tables_and_charts(tmp_path: Path) -> None:
     assert charts.png(charts.orders_per_day(empty)).startswith(b"\x89PNG")
     assert tables.findings_frame(empty).empty and tables.pending_frame(empty).empty
     assert r.to_json()["counts"]["mismatch"] == 1
+
+
+def test_the_workbook_prints_landscape_one_page_wide_with_its_headers_on_every_page(
+    tmp_path: Path,
+) -> None:
+    path = write_workbook(result(tmp_path), tmp_path / "out" / "r.xlsx")
+    wb = load_workbook(path)
+    for ws in wb.worksheets:
+        assert ws.page_setup.orientation == "landscape", ws.title
+        assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 0), ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage is True, ws.title
+    assert wb["Summary"].print_title_rows == "$1:$4" and wb["Summary"].freeze_panes == "B5"
+    for title in [*CATEGORIES, "Unreviewed runs"]:
+        assert wb[title].print_title_rows == "$1:$1", title
+        assert wb[title].freeze_panes in ("C2", "B2"), title
+
+
+def test_problem_flags_only_on_problem_categories_that_hold_orders(tmp_path: Path) -> None:
+    r = result(tmp_path)
+    summary = load_workbook(write_workbook(r, tmp_path / "r.xlsx"))["Summary"]
+    flags = {row[0].value: (row[2].value, row[3].value) for row in summary.iter_rows(5, 12)}
+    for category, (orders, flag) in flags.items():
+        expected = "yes" if category in PROBLEMS and orders else "no"
+        assert flag == expected, category
+    assert flags["missing_invoice"] == (0, "no")  # a problem category, but nothing in it
+    assert flags["mismatch"] == (1, "yes") and flags["matched"] == (1, "no")
+
+
+def test_run_links_outside_the_workbook_folder_climb_up_to_them(tmp_path: Path) -> None:
+    unreviewed = pd.DataFrame([{"id": "r9", "kind": "sync", "started_at": NOW, "status": "failed",
+                                "failure_class": "upstream", "reason": "503",
+                                "notebook": str(tmp_path / "runs" / "my run.ipynb")}])  # fmt: skip
+    path = write_workbook(result(tmp_path), tmp_path / "reports" / "sandbox" / "r.xlsx", unreviewed)
+    cell = load_workbook(path)["Unreviewed runs"]["G2"]
+    assert cell.hyperlink.target == "../../runs/my%20run.ipynb"  # a URI: the space escaped
+    assert cell.value == "../../runs/my run.ipynb"
+    assert not cell.hyperlink.target.startswith(("/", "file:"))

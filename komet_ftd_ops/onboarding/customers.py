@@ -16,21 +16,33 @@ import httpx
 
 from ..http.retry import RetryPolicy
 from ..komet import KometClient, KometConfig
-from ..settings.home import state_db_path
+from ..settings.home import Home
 from ..settings.profiles import Profile
 from ..settings.secrets import Secret
 from ..state.calls import CallCounter
 from ..state.store import Store
-from .customers_xlsx import CustomerRow, ftd_candidates, read_customer_export
+from .customers_xlsx import (
+    MAX_EXPORT_MB,
+    MAX_EXPORT_ROWS,
+    CustomerRow,
+    ftd_candidates,
+    read_customer_export,
+)
 from .methods import KometTarget, as_target
 
 
-def candidates_from_export(source: Path | str | bytes | IO[bytes]) -> tuple[list[CustomerRow], str]:
+def candidates_from_export(
+    source: Path | str | bytes | IO[bytes],
+    *,
+    max_mb: float = MAX_EXPORT_MB,
+    max_rows: int = MAX_EXPORT_ROWS,
+) -> tuple[list[CustomerRow], str]:
     """FTD rows of Komet's customer export, and a one-line note of what was read.
 
-    Raises DataError (with what to do) for a file that is not a usable export.
+    Raises DataError (with what to do) for a file that is not a usable export, or one over the
+    caps (`max_mb`, `max_rows`).
     """
-    export = read_customer_export(source)
+    export = read_customer_export(source, max_mb=max_mb, max_rows=max_rows)
     rows = export.ftd_rows()
     sheets = ", ".join(export.sheets_read)
     note = (
@@ -52,7 +64,7 @@ def candidates_from_api(
     company_token: Secret,
     *,
     store: Store | None = None,
-    root: Path | None = None,
+    home: Home,
     transport: httpx.BaseTransport | None = None,
 ) -> list[CustomerRow]:
     """FTD customers by `customer.list` (needs a Company token), inactive ones included."""
@@ -62,10 +74,12 @@ def candidates_from_api(
         company_id=target.company_id,
         token=company_token,
         timeout=target.timeout_seconds,
-        retry=RetryPolicy(attempts=1),  # a check says what it saw; no quota spent retrying
+        # Retried like every read (a refusal is never retried, so no quota is spent on one):
+        # one attempt let a dropped connection fail the onboarding.
+        retry=RetryPolicy(),
     )
     own = store is None
-    store = store if store is not None else Store(state_db_path(root))
+    store = store if store is not None else home.open_store()
     try:
         with KometClient(config, transport=transport, on_call=CallCounter(store)) as komet:
             found = komet.customer_list(name="FTD", include_inactive=True)

@@ -7,11 +7,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, KometFtdOpsError
-from ..settings.profiles import profile_from_dict
+from ..errors import ConfigError, KometFtdOpsError, TransportError
+from ..settings.profiles import SANDBOX, profile_from_dict
 from ..settings.secrets import Secret, resolve_secret
 from ..state.store import iso
-from .handoff import FAIL, PASS, Preflight, save_preflight, write_handoff
+from .handoff import (
+    FAIL,
+    PASS,
+    Preflight,
+    load_preflight,
+    same_values,
+    save_preflight,
+    write_handoff,
+)
 from .profile import profile_data, write_profile
 from .results import TokenCheck
 from .token_check import NO_CUSTOMER_ID
@@ -27,16 +35,18 @@ def finish_session(
 
     The profile is written only when the Komet side passed (token, customer, carrier): a
     failed onboarding must not replace a working profile with values that do not work. The
-    preflight and the hand-off sheet are always written; the sheet says whether it can go to
-    FTD (it can when only the kit's own FTD settings are missing).
+    preflight and the hand-off sheet are written too, except when a check that only the network
+    failed would replace a passing preflight for the same values (see `_passing_to_keep`).
+    The sheet says whether it can go to FTD (it can when only the kit's own FTD settings are
+    missing).
     """
     from .session import OnboardingResult
 
-    check, komet_reasons = _komet_reasons(session, check_writes)
+    check, komet_reasons, check_network = _komet_reasons(session, check_writes)
     data = profile_data(
         session.profile,
         {**session.values, "ftd_customer_id": session.ftd_customer_id},
-        session.root,
+        session.home,
     )
     reasons = komet_reasons + _profile_reasons(session.profile, data)
     preflight = Preflight(
@@ -69,20 +79,73 @@ def finish_session(
             f"FTD customer ID: {session.ftd_customer_id or '-'} ({session.chosen_why})",
         ],
     )
-    if write:
+    network = [e for e in (check_network, *session.network_errors.values()) if e]
+    result.kept_preflight = _passing_to_keep(session, preflight, network)
+    if result.kept_preflight is not None:
+        _say_kept(session, result, network)
+    elif write:
         _write(session, result, data)
     return result
 
 
+def _passing_to_keep(
+    session: OnboardingSession, preflight: Preflight, network: list[str]
+) -> Preflight | None:
+    """The stored passing preflight that this failed one must not replace, or None.
+
+    A dropped connection says nothing about the token: replacing a passing preflight (and its
+    hand-off sheet) with it would stop the scheduler over a blip. So it is kept when every
+    reason for this failure is one of the network errors, and it was made for the same values.
+    Anything else the check found is news, and replaces it as before.
+    """
+    if not network or preflight.passed:
+        return None
+    if not all(_is_network(reason, network) for reason in preflight.reasons):
+        return None
+    kept = load_preflight(session.profile, session.home)
+    if kept is None or not kept.passed or not same_values(kept, preflight):
+        return None
+    return kept
+
+
+def _is_network(reason: str, network: list[str]) -> bool:
+    return any(error in reason for error in network)
+
+
+def _say_kept(session: OnboardingSession, result: OnboardingResult, network: list[str]) -> None:
+    """Say what was kept and why, in place of the network error's "check the base URL"."""
+    kept = result.kept_preflight
+    assert kept is not None
+    why = (
+        f"connection dropped: kept the passing preflight of {kept.checked_at} and its hand-off "
+        f"sheet ({network[0]}). Run the onboarding again when Komet answers."
+    )
+    if session.profile == SANDBOX:
+        why += (
+            " The sandbox twin keeps injected faults across restarts: "
+            "`komet-ftd-ops sandbox faults --clear` removes them."
+        )
+    result.preflight.reasons = [why]
+    if result.check is not None:
+        problems = result.check.problems
+        result.check.problems = [why if _is_network(p, network) else p for p in problems]
+    path = session.home.handoff_path(session.profile)
+    result.handoff_path = path if path.exists() else None
+    result.notes.append(
+        "nothing written: the profile, its preflight and hand-off sheet are as they were"
+    )
+
+
 def _komet_reasons(
     session: OnboardingSession, check_writes: bool | None
-) -> tuple[TokenCheck | None, list[str]]:
-    check, check_reasons = _current_check(session, check_writes)
+) -> tuple[TokenCheck | None, list[str], str]:
+    """The reasons the Komet side fails, and the network error behind them ("" if none)."""
+    check, check_reasons, network = _current_check(session, check_writes)
     reasons = list(session.discovery_problems.values())
     if NO_CUSTOMER_ID not in check_reasons:
         reasons += _customer_reasons(session)
     reasons += check_reasons + _default_options(session, check)
-    return check, _unique(reasons)
+    return check, _unique(reasons), network
 
 
 def _profile_reasons(name: str, data: dict[str, Any]) -> list[str]:
@@ -97,23 +160,24 @@ def _write(session: OnboardingSession, result: OnboardingResult, data: dict[str,
     preflight = result.preflight
     if preflight.komet_ready:
         result.profile_path = write_profile(
-            session.profile, data, session.root, secrets=_secrets(session)
+            session.profile, data, session.home, secrets=_secrets(session)
         )
     else:
         result.notes.append("profile not written: fix the problems above, then run this again")
-    save_preflight(preflight, session.root)
+    save_preflight(preflight, session.home)
     result.handoff_path = write_handoff(
         preflight, customer_name=result.customer_name, token_masked=result.token_masked,
-        root=session.root,
+        home=session.home,
     )  # fmt: skip
 
 
 def _current_check(
     session: OnboardingSession, check_writes: bool | None
-) -> tuple[TokenCheck | None, list[str]]:
-    """The token check for the values as they are now; re-run when something changed."""
+) -> tuple[TokenCheck | None, list[str], str]:
+    """The token check for the values as they are now; re-run when something changed. Also
+    the network error that stopped it ("" if none)."""
     if not session.token_ref:
-        return None, ["no token: paste it into the token field, or give --token-ref."]
+        return None, ["no token: paste it into the token field, or give --token-ref."], ""
     previous = session.check
     writes = (
         check_writes if check_writes is not None else bool(previous and previous.writes_checked)
@@ -123,10 +187,11 @@ def _current_check(
         try:
             session.check_token(check_writes=writes)
         except KometFtdOpsError as exc:
-            return None, [f"the token could not be checked: {exc}"]
+            network = str(exc) if isinstance(exc, TransportError) else ""
+            return None, [f"the token could not be checked: {exc}"], network
     check = session.check
     assert check is not None
-    return check, list(check.problems)
+    return check, list(check.problems), check.network_failure
 
 
 def _default_options(session: OnboardingSession, check: TokenCheck | None) -> list[str]:
@@ -172,7 +237,7 @@ def _secrets(session: OnboardingSession) -> tuple[Secret, ...]:
     found = []
     for ref in (session.token_ref, session.company_token_ref):
         try:
-            found.append(resolve_secret(ref, session.root))
+            found.append(resolve_secret(ref, session.home))
         except ConfigError:
             continue
     return tuple(found)

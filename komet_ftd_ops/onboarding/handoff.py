@@ -18,9 +18,8 @@ from typing import Any
 
 from .. import __version__
 from ..errors import ConfigError
-from ..settings.home import home, secrets_file, state_db_path
+from ..settings.home import Home
 from ..settings.profiles import SANDBOX, Profile, load_profile
-from ..state.store import Store
 
 PASS, FAIL = "pass", "fail"
 PREFLIGHT_KEY = "preflight"
@@ -55,13 +54,13 @@ class Preflight:
         return {"status": self.status, "reasons": self.reasons, "warnings": self.warnings}
 
 
-def save_preflight(preflight: Preflight, root: Path | None = None) -> None:
-    with Store(state_db_path(root)) as store:
+def save_preflight(preflight: Preflight, home: Home) -> None:
+    with home.open_store() as store:
         store.put(preflight.profile, PREFLIGHT_KEY, preflight.as_dict())
 
 
-def load_preflight(profile_name: str, root: Path | None = None) -> Preflight | None:
-    with Store(state_db_path(root)) as store:
+def load_preflight(profile_name: str, home: Home) -> Preflight | None:
+    with home.open_store() as store:
         data = store.get(profile_name, PREFLIGHT_KEY)
     if not isinstance(data, dict):
         return None
@@ -81,17 +80,27 @@ def _changed(preflight: Preflight, profile: Profile) -> list[str]:
     return [k for k, v in now.items() if str(getattr(preflight, k)) != str(v)]
 
 
-def preflight_passed(profile_name: str, root: Path | None = None) -> tuple[bool, str]:
+def same_values(old: Preflight, new: Preflight) -> bool:
+    """Were both preflights made for the same profile values (as `_changed` compares them)?"""
+    keys = ["company_id", "ftd_customer_id", "token_ref", "location_id"]
+    if new.profile != SANDBOX:  # the twin's port changes at every start
+        keys.append("komet_base_url")
+    return old.profile == new.profile and all(
+        str(getattr(old, k)) == str(getattr(new, k)) for k in keys
+    )
+
+
+def preflight_passed(profile_name: str, home: Home) -> tuple[bool, str]:
     """(True, what passed) when the profile may run; (False, why not and what to do)."""
     redo = f"run `komet-ftd-ops onboard --profile {profile_name}`"
-    preflight = load_preflight(profile_name, root)
+    preflight = load_preflight(profile_name, home)
     if preflight is None:
         return False, f"no preflight for profile {profile_name!r}: {redo}."
     if not preflight.passed:
         why = "; ".join(preflight.reasons) or "no reason recorded"
         return False, f"the preflight of {preflight.checked_at} failed: {why}. Fix it and {redo}."
     try:
-        profile = load_profile(profile_name, root)
+        profile = load_profile(profile_name, home)
     except ConfigError as exc:
         return False, f"profile {profile_name!r} cannot be loaded: {exc}"
     changed = _changed(preflight, profile)
@@ -108,25 +117,23 @@ def preflight_passed(profile_name: str, root: Path | None = None) -> tuple[bool,
 # --- the hand-off sheet ----------------------------------------------------------------------
 
 
-def handoff_path(profile_name: str, root: Path | None = None) -> Path:
-    return (root or home()) / "handoff" / f"{profile_name}.md"
+def handoff_path(profile_name: str, home: Home) -> Path:
+    return home.handoff_path(profile_name)
 
 
-def where_kept(ref: str, root: Path | None = None) -> str:
+def where_kept(ref: str, home: Home) -> str:
     """Where a secret reference points, in words for the sheet."""
     scheme, _, name = ref.partition(":")
     if scheme == "env":
         return f"environment variable `{name}` on the machine that runs the kit"
     if scheme == "file":
-        return f"key `{name}` in `{secrets_file(root)}` (readable by its owner only, mode 0600)"
+        return f"key `{name}` in `{home.secrets_file}` (readable by its owner only, mode 0600)"
     if scheme == "sandbox":
         return "the sandbox twin (a test token; it guards nothing real)"
     return "nowhere yet: save the token first"
 
 
-def handoff_text(
-    preflight: Preflight, *, customer_name: str, token_masked: str, root: Path | None = None
-) -> str:
+def handoff_text(preflight: Preflight, *, customer_name: str, token_masked: str, home: Home) -> str:
     if preflight.passed:
         status = "ready to send; preflight passed"
     elif preflight.komet_ready:
@@ -147,7 +154,7 @@ def handoff_text(
         f"| Company ID (Komet's X-ACCOUNT) | {preflight.company_id} |",
         f"| Customer token | `{token_masked}` (masked) |",
         "",
-        f"The real token is kept in {where_kept(preflight.token_ref, root)}. Send it separately, "
+        f"The real token is kept in {where_kept(preflight.token_ref, home)}. Send it separately, "
         "through a channel fit for a password (not in this file, not in plain email).",
         "",
         "## Methods the token can call",
@@ -162,11 +169,11 @@ def handoff_text(
 
 
 def write_handoff(
-    preflight: Preflight, *, customer_name: str, token_masked: str, root: Path | None = None
+    preflight: Preflight, *, customer_name: str, token_masked: str, home: Home
 ) -> Path:
-    path = handoff_path(preflight.profile, root)
+    path = home.handoff_path(preflight.profile)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        handoff_text(preflight, customer_name=customer_name, token_masked=token_masked, root=root)
+        handoff_text(preflight, customer_name=customer_name, token_masked=token_masked, home=home)
     )
     return path

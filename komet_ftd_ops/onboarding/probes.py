@@ -41,6 +41,7 @@ class Checker:
         self.auth_refused: set[str] = set()  # methods Komet answered 401 for
         self.answered: set[str] = set()  # methods that got past authentication
         self.unreachable = ""  # why Komet could not be reached, if it could not
+        self.unreachable_error: KometFtdOpsError | None = None  # ... and the error that said so
 
     # --- one call, classified ---
 
@@ -76,7 +77,7 @@ class Checker:
             return exc
         else:  # transport trouble, or an answer that could not be used
             self.record(method, UNCHECKED, how, f"no usable answer: {exc}")
-            self.unreachable = str(exc)
+            self.unreachable, self.unreachable_error = str(exc), exc
             raise StopChecks
         return None
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..settings.home import profile_path
+from ..settings.home import Home
 from ..settings.profiles import SANDBOX, sandbox_profile_dict
 from ..settings.secrets import Secret, check_secret_ref
 from .methods import KOMET_BASE_URL
@@ -39,9 +39,9 @@ VALUE_KEYS: dict[str, tuple[str, str]] = {
 SECRET_REFS = ("token_ref", "company_token_ref", "ftd_token_ref")
 
 
-def read_profile_file(name: str, root: Path | None = None) -> dict[str, Any]:
+def read_profile_file(name: str, home: Home) -> dict[str, Any]:
     """The profile file as it is on disk ({} when there is none)."""
-    path = profile_path(name, root)
+    path = home.profile_path(name)
     if not path.exists():
         return {}
     try:
@@ -51,11 +51,11 @@ def read_profile_file(name: str, root: Path | None = None) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix or remove it.") from None
 
 
-def _twin_values(name: str, root: Path | None) -> dict[str, Any]:
+def _twin_values(name: str, home: Home) -> dict[str, Any]:
     if name != SANDBOX:
         return {}
     try:
-        return sandbox_profile_dict(root)
+        return sandbox_profile_dict(home)
     except ConfigError:
         return {}  # no twin running: the sandbox profile then needs its values given
 
@@ -70,19 +70,19 @@ def flat(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def default_values(name: str, root: Path | None = None) -> dict[str, Any]:
+def default_values(name: str, home: Home) -> dict[str, Any]:
     """What the onboarding starts from: the twin (sandbox), then the profile file on top."""
     values: dict[str, Any] = {"komet_base_url": KOMET_BASE_URL, "paid_users": 1}
-    values.update(flat(_twin_values(name, root)))
-    values.update(flat(read_profile_file(name, root)))
+    values.update(flat(_twin_values(name, home)))
+    values.update(flat(read_profile_file(name, home)))
     return values
 
 
-def profile_data(name: str, values: Mapping[str, Any], root: Path | None = None) -> dict[str, Any]:
+def profile_data(name: str, values: Mapping[str, Any], home: Home) -> dict[str, Any]:
     """The nested profile (other sections of the existing file kept) from flat values."""
     data = {
         k: dict(v) if isinstance(v, Mapping) else v
-        for k, v in read_profile_file(name, root).items()
+        for k, v in read_profile_file(name, home).items()
     }
     for key, value in values.items():
         if key not in VALUE_KEYS or value in (None, ""):
@@ -94,8 +94,8 @@ def profile_data(name: str, values: Mapping[str, Any], root: Path | None = None)
     return data
 
 
-def _without_twin_values(name: str, data: dict[str, Any], root: Path | None) -> dict[str, Any]:
-    twin = _twin_values(name, root)
+def _without_twin_values(name: str, data: dict[str, Any], home: Home) -> dict[str, Any]:
+    twin = _twin_values(name, home)
     kept: dict[str, Any] = {}
     for section, table in data.items():
         if not isinstance(table, Mapping):
@@ -132,17 +132,17 @@ def _toml_value(value: Any) -> str:
 def write_profile(
     name: str,
     data: Mapping[str, Any],
-    root: Path | None = None,
+    home: Home,
     *,
     secrets: tuple[Secret, ...] = (),
 ) -> Path:
     """Write the profile atomically. Refuses if any of `secrets` would end up in the file."""
     if name == SANDBOX:
-        data = _without_twin_values(name, dict(data), root)
+        data = _without_twin_values(name, dict(data), home)
     text = to_toml(data)
     if any(s and s.reveal() in text for s in secrets):
         raise ConfigError("refusing to write a token into the profile: give a secret reference.")
-    path = profile_path(name, root)
+    path = home.profile_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)

@@ -64,4 +64,6 @@ def result_lines(result: OnboardingResult) -> list[str]:
     preflight = result.preflight
     lines.append(f"Preflight: {preflight.status.upper()}")
     lines += [f"  reason: {r}" for r in preflight.reasons]
+    if result.kept_preflight:  # the stored one still passes: the profile keeps running
+        lines.append(f"Kept: the passing preflight of {result.kept_preflight.checked_at}")
     return lines

@@ -41,6 +41,9 @@ class TokenCheck:
     carriers: list[Carrier] = field(default_factory=list)
     ship_tos: list[ShipTo] = field(default_factory=list)
     leftover_web_order: str | None = None
+    # The network error (TransportError) that stopped the check, "" if none: such a failure says
+    # nothing about the token, so onboarding keeps a passing preflight through it.
+    network_failure: str = ""
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     checked_at: str = ""
@@ -85,6 +88,7 @@ class TokenCheck:
                 "calls_made": self.calls_made,
             },
             "leftover_web_order": self.leftover_web_order,
+            "network_failure": self.network_failure or None,
             "problems": list(self.problems),
             "warnings": list(self.warnings),
             "checked_at": self.checked_at,

@@ -21,8 +21,8 @@ from typing import IO, Any
 
 import httpx
 
-from ..errors import ConfigError, KometFtdOpsError
-from ..settings.home import home
+from ..errors import ConfigError, KometFtdOpsError, TransportError
+from ..settings.home import Home
 from ..settings.profiles import SANDBOX, sandbox_profile_dict
 from ..settings.secrets import check_secret_ref, resolve_secret, write_secret
 from .customers import (
@@ -31,7 +31,7 @@ from .customers import (
     choose_customer,
     merge_candidates,
 )
-from .customers_xlsx import CustomerRow
+from .customers_xlsx import MAX_EXPORT_MB, MAX_EXPORT_ROWS, CustomerRow
 from .handoff import Preflight
 from .methods import METHOD_NAMES, KometTarget, as_target
 from .profile import SECRET_REFS, VALUE_KEYS, default_values
@@ -55,6 +55,8 @@ class OnboardingResult:
     notes: list[str] = field(default_factory=list)
     profile_path: Path | None = None
     handoff_path: Path | None = None
+    # The passing preflight a check that only the network failed left in place (finish.py)
+    kept_preflight: Preflight | None = None
 
     @property
     def passed(self) -> bool:
@@ -82,6 +84,7 @@ class OnboardingResult:
             "profile_path": str(self.profile_path) if self.profile_path else None,
             "handoff_path": str(self.handoff_path) if self.handoff_path else None,
             "preflight": self.preflight.summary(),
+            "kept_preflight": self.kept_preflight.checked_at if self.kept_preflight else None,
         }
 
 
@@ -92,7 +95,7 @@ class OnboardingSession:
         self,
         profile: str,
         *,
-        root: Path | None = None,
+        home: Home | None = None,
         token_ref: str = "",
         company_token_ref: str = "",
         values: Mapping[str, Any] | None = None,
@@ -100,7 +103,10 @@ class OnboardingSession:
     ) -> None:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", profile):
             raise ConfigError(f"profile name {profile!r}: use letters, digits, '.', '_', '-'.")
-        self.profile, self.root, self.transport = profile, root or home(), transport
+        self.profile, self.transport = profile, transport
+        # An entry point (the onboarding notebook builds a session): the home from the
+        # environment unless given, then handed down to every step.
+        self.home = home if home is not None else Home.from_environment()
         given = {k: v for k, v in (values or {}).items() if v not in (None, "")}
         unknown = set(given) - set(VALUE_KEYS)
         if unknown:
@@ -115,17 +121,20 @@ class OnboardingSession:
         for key in SECRET_REFS:  # a reference, never the token itself (the error hides it)
             if key in given:
                 check_secret_ref(str(given[key]), key)
-        self.values: dict[str, Any] = {**default_values(profile, self.root), **given}
+        self.values: dict[str, Any] = {**default_values(profile, self.home), **given}
         self.explicit_customer = str(given.get("ftd_customer_id", ""))
         self.candidates: list[CustomerRow] = []
         self.notes: list[str] = []
         self.discovery_problems: dict[str, str] = {}  # source → what went wrong
+        # source → the network error behind its problem: says nothing about the values, so
+        # it must not replace a passing preflight (finish.py)
+        self.network_errors: dict[str, str] = {}
         self.check: TokenCheck | None = None
         self._checked_with: tuple[Any, ...] | None = None
         self.chosen, self.chosen_why = "", ""
         if profile == SANDBOX:
             try:
-                sandbox_profile_dict(self.root)
+                sandbox_profile_dict(self.home)
             except ConfigError as exc:  # say so first: every other problem follows from it
                 self.discovery_problems["sandbox"] = str(exc)
         self._choose()
@@ -159,7 +168,7 @@ class OnboardingSession:
 
     def target(self) -> KometTarget:
         if self.profile == SANDBOX and not self.values.get("company_id"):
-            sandbox_profile_dict(self.root)  # raises "the sandbox twin is not running ..."
+            sandbox_profile_dict(self.home)  # raises "the sandbox twin is not running ..."
         return as_target(
             {
                 "base_url": self.values.get("komet_base_url"),
@@ -177,7 +186,7 @@ class OnboardingSession:
         value = value.strip()
         if not value:
             raise ConfigError("the token field is empty: paste the token Komet showed.")
-        ref = write_secret(f"komet_customer_token_{self.profile}", value, self.root)
+        ref = write_secret(f"komet_customer_token_{self.profile}", value, self.home)
         self.values["token_ref"] = ref
         return ref
 
@@ -185,7 +194,7 @@ class OnboardingSession:
         if not self.token_ref:
             return ""
         try:
-            return resolve_secret(self.token_ref, self.root).masked()
+            return resolve_secret(self.token_ref, self.home).masked()
         except ConfigError:
             return ""
 
@@ -197,10 +206,10 @@ class OnboardingSession:
                 "env:KOMET_FTD_TOKEN (--token-ref)."
             )
         target = self.target()
-        token = resolve_secret(self.token_ref, self.root)
+        token = resolve_secret(self.token_ref, self.home)
         self.check = check_token(
             target, token, candidates=self.candidates, check_writes=check_writes,
-            root=self.root, transport=self.transport,
+            home=self.home, transport=self.transport,
         )  # fmt: skip
         self._checked_with = self._check_key(target)
         self._choose()
@@ -230,10 +239,17 @@ class OnboardingSession:
 
     # --- step 2: FTD's customer ID ---
 
-    def read_export(self, source: Path | str | bytes | IO[bytes]) -> list[CustomerRow]:
-        """FTD candidates from Komet's customer export (.xlsx path, bytes or file object)."""
+    def read_export(
+        self,
+        source: Path | str | bytes | IO[bytes],
+        *,
+        max_mb: float = MAX_EXPORT_MB,
+        max_rows: int = MAX_EXPORT_ROWS,
+    ) -> list[CustomerRow]:
+        """FTD candidates from Komet's customer export (.xlsx path, bytes or file object);
+        a file over `max_mb` or `max_rows` is refused (DataError)."""
         try:
-            rows, note = candidates_from_export(source)
+            rows, note = candidates_from_export(source, max_mb=max_mb, max_rows=max_rows)
         except KometFtdOpsError as exc:
             self.discovery_problems["export"] = f"customer export: {exc}"
             raise
@@ -248,15 +264,18 @@ class OnboardingSession:
         if not self.company_token_ref:
             raise ConfigError("customer.list needs a Company token: give its reference first.")
         try:
-            token = resolve_secret(self.company_token_ref, self.root)
+            token = resolve_secret(self.company_token_ref, self.home)
             target = self.target()
-            rows = candidates_from_api(target, token, root=self.root, transport=self.transport)
+            rows = candidates_from_api(target, token, home=self.home, transport=self.transport)
         except KometFtdOpsError as exc:
             self.discovery_problems["customer.list"] = (
                 f"customer.list with the Company token: {exc}"
             )
+            if isinstance(exc, TransportError):
+                self.network_errors["customer.list"] = str(exc)
             raise
         self.discovery_problems.pop("customer.list", None)
+        self.network_errors.pop("customer.list", None)
         self.notes.append(f"customer.list: {len(rows)} customer(s) named FTD")
         self.candidates = merge_candidates(self.candidates, rows)
         self._choose()
@@ -303,7 +322,7 @@ class OnboardingSession:
 def onboard(
     profile: str,
     *,
-    root: Path | None = None,
+    home: Home | None = None,
     token_ref: str = "",
     company_token_ref: str = "",
     customers_xlsx: Path | str | None = None,
@@ -311,15 +330,20 @@ def onboard(
     values: Mapping[str, Any] | None = None,
     write: bool = True,
     transport: httpx.BaseTransport | None = None,
+    max_export_mb: float = MAX_EXPORT_MB,
+    max_export_rows: int = MAX_EXPORT_ROWS,
 ) -> OnboardingResult:
-    """The whole onboarding, headless; problems end up in the preflight, not as exceptions."""
+    """The whole onboarding, headless; problems end up in the preflight, not as exceptions.
+
+    `max_export_mb`/`max_export_rows`: the caps on the customer export (`customers_xlsx`).
+    """
     session = OnboardingSession(
-        profile, root=root, token_ref=token_ref, company_token_ref=company_token_ref,
+        profile, home=home, token_ref=token_ref, company_token_ref=company_token_ref,
         values=values, transport=transport,
     )  # fmt: skip
     with contextlib.suppress(KometFtdOpsError):  # recorded in discovery_problems
         if customers_xlsx:
-            session.read_export(customers_xlsx)
+            session.read_export(customers_xlsx, max_mb=max_export_mb, max_rows=max_export_rows)
     with contextlib.suppress(KometFtdOpsError):
         if session.company_token_ref:
             session.list_from_api()

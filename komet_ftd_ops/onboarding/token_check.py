@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ConnectionFailed, TransportError
 from ..http.retry import RetryPolicy
 from ..komet import KometClient, KometConfig
-from ..settings.home import state_db_path
+from ..settings.home import Home
 from ..settings.profiles import Profile
 from ..settings.secrets import Secret, resolve_secret
 from ..state.calls import CallCounter
@@ -47,6 +46,7 @@ NO_CUSTOMER_ID = (
     "or a Company token so customer.list can find FTD."
 )
 EDIT_TOKEN = "Edit the token in Komet (Setup > Settings > Tokens) and tick"
+READ_RETRY = RetryPolicy()  # the same policy as the kit's clients (connect.komet_client)
 
 
 def _client(
@@ -58,21 +58,25 @@ def _client(
         counter[0] += 1
         calls(method)
 
-    # One attempt per read: a check should say what it saw, not spend quota retrying.
+    # Reads are retried like every read of the kit (KometConfig's default RetryPolicy): only
+    # transport trouble and 429 are retried, never a refusal, so a denied method still costs one
+    # call, while a dropped connection no longer fails the check. (It used to be one attempt,
+    # to spare the quota; a blip then failed a passing preflight with the wrong advice.)
+    # Writes are sent once whatever the policy (the transport never retries them).
     config = KometConfig(
         base_url=target.base_url, company_id=target.company_id, token=token,
-        timeout=target.timeout_seconds, retry=RetryPolicy(attempts=1), page_size=1,
+        timeout=target.timeout_seconds, retry=READ_RETRY, page_size=1,
     )  # fmt: skip
     return KometClient(config, transport=transport, on_call=on_call)
 
 
-def as_secret(token: Secret | str, root: Path | None = None) -> Secret:
+def as_secret(token: Secret | str, home: Home) -> Secret:
     """A token: a `Secret`, a secret reference (`env:`, `file:`, `sandbox:`), or the value."""
     if isinstance(token, Secret):
         return token
     scheme, sep, _ = token.partition(":")
     if sep and scheme in ("env", "file", "sandbox"):
-        return resolve_secret(token, root)
+        return resolve_secret(token, home)
     return Secret(token.strip())
 
 
@@ -86,7 +90,7 @@ def check_token(
     candidates: Sequence[CustomerRow] = (),
     check_writes: bool = False,
     store: Store | None = None,
-    root: Path | None = None,
+    home: Home,
     transport: httpx.BaseTransport | None = None,
 ) -> TokenCheck:
     """Which needed methods `token` can call, which customer it is bound to, the quota left.
@@ -98,7 +102,7 @@ def check_token(
     Every call is counted in the state store like the kit's other Komet calls.
     """
     target = as_target(profile_or_params)
-    secret = as_secret(token, root)
+    secret = as_secret(token, home)
     if not secret:
         raise ConfigError("the token is empty: paste the token Komet showed when it was created.")
     result = TokenCheck(
@@ -108,7 +112,7 @@ def check_token(
         checked_at=iso(),
     )
     own_store = store is None
-    store = store if store is not None else Store(state_db_path(root))
+    store = store if store is not None else home.open_store()
     counter = [0]
     try:
         with _client(target, secret, store, counter, transport) as komet:
@@ -121,7 +125,7 @@ def check_token(
     finally:
         if own_store:
             store.close()
-    _verdict(result, checker)
+    _verdict(result, checker, check_writes)
     return result
 
 
@@ -147,7 +151,7 @@ def _bound_elsewhere(result: TokenCheck) -> bool:
     return details.status == OK and result.bound_customer_id is None
 
 
-def _verdict(result: TokenCheck, checker: Checker) -> None:
+def _verdict(result: TokenCheck, checker: Checker, check_writes: bool) -> None:
     """Turn what the checks saw into problems (block the preflight) and warnings."""
     problems, warnings, target = result.problems, result.warnings, result.target
     if result.quota_spent:
@@ -157,10 +161,7 @@ def _verdict(result: TokenCheck, checker: Checker) -> None:
             f"the limit is 1,000 calls per paid user, shared by all the company's tokens."
         )
     if checker.unreachable:
-        problems.append(
-            f"Komet gave no usable answer ({checker.unreachable}); check the base URL "
-            f"{target.base_url} and try again."
-        )
+        problems.append(_unreachable(result, checker))
     if "customer.details.get" in checker.auth_refused:
         problems.append(
             "Komet does not know this token (Invalid authentication token). Copy it again from "
@@ -190,11 +191,45 @@ def _verdict(result: TokenCheck, checker: Checker) -> None:
             "FTD's customer has no carriers in Komet (ecommerce/customer-carriers.list is "
             "empty): assign carriers to FTD's customer record; every order line needs one."
         )
-    if not result.writes_checked:
+    if not check_writes:  # asked for but not reached: the problems above say why
         warnings.append(
             "write methods (web-order.*) were not checked: tick 'check writes' "
             "(--check-writes) to create a test web order and delete it again."
         )
+    elif not result.writes_checked:
+        warnings.append("write methods were not checked: the check stopped before them.")
+
+
+def _unreachable(result: TokenCheck, checker: Checker) -> str:
+    """Why the check got no usable answer, with the advice that fits.
+
+    The base URL is suspect only when nothing ever connected, or when something answered
+    with a page that is not Komet's (HTML from a wrong address). A connection that dropped
+    (reset, timeout) through the retries, or a 5xx, is the network or the service: trying
+    again later helps, editing the URL does not.
+    """
+    error, detail = checker.unreachable_error, checker.unreachable
+    if isinstance(error, TransportError):
+        result.network_failure = detail
+    status = error.details.get("http_status") if error is not None else None
+    dropped = isinstance(error, TransportError) and status is None
+    if dropped and not (isinstance(error, ConnectionFailed) and not checker.answered):
+        answered = len(checker.answered)
+        before = f" after {answered} method(s) had answered" if answered else ""
+        return (
+            f"the connection to Komet dropped during the check{before} and stayed down "
+            f"through the retries ({detail}): a network or service problem, not the token's. "
+            f"Try again in a moment."
+        )
+    if isinstance(status, int) and status >= 500:
+        return (
+            f"Komet answered with a server error through the retries ({detail}): the service, "
+            f"or a proxy in front of it, is down. Try again later."
+        )
+    return (
+        f"Komet gave no usable answer ({detail}); check the base URL "
+        f"{result.target.base_url} and try again."
+    )
 
 
 def _binding_problems(result: TokenCheck) -> None:

@@ -7,6 +7,11 @@
 Every table sheet: a styled header row, frozen below the header and beside the order number,
 an auto-filter, widths from the content, money as numbers with a two-decimal format (never
 text), dates as dates, and each order's run notebook as a clickable link.
+
+Printed, every sheet is landscape and one page wide (as many pages long as it needs), with its
+header rows repeated on each page: a findings table is 20 columns wide, and portrait pages cut
+it into strips nobody can read. Run links are relative to the workbook's folder, so they still
+open when the home (runs/ and reports/ together) is copied, shared or opened on another machine.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import pandas as pd
 from openpyxl import Workbook
@@ -80,12 +86,38 @@ def _widths(ws: Worksheet, first_row: int) -> None:
         )
 
 
-def _link(path: str | None) -> str | None:
-    return Path(path).resolve().as_uri() if path and os.path.isabs(path) else None
+def _link(path: str | None, folder: Path | None) -> str | None:
+    """A run notebook's link, relative to the workbook's folder (an absolute path names the
+    machine that ran it). Absolute only when no relative path exists (another drive)."""
+    if not path or not os.path.isabs(path):
+        return None
+    target = Path(path).resolve()
+    if folder is not None:
+        try:
+            return quote(Path(os.path.relpath(target, folder.resolve())).as_posix())
+        except ValueError:  # Windows: another drive has no relative path
+            pass
+    return target.as_uri()
 
 
-def _table(ws: Worksheet, frame: pd.DataFrame, titles: dict[str, str], row: int = 1) -> None:
-    """A header at `row`, the frame below it, typed and formatted per column."""
+def _print_setup(ws: Worksheet, title_rows: str) -> None:
+    """Landscape, one page wide and as long as needed, the header rows on every page."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0  # 0: no limit on the number of pages down
+    ws.sheet_properties.pageSetUpPr.fitToPage = True  # without it Excel ignores fitTo*
+    ws.print_title_rows = title_rows
+
+
+def _table(
+    ws: Worksheet,
+    frame: pd.DataFrame,
+    titles: dict[str, str],
+    row: int = 1,
+    folder: Path | None = None,
+) -> None:
+    """A header at `row`, the frame below it, typed and formatted per column; run links
+    relative to `folder` (the workbook's)."""
     keys = list(frame.columns)
     _header(ws, row, [titles.get(k, k) for k in keys])
     for r, record in enumerate(frame.itertuples(index=False), start=row + 1):
@@ -97,8 +129,10 @@ def _table(ws: Worksheet, frame: pd.DataFrame, titles: dict[str, str], row: int 
                 cell.number_format = STAMP_FORMAT
             elif isinstance(cell.value, date):
                 cell.number_format = DATE_FORMAT
-            elif key in ("run_notebook", "notebook") and _link(cell.value):
-                cell.hyperlink = _link(cell.value)
+            elif key in ("run_notebook", "notebook") and (link := _link(cell.value, folder)):
+                if "://" not in link:  # the text says where the link goes, as the link does
+                    cell.value = unquote(link)
+                cell.hyperlink = link
                 cell.style = "Hyperlink"
     _widths(ws, row)
     for c, key in enumerate(keys, start=1):
@@ -133,7 +167,9 @@ def _summary(ws: Worksheet, result: Reconciliation) -> None:
         fill = PROBLEM_FILL if category in PROBLEMS and ws.cell(row=r, column=3).value else OK_FILL
         for c in range(1, len(frame.columns) + 1):
             ws.cell(row=r, column=c).fill = fill
-        ws.cell(row=r, column=4).value = "yes" if category in PROBLEMS else "no"
+        # "yes" only where there is something to look at: a problem category with orders in it
+        problem = category in PROBLEMS and bool(ws.cell(row=r, column=3).value)
+        ws.cell(row=r, column=4).value = "yes" if problem else "no"
     total_row = 5 + len(frame)
     ws.cell(row=total_row, column=1, value="total").font = Font(bold=True)
     ws.cell(row=total_row, column=3, value=f"=SUM(C5:C{total_row - 1})").font = Font(bold=True)
@@ -143,6 +179,7 @@ def _summary(ws: Worksheet, result: Reconciliation) -> None:
         cell.number_format, cell.font = MONEY_FORMAT, Font(bold=True)
     ws.column_dimensions["B"].width = 52
     ws.freeze_panes = "B5"
+    _print_setup(ws, "1:4")  # the title lines and the table header
     anchor = total_row + 2
     for fig in (charts.orders_per_day(result), charts.pending_ages(result)):
         image = Image(io.BytesIO(charts.png(fig)))
@@ -163,16 +200,18 @@ def write_workbook(
     for category in CATEGORIES:
         ws = wb.create_sheet(category)
         frame = findings_frame(result, category).drop(columns=["category"])
-        _table(ws, frame, COLUMNS)
+        _table(ws, frame, COLUMNS, folder=path.parent)
         ws.freeze_panes = "C2"  # the header and the order id/number stay in view
         ws.sheet_properties.tabColor = charts.COLOURS[category].lstrip("#").upper()
         ws.oddHeader.center.text = LABELS[category]  # printed pages say what the sheet is
+        _print_setup(ws, "1:1")
     runs = (
         unreviewed_runs if unreviewed_runs is not None else pd.DataFrame(columns=list(RUN_COLUMNS))
     )
     ws = wb.create_sheet("Unreviewed runs")
-    _table(ws, runs[[c for c in RUN_COLUMNS if c in runs.columns]], RUN_COLUMNS)
+    _table(ws, runs[[c for c in RUN_COLUMNS if c in runs.columns]], RUN_COLUMNS, folder=path.parent)
     ws.freeze_panes = "B2"
+    _print_setup(ws, "1:1")
     tmp = path.with_name(f".{path.name}.tmp")
     wb.save(tmp)
     os.replace(tmp, path)
