@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test venv lint browser bench clean
+.PHONY: run test venv lint browser bench lab clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,15 @@ browser:
 
 run: venv
 	$(BIN)/komet-ftd-ops demo
+
+# JupyterLab on the kit's home (`komet-ftd-ops init` says which folder that is, and marks it),
+# opening its notebooks/. --allow-root only when run as root (a container), never otherwise.
+lab: venv
+	@home="$$($(BIN)/komet-ftd-ops init --print-home)" && \
+	  root_flag="" && if [ "$$(id -u)" = 0 ]; then root_flag="--allow-root"; fi && \
+	  start="" && if [ -d "$$home/notebooks" ]; then start="--ServerApp.default_url=/lab/tree/notebooks"; fi && \
+	  echo "JupyterLab on the kit home $$home" && \
+	  exec $(BIN)/jupyter lab --notebook-dir="$$home" $$start $$root_flag $(LAB_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -27,9 +27,8 @@ from komet_ftd_ops.orders import OrderLedger, process_orders
 from komet_ftd_ops.sandbox import control
 from komet_ftd_ops.sandbox.ftd.orders import create_order
 from komet_ftd_ops.sandbox.server import open_twin_db
-from komet_ftd_ops.settings.home import state_db_path
+from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.settings.profiles import load_profile
-from komet_ftd_ops.state.store import Store
 from komet_ftd_ops.sync import run_cycle
 from komet_ftd_ops.testing.invariants import violations
 
@@ -97,13 +96,13 @@ def make_orders(home: Path, count: int, seed: int) -> list[str]:
 def run(count: int, latency_ms: int, fault_rate: float, seed: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-orders-") as tmp:
         home = Path(tmp)
-        info = control.up(home, seed=seed)
+        info = control.up(Home.at(home), seed=seed)
         sandbox = control.SandboxControl(info)
         try:
-            base = load_profile("sandbox", home)
+            base = load_profile("sandbox", Home.at(home))
             profile = replace(base, orders=replace(base.orders, unknown_settle_seconds=0))
-            with Store(state_db_path(home)) as store:
-                with open_clients(profile, store, home) as clients:
+            with Home.at(home).open_store() as store:
+                with open_clients(profile, store, Home.at(home)) as clients:
                     run_cycle(profile, store, clients)  # list the inventory on FTD
                 orders = make_orders(home, count, seed)
                 for service in ("komet", "ftd"):
@@ -111,7 +110,7 @@ def run(count: int, latency_ms: int, fault_rate: float, seed: int) -> dict[str, 
                 for method in WRITES if fault_rate else ():
                     for kind in ("error", "drop-after-commit"):
                         sandbox.add_fault("komet", kind, method, fault_rate / 2, 0)
-                with open_clients(profile, store, home) as clients:
+                with open_clients(profile, store, Home.at(home)) as clients:
                     before = clients.calls.today()
                     started = time.perf_counter()
                     cycles = 0
@@ -143,7 +142,7 @@ def run(count: int, latency_ms: int, fault_rate: float, seed: int) -> dict[str, 
                 done = sum(ledger.get(o).state == "acknowledged" for o in orders)
         finally:
             sandbox.close()
-            control.down(home)
+            control.down(Home.at(home))
     per_order = calls / count
     return {
         "orders": count,

@@ -30,13 +30,15 @@ sys.path.insert(0, str(ROOT))
 
 from komet_ftd_ops.runs.runner import run_sync_notebook  # noqa: E402
 from komet_ftd_ops.sandbox import control  # noqa: E402
+from komet_ftd_ops.settings.home import Home  # noqa: E402
 
 DIRECT = """
 import json, resource, sys, time
 from pathlib import Path
+from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.sync import run_sync
 t = time.perf_counter()
-report = run_sync("sandbox", root=Path(sys.argv[1]))
+report = run_sync("sandbox", home=Home.at(sys.argv[1]))
 wall = time.perf_counter() - t
 c = report.counters()
 print(json.dumps({"wall_s": wall, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -86,7 +88,7 @@ def change_one_percent(info: dict, lines: int) -> int:
 
 def bench(size: int, latency_ms: int, base: Path) -> None:
     home = twin_home(base, f"n{size}")
-    info = control.up(home, lines=size, seed=7)
+    info = control.up(Home.at(home), lines=size, seed=7)
     for service in ("komet", "ftd"):
         url = info["komet"]["root_url"] if service == "komet" else info["ftd"]["base_url"]
         httpx.post(
@@ -97,7 +99,7 @@ def bench(size: int, latency_ms: int, base: Path) -> None:
         paper_home = twin_home(base, f"p{size}", info_from=home)
         os.environ["KOMET_FTD_OPS_HOME"] = str(paper_home)
         t = time.perf_counter()
-        record = run_sync_notebook("sandbox", home=paper_home)
+        record = run_sync_notebook("sandbox", home=Home.at(paper_home))
         paper_wall = time.perf_counter() - t
         changed = change_one_percent(info, size)
         delta = direct_cycle(paper_home)
@@ -113,7 +115,7 @@ def bench(size: int, latency_ms: int, base: Path) -> None:
             flush=True,
         )
     finally:
-        control.down(home)
+        control.down(Home.at(home))
 
 
 def main() -> None:

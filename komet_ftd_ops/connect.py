@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
 from .ftd import FtdClient, FtdConfig
 from .komet import KometClient, KometConfig
+from .settings.home import Home
 from .settings.profiles import Profile
 from .settings.secrets import resolve_secret
 from .state.calls import CallCounter
@@ -28,28 +28,28 @@ def komet_client(
     profile: Profile,
     store: Store | None,
     *,
-    root: Path | None = None,
+    home: Home,
     token_ref: str | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> KometClient:
-    token = resolve_secret(token_ref or profile.komet_token_ref, root)
+    token = resolve_secret(token_ref or profile.komet_token_ref, home)
     config = KometConfig.from_profile(profile, token)  # the same retry policy as FTD's
     counter = CallCounter(store, "komet") if store is not None else None
     return KometClient(config, transport=transport, on_call=counter)
 
 
 def ftd_client(
-    profile: Profile, *, root: Path | None = None, transport: httpx.BaseTransport | None = None
+    profile: Profile, *, home: Home, transport: httpx.BaseTransport | None = None
 ) -> FtdClient:
-    token = resolve_secret(profile.ftd_token_ref, root)
+    token = resolve_secret(profile.ftd_token_ref, home)
     config = FtdConfig.from_profile(profile, token, timeout=profile.timeout_seconds)
     return FtdClient(config, transport=transport)
 
 
 @contextmanager
-def open_clients(profile: Profile, store: Store, root: Path | None = None) -> Iterator[Clients]:
-    komet = komet_client(profile, store, root=root)
-    ftd = ftd_client(profile, root=root)
+def open_clients(profile: Profile, store: Store, home: Home) -> Iterator[Clients]:
+    komet = komet_client(profile, store, home=home)
+    ftd = ftd_client(profile, home=home)
     try:
         yield Clients(komet=komet, ftd=ftd, calls=CallCounter(store, "komet"))
     finally:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -17,7 +16,8 @@ from .komet.transport import MAX_PAGE_SIZE
 from .offers.feed import FeedOutcome, FeedState, plan_feed, publish_feed
 from .offers.quota import QuotaPlan, decide_refresh, plan_quota
 from .offers.transform import OfferBuild, build_offers
-from .settings.home import home, state_db_path
+from .runs.headline import feed_part, orders_part
+from .settings.home import Home
 from .settings.profiles import Profile, load_profile
 from .state.store import Store
 
@@ -97,26 +97,19 @@ class CycleReport:
         return pd.DataFrame(rows, columns=["quota", "value"]).set_index("quota")
 
     def headline(self) -> str:
+        """The run's first line: orders, inventory, feed and Komet calls (see runs.headline)."""
         c = self.counters()
-        parts = [f"profile {self.profile}", "DRY RUN" if self.dry_run else ""]
-        if self.orders is not None:
-            parts.append(
-                f"orders: {c.get('orders_received', 0)} received, {c.get('orders_invoiced', 0)} "
-                f"invoiced, {c.get('lines_rejected', 0)} lines rejected, "
-                f"{c.get('orders_parked', 0)} parked"
-            )
+        inventory = ""
         if self.build is not None:
-            parts.append(
-                f"{c['lines_read']} lines read, {c['offers']} offers built, {c['rejected']} bad rows"
-            )
-        if self.feed is not None:
-            parts.append(
-                f"{self.feed.kind} feed ({self.feed.reason}): {self.feed.upserts} published, "
-                f"{self.feed.withdrawals} withdrawn, {len(self.feed.rejected)} rejected by FTD"
-            )
-        parts.append(
-            f"Komet calls {self.komet_calls_cycle} this cycle, {self.komet_calls_today} today"
-        )
+            inventory = f"{c['lines_read']} lines read, {c['offers']} offers built, {c['rejected']} bad rows"
+        parts = [
+            f"profile {self.profile}",
+            "DRY RUN" if self.dry_run else "",
+            orders_part(c),
+            inventory,
+            feed_part(c),
+            f"Komet calls {self.komet_calls_cycle} this cycle, {self.komet_calls_today} today",
+        ]
         return " | ".join(p for p in parts if p)
 
 
@@ -169,16 +162,40 @@ def run_cycle(
 
 
 def run_sync(
-    profile_name: str, *, dry_run: bool = False, run_id: str | None = None, root: Path | None = None
+    profile_name: str, *, dry_run: bool = False, run_id: str | None = None, home: Home | None = None
 ) -> CycleReport:
     """What the sync notebook calls: open the store and clients (secrets resolved here, inside the
-    kernel), run one cycle, record its counters against the run."""
-    root = root or home()
-    profile = load_profile(profile_name, root)
-    with Store(state_db_path(root)) as store, open_clients(profile, store, root) as clients:
-        report = run_cycle(profile, store, clients, dry_run=dry_run, run_id=run_id)
-        if run_id:
-            from .runs.index import record_counters
+    kernel), run one cycle, record its counters against the run.
 
-            record_counters(store, run_id, report.counters())
+    The notebook is an entry point: without `home`, the home comes from the environment (a
+    notebook opened in `<home>/notebooks/` finds it). Without `run_id` the notebook was not
+    started by the runner, so the cycle runs under the profile's lock here and is recorded as
+    a `manual` run (`runs.manual`); when another run holds the lock, nothing runs.
+    """
+    home = home if home is not None else Home.from_environment()
+    if run_id:
+        return _sync(home, profile_name, dry_run, run_id)
+    from .runs.manual import NOT_APPLIED, manual_run
+
+    with manual_run(home, profile_name) as run:
+        if run.skipped is not None:
+            report = CycleReport(profile_name, datetime.now(UTC), dry_run)
+            report.notes.append(f"skipped, nothing ran: {run.skipped}")
+            return report
+        report = _sync(home, profile_name, dry_run, run.run_id)
+    report.notes.append(NOT_APPLIED)
+    return report
+
+
+def _sync(home: Home, profile_name: str, dry_run: bool, run_id: str) -> CycleReport:
+    from .runs.index import record_counters
+
+    profile = load_profile(profile_name, home)
+    with home.open_store() as store, open_clients(profile, store, home) as clients:
+        report = run_cycle(profile, store, clients, dry_run=dry_run, run_id=run_id)
+        record_counters(store, run_id, report.counters())
+    if report.orders is not None:
+        # Last, after the feed went out and the counters were recorded: orders held back by
+        # a failing service make the run exit 75, so the scheduler and a reader both see it.
+        report.orders.raise_if_held_back()
     return report

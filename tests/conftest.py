@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from komet_ftd_ops.sandbox import control
+from komet_ftd_ops.settings.home import Home
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,6 +23,10 @@ class Twin:
 
     home: Path
     info: dict[str, Any]
+
+    @property
+    def kit(self) -> Home:
+        return Home.at(self.home)
 
     @property
     def komet_url(self) -> str:
@@ -39,11 +44,11 @@ class Twin:
         return response.json()
 
     def stop(self) -> None:
-        control.down(self.home)
+        control.down(self.kit)
 
 
 def start_twin(home: Path, *, lines: int = 300, seed: int = 7, timeout: float = 30) -> Twin:
-    return Twin(home, control.up(home, lines=lines, seed=seed, timeout=timeout))
+    return Twin(home, control.up(Home.at(home), lines=lines, seed=seed, timeout=timeout))
 
 
 @pytest.fixture
@@ -51,6 +56,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh KOMET_FTD_OPS_HOME for each test."""
     monkeypatch.setenv("KOMET_FTD_OPS_HOME", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture
+def kit(home: Path) -> Home:
+    """The same home as the `Home` value the kit's functions take."""
+    return Home.at(home)
 
 
 @pytest.fixture

@@ -64,8 +64,9 @@ def test_the_kit_from_the_command_line(home: Path) -> None:
             "0.3",
         )
         kfo(home, "sandbox", "set", "--autoconfirm", "on")
-        for _ in range(2):
-            kfo(home, "run", "sync", "--profile", "sandbox")
+        for _ in range(2):  # a cycle that could not read or write everything says so: 75
+            faulted = kfo(home, "run", "sync", "--profile", "sandbox", ok=False)
+            assert faulted.returncode in (0, 75), faulted.stderr[-2000:]
         kfo(home, "sandbox", "faults", "--clear")
         kfo(home, "run", "sync", "--profile", "sandbox")
 
@@ -74,12 +75,14 @@ def test_the_kit_from_the_command_line(home: Path) -> None:
         dump = json.loads(kfo(home, "sandbox", "dump", "--json").stdout)
         assert {"web_orders", "invoices", "calls_today"} <= set(dump["komet"])
         assert {"orders", "offers", "last_sequence"} <= set(dump["ftd"])
-        assert dump["ftd"]["last_sequence"] >= 4
+        assert dump["ftd"]["last_sequence"] >= 2  # the first and the last cycle published
         acknowledged = [o for o in dump["ftd"]["orders"] if o["acknowledgement"]]
         assert len(acknowledged) == 6
 
         runs = json.loads(kfo(home, "runs", "list", "--json").stdout)
-        assert [r["status"] for r in runs] == ["ok"] * 4
+        statuses = [r["status"] for r in runs]
+        assert statuses[0] == "ok" and statuses[-1] == "ok" and set(statuses) <= {"ok", "failed"}
+        assert all(r["failure_class"] == "upstream" for r in runs if r["status"] == "failed")
         assert sum(r["counters"].get("orders_received", 0) for r in runs) == 6
         assert (home / "runs" / "index.html").exists()
         for path in (home / "runs").rglob("*.*"):
@@ -95,7 +98,7 @@ COMMANDS = {
                 "stock", "faults", "check"},
     "demo": set(), "quota": set(), "onboard": set(),
     "run": {"sync"}, "runs": {"list", "prune", "review"}, "schedule": set(),
-    "reconcile": set(), "health": set(),
+    "reconcile": set(), "health": set(), "init": set(), "db": {"check"},
 }  # fmt: skip
 # What a command imports only when it runs, so that `--help` and `sandbox status` stay quick.
 HEAVY = ("pandas", "numpy", "papermill", "nbconvert", "nbformat", "matplotlib", "openpyxl")

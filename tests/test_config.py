@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from komet_ftd_ops.errors import ConfigError
+from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.settings.profiles import load_profile
 from komet_ftd_ops.settings.secrets import Secret, resolve_secret, write_secret
 from komet_ftd_ops.state.calls import CallCounter
@@ -40,7 +41,7 @@ def write_profile(home: Path, name: str, text: str) -> None:
 
 def test_a_profile_names_references_never_secrets(home: Path) -> None:
     write_profile(home, "acme", PROFILE)
-    profile = load_profile("acme")
+    profile = load_profile("acme", Home.at(home))
     assert profile.komet_base_url == "https://api.kometsales.com/api/"
     assert profile.daily_quota == 3000
     assert profile.sync.exclude_colors == ("Black",)
@@ -53,7 +54,7 @@ def test_a_profile_names_references_never_secrets(home: Path) -> None:
 def test_a_literal_token_in_a_profile_is_refused_without_echoing_it(home: Path) -> None:
     write_profile(home, "bad", PROFILE.replace('"env:KOMET_FTD_TOKEN"', '"abc123SECRETtoken"'))
     with pytest.raises(ConfigError) as caught:
-        load_profile("bad")
+        load_profile("bad", Home.at(home))
     assert "secret reference" in str(caught.value)
     assert "abc123SECRETtoken" not in str(caught.value)
 
@@ -61,33 +62,33 @@ def test_a_literal_token_in_a_profile_is_refused_without_echoing_it(home: Path) 
 def test_unknown_settings_and_missing_fields_are_named(home: Path) -> None:
     write_profile(home, "typo", PROFILE + "\nmarkup = 3\n")
     with pytest.raises(ConfigError, match="unknown setting"):
-        load_profile("typo")
+        load_profile("typo", Home.at(home))
     write_profile(home, "short", PROFILE.replace('company_id = "1207"\n', ""))
     with pytest.raises(ConfigError, match=r"komet\.company_id"):
-        load_profile("short")
+        load_profile("short", Home.at(home))
     with pytest.raises(ConfigError, match="no profile 'nope'"):
-        load_profile("nope")
+        load_profile("nope", Home.at(home))
 
 
 def test_secrets_resolve_from_env_and_a_0600_file(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KOMET_FTD_TOKEN", "k" * 50)
-    assert resolve_secret("env:KOMET_FTD_TOKEN").reveal() == "k" * 50
-    ref = write_secret("ftd_token", "f" * 40)
+    assert resolve_secret("env:KOMET_FTD_TOKEN", Home.at(home)).reveal() == "k" * 50
+    ref = write_secret("ftd_token", "f" * 40, Home.at(home))
     assert ref == "file:ftd_token"
     assert (os.stat(home / "secrets.toml").st_mode & 0o777) == 0o600
-    assert resolve_secret(ref).reveal() == "f" * 40
+    assert resolve_secret(ref, Home.at(home)).reveal() == "f" * 40
     os.chmod(home / "secrets.toml", 0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
-        resolve_secret(ref)
+        resolve_secret(ref, Home.at(home))
     with pytest.raises(ConfigError, match="MISSING_VAR"):
-        resolve_secret("env:MISSING_VAR")
+        resolve_secret("env:MISSING_VAR", Home.at(home))
 
 
 def test_the_sandbox_profile_needs_the_twin_running(home: Path) -> None:
     with pytest.raises(ConfigError, match="sandbox up"):
-        load_profile("sandbox")
+        load_profile("sandbox", Home.at(home))
 
 
 def test_a_secret_prints_as_stars_everywhere(caplog: pytest.LogCaptureFixture) -> None:

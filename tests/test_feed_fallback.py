@@ -27,7 +27,7 @@ from komet_ftd_ops.errors import Conflict
 from komet_ftd_ops.ftd import FtdClient, FtdConfig
 from komet_ftd_ops.offers.feed import FeedOutcome, FeedState, plan_feed, publish_feed
 from komet_ftd_ops.sandbox import control
-from komet_ftd_ops.settings.home import sandbox_info_path, state_db_path
+from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.settings.profiles import (
     Profile,
     load_profile,
@@ -256,18 +256,20 @@ def test_the_body_limit_is_a_profile_setting(home: Path) -> None:
     assert profile_with().ftd_max_body_bytes == 5_000_000
     assert FtdConfig.from_profile(profile_with(), Secret("t")).max_body_bytes == 5_000_000
     assert FtdConfig.from_profile(profile_with(12_345), Secret("t")).max_body_bytes == 12_345
-    path = sandbox_info_path(home)
+    path = Home.at(home).sandbox_info
     path.parent.mkdir(parents=True)
     info = {
         "komet": {"base_url": "http://k/", "company_id": "c", "ftd_customer_id": "f"},
         "ftd": {"base_url": "http://f", "supplier_id": "S"},
     }
     path.write_text(json.dumps(info))
-    assert "max_body_bytes" not in sandbox_profile_dict(home)["ftd"]  # an older twin: default
-    assert load_profile("sandbox", home).ftd_max_body_bytes == 5_000_000
+    assert (
+        "max_body_bytes" not in sandbox_profile_dict(Home.at(home))["ftd"]
+    )  # an older twin: default
+    assert load_profile("sandbox", Home.at(home)).ftd_max_body_bytes == 5_000_000
     info["ftd"]["max_body_bytes"] = 20_000
     path.write_text(json.dumps(info))
-    assert load_profile("sandbox", home).ftd_max_body_bytes == 20_000
+    assert load_profile("sandbox", Home.at(home)).ftd_max_body_bytes == 20_000
 
 
 # -- against the twin ------------------------------------------------------------------------
@@ -276,7 +278,7 @@ def test_the_body_limit_is_a_profile_setting(home: Path) -> None:
 @pytest.fixture
 def small_twin(home: Path) -> Iterator[Twin]:
     """The twin with a 20 kB FTD body limit: 300 lines make a full feed of several parts."""
-    running = Twin(home, control.up(home, ftd_max_body=TWIN_LIMIT, timeout=30))
+    running = Twin(home, control.up(Home.at(home), ftd_max_body=TWIN_LIMIT, timeout=30))
     try:
         yield running
     finally:
@@ -286,8 +288,11 @@ def small_twin(home: Path) -> Iterator[Twin]:
 def assert_ftd_lists_the_snapshot(twin: Twin, home: Path, feed_id: str, sequence: int) -> int:
     """FTD got feed `feed_id` as a full feed in parts at `sequence`, and lists what the kit
     thinks it lists; returns the number of parts."""
-    profile = load_profile("sandbox", home)
-    with Store(state_db_path(home)) as store, open_clients(profile, store, home) as clients:
+    profile = load_profile("sandbox", Home.at(home))
+    with (
+        Store(Home.at(home).state_db) as store,
+        open_clients(profile, store, Home.at(home)) as clients,
+    ):
         status = clients.ftd.feed_status(feed_id)
         listed = {o["offer_id"]: o["quantity_available"] for o in clients.ftd.list_offers()}
         snapshot = FeedState(store, "sandbox").snapshot()["quantity"].to_dict()
@@ -299,16 +304,16 @@ def assert_ftd_lists_the_snapshot(twin: Twin, home: Path, feed_id: str, sequence
 
 
 def test_publish_feed_answers_the_twins_413_with_a_full_feed(small_twin: Twin, home: Path) -> None:
-    profile = load_profile("sandbox", home)
+    profile = load_profile("sandbox", Home.at(home))
     assert profile.ftd_max_body_bytes == TWIN_LIMIT  # taken from the twin's info.json
-    with Store(state_db_path(home)) as store:
-        with open_clients(profile, store, home) as clients:
+    with Store(Home.at(home).state_db) as store:
+        with open_clients(profile, store, Home.at(home)) as clients:
             first = run_cycle(profile, store, clients, now=T0)
         assert (first.feed.kind, first.feed.sequence) == ("full", 1) and first.feed.parts > 1
 
         small_twin.control("komet", "POST", "stock", json={"sell_elsewhere": 0.5})
         trusting = replace(profile, ftd_max_body_bytes=5_000_000)  # the kit's limit is too big
-        with open_clients(trusting, store, home) as clients:
+        with open_clients(trusting, store, Home.at(home)) as clients:
             report = run_cycle(trusting, store, clients, now=T0 + timedelta(minutes=5))
         rows = store.query("SELECT kind, status, reason FROM feeds WHERE sequence=2 ORDER BY rowid")
     feed = report.feed
@@ -342,7 +347,7 @@ def test_run_sync_sends_a_too_large_delta_as_a_full_feed_in_parts(
         ("full", "delta_too_large"),
     ]
     assert counters[1]["feed_fallback"] == "delta_too_large" and counters[1]["feed_parts"] > 1
-    with Store(state_db_path(home)) as store:
+    with Store(Home.at(home).state_db) as store:
         rows = store.query(
             "SELECT feed_id, kind, status FROM feeds WHERE sequence=2 ORDER BY rowid"
         )

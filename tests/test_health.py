@@ -16,7 +16,7 @@ from komet_ftd_ops.orders import OrderLedger, intake
 from komet_ftd_ops.reconcile import save_last
 from komet_ftd_ops.runs import index as run_index
 from komet_ftd_ops.runs.health import HealthRules, check_health
-from komet_ftd_ops.settings.home import state_db_path
+from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.state.store import Store
 
 market = test_reconcile.market  # the twin-trading fixture, shared
@@ -26,7 +26,7 @@ NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 
 @pytest.fixture
 def store(home: Path) -> Iterator[Store]:
-    with Store(state_db_path(home)) as s:
+    with Home.at(home).open_store() as s:
         yield s
 
 

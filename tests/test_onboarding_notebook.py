@@ -11,6 +11,7 @@ from conftest import REPO, Twin
 from openpyxl import Workbook
 
 from komet_ftd_ops.onboarding import preflight_passed
+from komet_ftd_ops.settings.home import Home
 
 NOTEBOOK = REPO / "notebooks" / "onboarding.ipynb"
 
@@ -61,7 +62,7 @@ def test_the_notebook_onboards_the_sandbox_headless(
     assert "<- the token is bound to it" in text and "Preflight: PASS" in text
     assert nb["metadata"]["papermill"]["parameters"] == params  # references only
     assert token not in (tmp_path / "out.ipynb").read_text()
-    assert preflight_passed("sandbox")[0]
+    assert preflight_passed("sandbox", Home.from_environment())[0]
 
 
 def test_a_failing_preflight_fails_a_strict_run(twin: Twin, home: Path, tmp_path: Path) -> None:
@@ -77,4 +78,4 @@ def test_a_failing_preflight_fails_a_strict_run(twin: Twin, home: Path, tmp_path
         _run(tmp_path / "out.ipynb", token_ref="file:other", strict=True)
     assert failed.value.ename == "ConfigError" and "not bound to" in failed.value.evalue
     assert other not in (tmp_path / "out.ipynb").read_text()
-    assert not preflight_passed("sandbox")[0]
+    assert not preflight_passed("sandbox", Home.from_environment())[0]

@@ -30,7 +30,7 @@ from komet_ftd_ops.reconcile import (
 )
 from komet_ftd_ops.runs import index as run_index
 from komet_ftd_ops.sandbox.control import SandboxControl
-from komet_ftd_ops.settings.home import state_db_path
+from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.settings.profiles import Profile, load_profile
 from komet_ftd_ops.state.store import Store
 from komet_ftd_ops.sync import run_cycle
@@ -94,13 +94,16 @@ class Market:
 
 @pytest.fixture
 def market(twin: Twin, home: Path) -> Iterator[Market]:
-    profile = load_profile("sandbox", home)
+    profile = load_profile("sandbox", Home.at(home))
     # Read invoices every cycle and never wait for a lost write to settle: cycles are minutes
     # apart on the simulated clock, not in real time.
     profile = replace(profile, orders=replace(profile.orders, confirm_every_minutes=0,
                                               unknown_settle_seconds=0))  # fmt: skip
     control = SandboxControl(twin.info)
-    with Store(state_db_path(home)) as store, open_clients(profile, store, home) as clients:
+    with (
+        Store(Home.at(home).state_db) as store,
+        open_clients(profile, store, Home.at(home)) as clients,
+    ):
         m = Market(twin, home, store, profile, clients, control)
         m.cycle()  # the first cycle lists the inventory on FTD, so florists can buy
         yield m

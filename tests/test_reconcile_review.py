@@ -14,7 +14,7 @@ from komet_ftd_ops.cli.runs import runs as runs_group
 from komet_ftd_ops.errors import ConfigError, DataError
 from komet_ftd_ops.runs import index as run_index
 from komet_ftd_ops.runs.review import review_run, reviewed_at, unreviewed_failures, unreviewed_frame
-from komet_ftd_ops.settings.home import state_db_path
+from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.state.store import Store
 
 T0 = datetime(2026, 11, 28, 9, tzinfo=UTC)
@@ -22,7 +22,7 @@ T0 = datetime(2026, 11, 28, 9, tzinfo=UTC)
 
 @pytest.fixture
 def store(home: Path) -> Iterator[Store]:
-    with Store(state_db_path(home)) as s:
+    with Store(Home.at(home).state_db) as s:
         for n, status in enumerate(("ok", "failed", "timed_out", "skipped", "failed")):
             run_index.create_run(s, run_id=f"run-{n}", profile="acme" if n < 4 else "other",
                                  kind="sync", started_at=T0 + timedelta(minutes=n),

@@ -34,6 +34,7 @@ from komet_ftd_ops.runs.runner import (
     run_notebook,
     secret_leaked,
 )
+from komet_ftd_ops.settings.home import Home
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 KOMET_TOKEN, FTD_TOKEN = TEST_KOMET_TOKEN, TEST_FTD_TOKEN
@@ -46,7 +47,7 @@ def _run(
         "sync",
         "test",
         parameters=dict(parameters),
-        home=home,
+        home=Home.at(home),
         deadline_s=deadline_s,
         notebook=FIXTURES / f"{name}.ipynb",
     )
@@ -95,7 +96,7 @@ def test_an_ok_run_lands_in_runs_with_html_copy_row_and_index(home: Path, profil
         "run_id": record.id,
         "dry_run": True,
     }
-    with runs.open_store(home) as store:
+    with Home.at(home).open_store() as store:
         assert runs.get_run(store, record.id) == record
     index = (home / "runs" / "index.html").read_text()
     assert f'href="test/{folder.name}/{record.html.name}"' in index
@@ -108,7 +109,7 @@ def test_a_quota_failure_is_upstream_and_exits_75(home: Path, profile: str) -> N
     )
 
     assert result.exit_code == 75, result.output
-    with runs.open_store(home) as store:
+    with Home.at(home).open_store() as store:
         (record,) = runs.list_runs(store)
     assert record.status == runs.FAILED and record.failure_class == errors.UPSTREAM
     assert record.reason.startswith("QuotaExceeded: ") and "\n" not in record.reason
@@ -122,7 +123,7 @@ def test_a_second_run_while_one_holds_the_lock_is_skipped_quickly(home: Path, pr
     thread.start()
     try:
         deadline = time.monotonic() + 60
-        with runs.open_store(home) as store:
+        with Home.at(home).open_store() as store:
             while not runs.list_runs(store) and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert runs.list_runs(store)[0].status == runs.RUNNING
@@ -198,7 +199,8 @@ def test_the_lock_dies_with_its_process(home: Path) -> None:
             (
                 "import sys, time; from pathlib import Path\n"
                 "from komet_ftd_ops.runs.runner import profile_lock\n"
-                "with profile_lock(Path(sys.argv[1]), 'test', note='holder'):\n"
+                "from komet_ftd_ops.settings.home import Home\n"
+                "with profile_lock(Home.at(sys.argv[1]), 'test', note='holder'):\n"
                 "    print('locked', flush=True); time.sleep(60)\n"
             ),
             str(home),
@@ -208,12 +210,12 @@ def test_the_lock_dies_with_its_process(home: Path) -> None:
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with profile_lock(home, "test") as held_by:
+        with profile_lock(Home.at(home), "test") as held_by:
             assert held_by is not None and "holder" in held_by
     finally:
         holder.kill()
         holder.wait()
-    with profile_lock(home, "test") as held_by:
+    with profile_lock(Home.at(home), "test") as held_by:
         assert held_by is None
 
 

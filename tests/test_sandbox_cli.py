@@ -18,21 +18,13 @@ from click.testing import CliRunner
 from conftest import REPO, Twin, start_twin
 
 from komet_ftd_ops.cli.sandbox import sandbox
-from komet_ftd_ops.onboarding.handoff import handoff_path
 from komet_ftd_ops.reconcile.job import default_workbook
-from komet_ftd_ops.runs.html import index_path
-from komet_ftd_ops.runs.processes import lock_path
 from komet_ftd_ops.runs.runner import output_path
 from komet_ftd_ops.sandbox import faults
 from komet_ftd_ops.sandbox.ftd import app as ftd_app
 from komet_ftd_ops.sandbox.komet import app as komet_app
 from komet_ftd_ops.sandbox.server import TWIN_MIGRATIONS, open_twin_db
-from komet_ftd_ops.settings.home import (
-    profile_path,
-    sandbox_info_path,
-    secrets_file,
-    state_db_path,
-)
+from komet_ftd_ops.settings.home import SETTINGS_FILE, Home
 from komet_ftd_ops.state.store import Store
 
 
@@ -126,7 +118,7 @@ def test_the_twin_state_and_info_files_are_mode_0600(home: Path) -> None:
         db = home / "sandbox" / "twin.sqlite3"
         siblings = [db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
         assert all(p.exists() for p in siblings)  # the twin has them open (WAL)
-        for path in (db, *siblings, sandbox_info_path(home)):
+        for path in (db, *siblings, Home.at(home).sandbox_info):
             assert _mode(path) == 0o600, path
     finally:
         running.stop()
@@ -186,28 +178,30 @@ def test_confirm_says_why_there_was_nothing_to_confirm(twin: Twin) -> None:
 
 
 def test_git_ignores_every_artefact_a_home_holds(tmp_path: Path) -> None:
-    root = tmp_path / "home"
+    home = Home.at(tmp_path / "home")
+    root = home.root
     written = [
-        state_db_path(root),
-        state_db_path(root).with_name("state.sqlite3-wal"),
-        sandbox_info_path(root),
-        root / "sandbox" / "twin.sqlite3",
+        home.state_db,
+        home.state_db.with_name("state.sqlite3-wal"),
+        home.sandbox_info,
+        home.twin_db,
         root / "sandbox" / "twin.log",
-        output_path(root, "sandbox", "sync", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
-        index_path(root),
-        lock_path(root, "sandbox"),
-        handoff_path("sandbox", root),
-        default_workbook(root, "sandbox", "2026-01-01", "2026-01-31"),
-        profile_path("sandbox", root),
-        profile_path("sandbox", root).with_suffix(".tmp"),
-        secrets_file(root),
-        secrets_file(root).with_suffix(".tmp"),
+        output_path(home, "sandbox", "sync", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        home.runs_index,
+        home.lock_path("sandbox"),
+        home.handoff_path("sandbox"),
+        default_workbook(home, "sandbox", "2026-01-01", "2026-01-31"),
+        home.profile_path("sandbox"),
+        home.profile_path("sandbox").with_suffix(".tmp"),
+        home.secrets_file,
+        home.secrets_file.with_suffix(".tmp"),
         REPO / "test-output" / "onboarding.png",
     ]
     paths = [
         str(p.relative_to(root) if p.is_relative_to(root) else p.relative_to(REPO)) for p in written
     ]
-    kept = ["runs/.gitkeep", "profiles/example.toml", "komet_ftd_ops/runs/runner.py"]
+    # the checkout is a home too: its settings file is kept, so notebooks/ finds the home
+    kept = ["runs/.gitkeep", "profiles/example.toml", "komet_ftd_ops/runs/runner.py", SETTINGS_FILE]
     check = subprocess.run(
         ["git", "check-ignore", "--no-index", "--verbose", "--non-matching", *paths, *kept],
         cwd=REPO, capture_output=True, text=True, check=False,

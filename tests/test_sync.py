@@ -12,7 +12,7 @@ import pytest
 from conftest import Twin
 
 from komet_ftd_ops.connect import open_clients
-from komet_ftd_ops.settings.home import state_db_path
+from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.settings.profiles import load_profile, with_rules
 from komet_ftd_ops.state.store import Store
 from komet_ftd_ops.sync import run_cycle
@@ -20,13 +20,13 @@ from komet_ftd_ops.sync import run_cycle
 
 @pytest.fixture
 def store(twin: Twin, home: Path) -> Iterator[Store]:
-    with Store(state_db_path(home)) as s:
+    with Store(Home.at(home).state_db) as s:
         yield s
 
 
 def cycle(store: Store, home: Path, *, profile=None, now=None, dry_run=False):  # noqa: ANN001, ANN201
-    profile = profile or load_profile("sandbox", home)
-    with open_clients(profile, store, home) as clients:
+    profile = profile or load_profile("sandbox", Home.at(home))
+    with open_clients(profile, store, Home.at(home)) as clients:
         return run_cycle(profile, store, clients, dry_run=dry_run, now=now)
 
 
@@ -73,7 +73,7 @@ def test_a_409_falls_back_to_a_full_feed(twin: Twin, home: Path, store: Store) -
 
 
 def test_ftd_rejections_are_recorded_per_offer(twin: Twin, home: Path, store: Store) -> None:
-    profile = with_rules(load_profile("sandbox", home), currency="DOLLARS")
+    profile = with_rules(load_profile("sandbox", Home.at(home)), currency="DOLLARS")
     report = cycle(store, home, profile=profile)
     assert report.feed.rejected and len(report.feed.rejected) == report.feed.upserts
     rows = store.query(
@@ -93,7 +93,7 @@ def test_a_dry_run_sends_nothing(twin: Twin, home: Path, store: Store) -> None:
 def test_inventory_refresh_waits_when_the_quota_runs_short(
     twin: Twin, home: Path, store: Store
 ) -> None:
-    profile = load_profile("sandbox", home)
+    profile = load_profile("sandbox", Home.at(home))
     profile = replace(
         profile, sync=replace(profile.sync, order_reserve_pct=99.95)
     )  # leaves 0 for inventory

@@ -4,10 +4,12 @@ The command list below is the whole CLI: `cli` is complete as soon as this modul
 (nothing is registered later, or by importing something else). One module per command group:
 
     sandbox.py     sandbox up|down|status|info|dump|shop|confirm|tamper|set|stock|faults|check
+    home.py        init, and kit_home(): the one place a command builds its Home
     jobs.py        demo, quota
     runs.py        run sync, runs list|prune|review, schedule
     onboard.py     onboard
     reconcile.py   reconcile, health
+    db.py          db check
 
 The command modules import only light things at the top; pandas, papermill and the like are
 imported inside the command functions that need them, so `--help` stays quick.
@@ -20,9 +22,10 @@ import sys
 import click
 
 from ..errors import KometFtdOpsError
-from . import jobs, onboard, reconcile, runs, sandbox
+from . import db, home, jobs, onboard, reconcile, runs, sandbox
 
 COMMANDS: tuple[click.Command, ...] = (
+    home.init,
     sandbox.sandbox,
     jobs.demo,
     jobs.quota,
@@ -32,6 +35,7 @@ COMMANDS: tuple[click.Command, ...] = (
     runs.schedule,
     reconcile.reconcile,
     reconcile.health,
+    db.db,
 )
 
 

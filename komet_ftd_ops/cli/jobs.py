@@ -5,10 +5,9 @@ from __future__ import annotations
 import click
 
 from ..offers.quota import plan_quota
-from ..settings.home import home, state_db_path
 from ..settings.profiles import load_profile
 from ..state.calls import CallCounter
-from ..state.store import Store
+from .home import kit_home
 
 
 @click.command()
@@ -19,8 +18,9 @@ def quota(profile: str, lines: int | None) -> None:
 
     Example: komet-ftd-ops quota --profile acme --lines 20000
     """
-    prof = load_profile(profile)
-    with Store(state_db_path()) as store:
+    home = kit_home()
+    prof = load_profile(profile, home)
+    with home.open_store() as store:
         known = store.get(prof.name, "inventory.last_total")
         plan = plan_quota(prof, lines or known or 500)
         spent = CallCounter(store).today()
@@ -51,4 +51,4 @@ def demo(lines: int, every: str, max_ticks: int | None) -> None:
     """
     from ..runs.demo import run_demo
 
-    run_demo(home(), lines=lines, every=every, max_ticks=max_ticks)
+    run_demo(kit_home(), lines=lines, every=every, max_ticks=max_ticks)

@@ -9,7 +9,9 @@ import click
 
 from ..onboarding import onboard as run_onboarding
 from ..onboarding import result_lines
-from ..runs.runner import EXIT_CONFIG
+from ..onboarding.customers_xlsx import MAX_EXPORT_MB, MAX_EXPORT_ROWS
+from ..runs.runner import EXIT_CONFIG, EXIT_TEMPFAIL
+from .home import kit_home
 
 # CLI option → onboarding value name (non-secret values, and secret *references*).
 VALUE_OPTIONS = (
@@ -40,6 +42,20 @@ def _value_options(func: click.decorators.FC) -> click.decorators.FC:
     default=None,
     help="Komet's customer export (Setup > Customers > Export to Excel).",
 )
+@click.option(
+    "--max-export-mb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=MAX_EXPORT_MB,
+    show_default=True,
+    help="Refuse a customer export larger than this (filter it in Komet, or raise this).",
+)
+@click.option(
+    "--max-export-rows",
+    type=click.IntRange(min=1),
+    default=MAX_EXPORT_ROWS,
+    show_default=True,
+    help="Refuse a customer export with more rows than this (all sheets together).",
+)
 @click.option("--token-ref", default="", help="Where the Customer token is: env:VAR, file:KEY.")
 @click.option("--company-token-ref", default="", help="A Company token's reference: customer.list.")
 @click.option(
@@ -51,6 +67,8 @@ def _value_options(func: click.decorators.FC) -> click.decorators.FC:
 def onboard(
     profile: str,
     customers_xlsx: Path | None,
+    max_export_mb: float,
+    max_export_rows: int,
     token_ref: str,
     company_token_ref: str,
     check_writes: bool,
@@ -61,7 +79,8 @@ def onboard(
     """Check the FTD token, find FTD's customer ID, write the profile, hand-off and preflight.
 
     Tokens are given by reference only (env:VAR, file:KEY in secrets.toml, sandbox:...); the
-    token itself is never printed. Exits 78 when the preflight fails.
+    token itself is never printed. Exits 78 when the preflight fails (75 when only the
+    network failed it and the last passing preflight was kept: try again).
 
     \b
     Examples:
@@ -71,9 +90,12 @@ def onboard(
     """
     result = run_onboarding(
         profile,
+        home=kit_home(),
         token_ref=token_ref,
         company_token_ref=company_token_ref,
         customers_xlsx=customers_xlsx,
+        max_export_mb=max_export_mb,
+        max_export_rows=max_export_rows,
         check_writes=check_writes,
         values={k: v for k, v in values.items() if v not in (None, "")},
         write=not no_write,
@@ -82,5 +104,5 @@ def onboard(
         click.echo(json.dumps(result.as_dict(), indent=2, default=str))
     else:
         click.echo("\n".join(result_lines(result)))
-    if not result.passed:
-        raise SystemExit(EXIT_CONFIG)
+    if not result.passed:  # 75 when only the network failed and the passing preflight was kept
+        raise SystemExit(EXIT_TEMPFAIL if result.kept_preflight else EXIT_CONFIG)

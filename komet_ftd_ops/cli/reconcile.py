@@ -19,8 +19,9 @@ import click
 from ..errors import KometFtdOpsError
 from ..runs import index as run_index
 from ..runs import runner
-from ..settings.home import home
+from ..settings.home import Home
 from ..settings.profiles import load_profile
+from .home import kit_home
 
 if TYPE_CHECKING:
     from ..ftd.models import FtdOrder
@@ -86,12 +87,12 @@ def reconcile(
 
     if date_from > date_to:
         raise click.BadParameter(f"--from {date_from} is after --to {date_to}")
-    root = home()
-    workbook = (xlsx or default_workbook(root, profile, date_from, date_to)).resolve()
+    home = kit_home()
+    workbook = (xlsx or default_workbook(home, profile, date_from, date_to)).resolve()
     record = runner.run_kind(
         "reconcile",
         profile,
-        home=root,
+        home=home,
         parameters={
             "date_from": date_from,
             "date_to": date_to,
@@ -155,27 +156,37 @@ def health(
 
     Example: komet-ftd-ops health --profile acme --max-silence-min 20
     """
-    from ..runs.health import EXIT_CRITICAL, HealthRules, check_health
+    from ..errors import StateDamaged
+    from ..runs.alerts import alert_on_health_change
+    from ..runs.health import EXIT_CRITICAL, HealthRules, check_health, state_damaged
 
-    root = home()
+    home = kit_home()
     rules = HealthRules(max_silence_min, max_failures, max_new_min, max_problems)
-    with run_index.open_store(root) as store:
-        ftd_new = _ftd_new_orders(profile, root) if ask_ftd else None
+    try:
+        store = home.open_store()
+    except StateDamaged as exc:  # a damaged database is a critical health, exit 2 like the rest
+        result = state_damaged(profile, exc)
+        click.echo(json.dumps(result.to_json(), indent=2) if as_json else result.line())
+        sys.exit(EXIT_CRITICAL)
+    with store:
+        ftd_new = _ftd_new_orders(profile, home) if ask_ftd else None
         if isinstance(ftd_new, str):
             click.echo(f"critical: {profile}: {ftd_new}")
             sys.exit(EXIT_CRITICAL)
         result = check_health(store, profile, rules=rules, ftd_new=ftd_new)
+        # under any scheduler, `health` too tells the profile's [alerts] targets of a change
+        alert_on_health_change(store, home, profile, health=result)
     click.echo(json.dumps(result.to_json(), indent=2) if as_json else result.line())
     if not result.ok:
         sys.exit(EXIT_CRITICAL)
 
 
-def _ftd_new_orders(profile: str, root: Path) -> list[FtdOrder] | str:
+def _ftd_new_orders(profile: str, home: Home) -> list[FtdOrder] | str:
     """FTD's NEW orders, or one line saying why FTD could not be asked."""
     from ..connect import ftd_client
 
     try:
-        with ftd_client(load_profile(profile, root), root=root) as ftd:
+        with ftd_client(load_profile(profile, home), home=home) as ftd:
             return list(ftd.fetch_orders(status="NEW").orders)
     except KometFtdOpsError as exc:
         return f"cannot list FTD's NEW orders: {type(exc).__name__}: {exc}"

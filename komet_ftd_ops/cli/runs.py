@@ -12,11 +12,12 @@ import click
 
 from ..runs import index as run_index
 from ..runs import runner
+from ..runs.headline import headline
 from ..runs.prune import prune as prune_runs
 from ..runs.scheduler import parse_every
 from ..runs.scheduler import schedule as run_schedule
-from ..settings.home import home
 from ..settings.profiles import load_profile
+from .home import kit_home
 
 _NOTEBOOK = click.option(
     "--notebook",
@@ -57,7 +58,9 @@ def run_kind_command(
     kind: str, profile: str, parameters: dict[str, Any], notebook: Path | None
 ) -> None:
     """What every `run <kind>` command does: one run, its path printed, its exit code."""
-    _report(runner.run_kind(kind, profile, parameters=parameters, notebook=notebook))
+    _report(
+        runner.run_kind(kind, profile, home=kit_home(), parameters=parameters, notebook=notebook)
+    )
 
 
 @click.group()
@@ -77,13 +80,21 @@ def run() -> None:
 def sync(profile: str, dry_run: bool, notebook: Path | None) -> None:
     """One sync cycle: notebooks/sync.ipynb into runs/<profile>/<date>/<HHMMSS>Z-sync.ipynb.
 
-    Prints the run notebook's path. Exit codes: 0 ok or skipped (another run holds the
+    Prints the run notebook's path (the last line); with --dry-run first the plan: the orders
+    it would take and the feed it would send. Exit codes: 0 ok or skipped (another run holds the
     profile's lock), 75 upstream trouble worth retrying, 78 needs a person (auth, config,
-    a leaked secret, an unexpected crash), 65 bad data, 124 deadline.
+    a leaked secret, an unexpected crash), 65 bad data, 74 a filesystem error
+    (read-only runs/, full disk), 124 deadline.
 
     Example: komet-ftd-ops run sync --profile sandbox --dry-run
     """
-    run_kind_command("sync", profile, {"dry_run": dry_run}, notebook)
+    record = runner.run_kind(
+        "sync", profile, home=kit_home(), parameters={"dry_run": dry_run}, notebook=notebook
+    )
+    if dry_run and record.status == run_index.OK:
+        plan = headline(record.counters) or "the notebook recorded no counters"
+        click.echo(f"plan (dry run, nothing was sent): {plan}")
+    _report(record)
 
 
 @click.group()
@@ -119,7 +130,7 @@ def list_(profile: str | None, limit: int, as_json: bool) -> None:
 
     Example: komet-ftd-ops runs list --profile sandbox --limit 5 --json
     """
-    with run_index.open_store(home()) as store:
+    with kit_home().open_store() as store:
         records = run_index.list_runs(store, profile=profile, limit=limit)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in records], indent=2))
@@ -140,9 +151,9 @@ def prune(older_than_days: float, dry_run: bool) -> None:
 
     Example: komet-ftd-ops runs prune --older-than-days 7 --dry-run
     """
-    root = home()
-    with run_index.open_store(root) as store:
-        pruned = prune_runs(store, root, older_than_days=older_than_days, dry_run=dry_run)
+    home = kit_home()
+    with home.open_store() as store:
+        pruned = prune_runs(store, home, older_than_days=older_than_days, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     for record in pruned:
         click.echo(f"{verb} {record.id}: {record.notebook or ''} {record.html or ''}".rstrip())
@@ -162,9 +173,9 @@ def review(run_id: str, note: str) -> None:
     """
     from ..runs.review import review_run
 
-    root = home()
-    with run_index.open_store(root) as store:
-        record = review_run(store, run_id, note, root=root)
+    home = kit_home()
+    with home.open_store() as store:
+        record = review_run(store, run_id, note, home=home)
     click.echo(f"reviewed {record.id} ({record.status}): {record.reviewed}")
 
 
@@ -193,6 +204,6 @@ def schedule(
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    root = home()
-    every_s = parse_every(every) if every else 60.0 * load_profile(profile, root).sync.every_minutes
-    run_schedule(profile, every_s, root, max_ticks=max_ticks, dry_run=dry_run, notebook=notebook)
+    home = kit_home()
+    every_s = parse_every(every) if every else 60.0 * load_profile(profile, home).sync.every_minutes
+    run_schedule(profile, every_s, home, max_ticks=max_ticks, dry_run=dry_run, notebook=notebook)

@@ -12,7 +12,7 @@ from ..sandbox import control
 from ..sandbox import faults as twin_faults
 from ..sandbox.faults import KINDS
 from ..sandbox.komet.tamper import KINDS as TAMPER_KINDS
-from ..settings.home import home
+from .home import kit_home
 
 
 def _echo_json(data: object) -> None:
@@ -20,7 +20,7 @@ def _echo_json(data: object) -> None:
 
 
 def _control() -> control.SandboxControl:
-    return control.SandboxControl.for_home(home())
+    return control.SandboxControl.for_home(kit_home())
 
 
 def _warn_active_faults(info: dict[str, Any]) -> None:
@@ -74,7 +74,7 @@ def up(komet_port: int, ftd_port: int, lines: int, seed: int, ftd_max_body: int)
       komet-ftd-ops sandbox up --ftd-max-body 20000   # full feeds go out in many parts
     """
     info = control.up(
-        home(),
+        kit_home(),
         komet_port=komet_port,
         ftd_port=ftd_port,
         lines=lines,
@@ -92,7 +92,7 @@ def down() -> None:
 
     Example: komet-ftd-ops sandbox down
     """
-    click.echo("stopped" if control.down(home()) else "not running")
+    click.echo("stopped" if control.down(kit_home()) else "not running")
 
 
 @sandbox.command()
@@ -101,7 +101,7 @@ def status() -> None:
 
     Example: komet-ftd-ops sandbox status
     """
-    info = control.read_info(home())
+    info = control.read_info(kit_home())
     if info is None:
         click.echo("not running")
         raise SystemExit(1)
@@ -118,7 +118,7 @@ def info(as_json: bool) -> None:
 
     Example: komet-ftd-ops sandbox info --json
     """
-    data = control.read_info(home())
+    data = control.read_info(kit_home())
     if data is None:
         raise click.ClickException(
             "the twin is not running; start it with `komet-ftd-ops sandbox up`."
@@ -286,25 +286,27 @@ def check(profile: str, final: bool) -> None:
     """Check the exactly-once invariants: every FTD order has exactly one Komet web order with
     exactly its lines, or is rejected or parked with a reason; FTD's acknowledgements agree.
 
-    Exits 1 and lists what is broken.
+    Exits 1 and lists what is broken (BROKEN), and orders held for a person or stuck (HELD).
 
     Example: komet-ftd-ops sandbox check --final
     """
-    from ..settings.home import state_db_path
     from ..settings.profiles import load_profile
-    from ..state.store import Store
-    from ..testing.invariants import violations
+    from ..testing.invariants import held_or_stuck, violations
 
-    prof = load_profile(profile)
+    home = kit_home()
+    prof = load_profile(profile, home)
     state = _control().dump()
-    with Store(state_db_path()) as store:
+    with home.open_store() as store:
         problems = violations(
             store, prof.name, state["komet"], state["ftd"], prof.ftd_customer_id, final=final
         )
+        held = held_or_stuck(store, prof.name)  # not broken, but never "ok" over them
     orders = len(state["ftd"]["orders"])
-    if problems:
+    if problems or held:
         for line in problems:
             click.echo(f"BROKEN: {line}")
+        for line in held:
+            click.echo(f"HELD: {line}")
         raise SystemExit(1)
     click.echo(
         f"ok: {orders} FTD orders, each exactly once in Komet (or rejected/parked with a reason)"

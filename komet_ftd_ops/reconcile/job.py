@@ -16,9 +16,8 @@ import pandas as pd
 from ..connect import open_clients
 from ..runs import review as reviews
 from ..runs.index import record_counters
-from ..settings.home import home, state_db_path
+from ..settings.home import Home
 from ..settings.profiles import load_profile
-from ..state.store import Store
 from . import charts, tables
 from .core import ReconcileRules, Reconciliation, reconcile, save_last
 from .excel import write_workbook
@@ -34,8 +33,8 @@ def default_range(today: date | None = None) -> tuple[date, date]:
     return today - timedelta(days=DEFAULT_DAYS_BACK), today + timedelta(days=DEFAULT_DAYS_AHEAD)
 
 
-def default_workbook(root: Path, profile: str, first: date | str, last: date | str) -> Path:
-    return root / "reports" / profile / f"reconcile-{first}-to-{last}.xlsx"
+def default_workbook(home: Home, profile: str, first: date | str, last: date | str) -> Path:
+    return home.reports_dir(profile) / f"reconcile-{first}-to-{last}.xlsx"
 
 
 @dataclass
@@ -88,21 +87,22 @@ def run_reconcile(
     workbook: Path | str | None = None,
     pending_hours: float = ReconcileRules.pending_hours,
     ask_ftd: bool = True,
-    root: Path | None = None,
+    home: Home | None = None,
     now: datetime | None = None,
 ) -> ReconcileReport:
     """Reconcile, write the workbook, keep the summary for health, record the run's counts.
 
     Empty dates mean `default_range()`; an empty workbook path means
-    `<home>/reports/<profile>/reconcile-<from>-to-<to>.xlsx`.
+    `<home>/reports/<profile>/reconcile-<from>-to-<to>.xlsx`. The reconcile notebook is an
+    entry point: without `home`, the home comes from the environment.
     """
-    root = root or home()
-    profile = load_profile(profile_name, root)
+    home = home if home is not None else Home.from_environment()
+    profile = load_profile(profile_name, home)
     default_first, default_last = default_range((now or datetime.now(UTC)).date())
     first, last = date_from or default_first, date_to or default_last
     rules = ReconcileRules(pending_hours=float(pending_hours), ask_ftd=ask_ftd)
-    target = Path(workbook) if workbook else default_workbook(root, profile.name, first, last)
-    with Store(state_db_path(root)) as store, open_clients(profile, store, root) as clients:
+    target = Path(workbook) if workbook else default_workbook(home, profile.name, first, last)
+    with home.open_store() as store, open_clients(profile, store, home) as clients:
         result = reconcile(profile, store, clients, first, last, rules=rules, now=now)
         unreviewed = reviews.unreviewed_frame(store, profile.name)
         path = write_workbook(result, target, unreviewed)

@@ -193,6 +193,34 @@ def orders_waiting_for_ack(store: Store, profile: str) -> list[OrderView]:
     return [_view(ledger, order) for order in found]
 
 
+@dataclass(frozen=True)
+class OpenOrder:
+    """An order the pipeline has not finished with, as health sees it."""
+
+    order_id: str
+    state: str
+    park_reason: str | None
+    park_detail: str | None
+    held: bool  # parked for a person: no later cycle moves it until it is released
+    since: datetime | None  # parked since, or (not parked) last changed
+
+
+def open_orders(store: Store, profile: str) -> list[OpenOrder]:
+    """Orders not yet final (`OrderLedger.open_orders`), held and stuck ones among them."""
+    ledger = orders_ledger.OrderLedger(store, profile)
+    return [
+        OpenOrder(
+            order_id=str(o.order_id),
+            state=str(o.state),
+            park_reason=o.park_reason,
+            park_detail=o.park_detail,
+            held=o.held,
+            since=_kit_stamp(o.parked_at if o.parked and o.parked_at else o.updated_at),
+        )
+        for o in ledger.open_orders()
+    ]
+
+
 def known_order_ids(store: Store, profile: str, ids: Iterable[str]) -> set[str]:
     """Which of these FTD order ids the ledger holds."""
     ledger = orders_ledger.OrderLedger(store, profile)

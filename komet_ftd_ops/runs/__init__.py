@@ -1,2 +1,3 @@
-"""Runs: the papermill runner and its child, the run index and its page, pruning, the secret
-scan, the profile lock, the scheduler, health and review."""
+"""Runs: the papermill runner and its child, the run index and its page, a cycle's headline,
+the run notebooks' cells, pruning, the secret scan, the profile lock, the scheduler, health and
+review."""

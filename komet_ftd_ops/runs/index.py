@@ -10,17 +10,13 @@ row has `pruned_at` set and `notebook`/`html` cleared.
 
 from __future__ import annotations
 
-import html
 import json
-import os
 import sqlite3
-import tempfile
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..settings.home import state_db_path
 from ..errors import ConfigError
 from ..state.store import Store, iso, utcnow
 
@@ -72,15 +68,6 @@ class RunRecord:
                 data[key] = str(value)
         data["lateness_s"] = self.lateness_s
         return data
-
-
-def runs_dir(root: Path) -> Path:
-    return root / "runs"
-
-
-def open_store(root: Path) -> Store:
-    """The state database of a kit home (migrations applied)."""
-    return Store(state_db_path(root))
 
 
 def _parse_ts(value: str | None) -> datetime | None:
@@ -187,6 +174,14 @@ def finish_run(
             ),
         )
     return get_run(store, run_id)
+
+
+def set_notebook(store: Store, run_id: str, notebook: Path | None) -> None:
+    """Point a run's row at where its notebook now is (renamed `.partial`), or at none."""
+    with store.atomic() as db:
+        db.execute(
+            "UPDATE runs SET notebook=? WHERE id=?", (str(notebook) if notebook else None, run_id)
+        )
 
 
 def record_counters(store: Store, run_id: str, counters: dict[str, Any]) -> bool:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from ..settings.home import Home
 from ..state.store import Store, iso, utcnow
 from .html import write_index
-from .index import OK, PROBLEMS, SKIPPED, RunRecord, _record, runs_dir
+from .index import OK, PROBLEMS, SKIPPED, RunRecord, _record
+
 
 def prune_candidates(
     store: Store, *, older_than_days: float = 7, now: datetime | None = None
@@ -45,7 +47,7 @@ def prune_candidates(
 
 def prune(
     store: Store,
-    root: Path,
+    home: Home,
     *,
     older_than_days: float = 7,
     dry_run: bool = False,
@@ -62,14 +64,14 @@ def prune(
         for path in (record.notebook, record.html):
             if path is not None:
                 path.unlink(missing_ok=True)
-                _remove_empty_parents(path.parent, runs_dir(root))
+                _remove_empty_parents(path.parent, home.runs_dir)
         with store.atomic() as db:
             db.execute(
                 "UPDATE runs SET notebook=NULL, html=NULL, pruned_at=? WHERE id=?",
                 (iso(), record.id),
             )
     if candidates:
-        write_index(store, root)
+        write_index(store, home)
     return candidates
 
 
@@ -81,5 +83,3 @@ def _remove_empty_parents(folder: Path, stop: Path) -> None:
         except OSError:  # not empty (or already gone): stop climbing
             return
         folder = folder.parent
-
-

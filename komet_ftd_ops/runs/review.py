@@ -9,26 +9,26 @@ that healed by itself is still seen once. The note goes into `runs.reviewed` (wh
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
 
-from . import index as run_index
 from ..errors import DataError
+from ..settings.home import Home
+from ..state.store import Store, iso, utcnow
+from . import index as run_index
 from .html import write_index
 from .index import FAILED, TIMED_OUT, RunRecord
-from ..state.store import Store, iso, utcnow
 
 MAX_NOTE = 500
 UNREVIEWED_COLUMNS = ["id", "kind", "started_at", "status", "failure_class", "reason", "notebook"]
 
 
 def review_run(
-    store: Store, run_id: str, note: str, *, root: Path | None = None, now: datetime | None = None
+    store: Store, run_id: str, note: str, *, home: Home | None = None, now: datetime | None = None
 ) -> RunRecord:
     """Mark a run reviewed with a one-line note; reviewing again replaces the note.
 
-    Raises ConfigError for an unknown run, DataError for an empty note. With `root`, the
+    Raises ConfigError for an unknown run, DataError for an empty note. With `home`, its
     runs/index.html page is rebuilt so it shows the review.
     """
     run_index.get_run(store, run_id)  # ConfigError names the run when it does not exist
@@ -42,8 +42,8 @@ def review_run(
             "UPDATE runs SET reviewed=?, reviewed_at=? WHERE id=?",
             (text, iso(now or utcnow()), run_id),
         )
-    if root is not None:
-        write_index(store, root)
+    if home is not None:
+        write_index(store, home)
     return run_index.get_run(store, run_id)
 
 

@@ -3,7 +3,10 @@
     run_notebook(kind, profile, ...)
       ├── refuse secret-looking parameters         (ConfigError: papermill writes every
       │                                              parameter into the output notebook)
-      ├── flock <home>/locks/<profile>.lock        held → a `skipped` row, back at once
+      ├── flock <home>/locks/<profile>.lock        held → a `skipped` row, back at once; the
+      │                                              child and its kernel inherit the lock and
+      │                                              die with their parent (runs.processes)
+      ├── check runs/ is writable and has room      else a failed row (filesystem), exit 74
       ├── insert the `runs` row (status running)   the notebook writes its counters into it
       ├── papermill in a child process, own session, killed with its kernel at the deadline
       ├── HTML copy (nbconvert), then scan both files for the profile's secrets → redact
@@ -16,6 +19,8 @@ Exit codes tell the failure classes of `komet_ftd_ops.errors` apart:
     78  needs_person: auth or configuration, a leaked secret, or an unexpected crash (a bug is
         something a person must look at, so it is not retried blindly) (EX_CONFIG)
     65  bad_data (EX_DATAERR)
+    74  filesystem: a read-only runs/ or a full disk (EX_IOERR); the row in the state database
+        holds the reason, and a notebook the disk cut short is renamed `.partial`
     124 deadline (as `timeout(1)`)
     130 interrupted by Ctrl-C or SIGTERM (the run is recorded as failed, "interrupted")
 """
@@ -40,20 +45,27 @@ import komet_ftd_ops
 
 from .. import errors
 from ..errors import ConfigError, KometFtdOpsError
-from ..settings.home import environment
-from ..settings.home import home as default_home
+from ..settings.home import HOME_VARIABLE, Home, environment
 from ..settings.profiles import load_profile
 from ..state.store import Store, utcnow
 from . import index as runs
+from .alerts import alert_on_health_change
+from .filesystem import check_room, filesystem_error, is_filesystem_errno, set_aside_partial
 from .html import write_index
 from .index import FAILED, OK, SKIPPED, TIMED_OUT, RunRecord
-from .processes import kill_process_tree, profile_lock, terminate_as_interrupt
+from .processes import (
+    acquire_profile_lock,
+    kill_process_tree,
+    profile_lock,  # noqa: F401  (re-exported: the tests and tools take the lock from here)
+    terminate_as_interrupt,
+)
 from .secretscan import check_parameters, one_line, profile_secrets, redact_secrets
 
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_DATAERR = 65
+EXIT_IOERR = 74
 EXIT_TEMPFAIL = 75
 EXIT_CONFIG = 78
 EXIT_DEADLINE = 124
@@ -63,6 +75,7 @@ EXIT_CODES = {
     errors.NEEDS_PERSON: EXIT_CONFIG,
     errors.BAD_DATA: EXIT_DATAERR,
     errors.DEADLINE: EXIT_DEADLINE,
+    errors.FILESYSTEM: EXIT_IOERR,
 }
 
 LEAK_REASON = "secret leaked into the run notebook (redacted)"
@@ -147,7 +160,12 @@ class Outcome:
 
 
 def _run_child(
-    source: Path, output: Path, parameters: dict[str, Any], root: Path, deadline_s: float
+    source: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    home: Home,
+    deadline_s: float,
+    lock_fd: int | None = None,
 ) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="komet-ftd-ops-run-") as tmp:
         result = Path(tmp) / "result.json"
@@ -158,10 +176,12 @@ def _run_child(
             "parameters": parameters,
             "cwd": str(source.parent),
             "result": str(result),
+            "lock_fd": lock_fd,
+            "parent_pid": os.getpid(),
         }
         env = {
             **environment(),
-            "KOMET_FTD_OPS_HOME": str(root),
+            HOME_VARIABLE: str(home.root),
             "JUPYTER_RUNTIME_DIR": str(Path(tmp) / "runtime"),  # connection files go with tmp
         }
         with child_log.open("wb") as log_fh:
@@ -170,9 +190,11 @@ def _run_child(
                 stdin=subprocess.PIPE,
                 stdout=log_fh,
                 stderr=subprocess.STDOUT,
-                cwd=root,
+                cwd=home.root,
                 env=env,
                 start_new_session=True,
+                # the child holds the profile lock too, and hands it to the kernel
+                pass_fds=(lock_fd,) if lock_fd is not None else (),
             )
         try:
             assert proc.stdin is not None
@@ -203,6 +225,13 @@ def _read_outcome(result: Path, child_log: Path, returncode: int) -> Outcome:
     if data["ok"]:
         return Outcome(OK)
     ename, evalue = data["ename"], data["evalue"]
+    if not data["in_notebook"] and is_filesystem_errno(data.get("errno")):
+        return Outcome(
+            FAILED,
+            errors.FILESYSTEM,
+            f"the run notebook could not be written ({evalue}); cells may have run before "
+            "(the state database holds what they did)",
+        )
     if not data["in_notebook"]:
         return Outcome(
             FAILED, errors.NEEDS_PERSON, f"papermill could not run the notebook: {ename}: {evalue}"
@@ -220,7 +249,8 @@ def _read_outcome(result: Path, child_log: Path, returncode: int) -> Outcome:
 
 
 def export_html(notebook: Path, target: Path) -> Path | None:
-    """The notebook's HTML copy (nbconvert, inline CSS); None if there is nothing to convert."""
+    """The notebook's HTML copy without code cells (nbconvert, inline CSS); None if there is
+    nothing to convert."""
     if not notebook.exists():
         return None
     # see SKIP_SLOW_IMPORT; a None entry marks a module absent (a CPython idiom typeshed omits)
@@ -228,7 +258,11 @@ def export_html(notebook: Path, target: Path) -> Path | None:
     from nbconvert import HTMLExporter  # slow import: only when a run has finished
 
     try:
-        body, _ = HTMLExporter().from_filename(str(notebook))
+        # The copy is for reading what a cycle did: outputs only. The .ipynb keeps the code.
+        exporter = HTMLExporter(
+            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+        )
+        body, _ = exporter.from_filename(str(notebook))
     except Exception as exc:  # a notebook cut short by the deadline may not be valid JSON
         log.warning("no HTML copy of %s: %s", notebook, exc)
         return None
@@ -241,9 +275,9 @@ def export_html(notebook: Path, target: Path) -> Path | None:
 # --- the run -------------------------------------------------------------------------------
 
 
-def output_path(root: Path, profile: str, kind: str, started: datetime) -> Path:
+def output_path(home: Home, profile: str, kind: str, started: datetime) -> Path:
     """`<home>/runs/<profile>/<YYYY-MM-DD>/<HHMMSS>Z-<kind>.ipynb` (UTC); `-2`... if taken."""
-    folder = runs.runs_dir(root) / profile / f"{started:%Y-%m-%d}"
+    folder = home.runs_dir / profile / f"{started:%Y-%m-%d}"
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{started:%H%M%S}Z-{kind}"
     path, n = folder / f"{stem}.ipynb", 2
@@ -257,7 +291,7 @@ def run_notebook(
     profile: str,
     *,
     parameters: dict[str, Any],
-    home: Path,
+    home: Home,
     deadline_s: float,
     scheduled_at: datetime | None = None,
     notebook: Path | None = None,
@@ -274,7 +308,6 @@ def run_notebook(
     """
     _check_name(kind, "run kind")
     _check_name(profile, "profile name")
-    home = Path(home).resolve()  # the child runs elsewhere; it must see the same home
     source = (
         Path(notebook) if notebook is not None else notebooks_dir() / f"{kind}.ipynb"
     ).resolve()
@@ -283,12 +316,14 @@ def run_notebook(
     secret_values = profile_secrets(profile, home)
     check_parameters(parameters, secret_values)
     job = _Job(home, kind, profile, source, parameters, deadline_s, scheduled_at, secret_values)
-    store = runs.open_store(home)
+    home.write_settings()  # the first run marks the folder as a home (komet-ftd-ops.toml)
+    store = home.open_store()
     try:
-        with profile_lock(home, profile, note=f"{kind} since {utcnow():%H:%M:%SZ}") as holder:
-            if holder is not None:
-                return _record_skipped(store, job, holder)
-            return _execute(store, job)
+        note = f"{kind} since {utcnow():%H:%M:%SZ}"
+        with acquire_profile_lock(home, profile, note=note) as lock:
+            if lock.fd is None:
+                return _record_skipped(store, job, lock.held_by or "another process")
+            return _execute(store, job, lock.fd)
     finally:
         store.close()
 
@@ -297,7 +332,7 @@ def run_notebook(
 class _Job:
     """One run's inputs, checked."""
 
-    root: Path
+    home: Home
     kind: str
     profile: str
     source: Path
@@ -333,25 +368,37 @@ def _record_skipped(store: Store, job: _Job, holder: str) -> RunRecord:
     reason = f"another run of profile {job.profile!r} holds the lock ({holder})"
     record = runs.finish_run(store, run_id, status=SKIPPED, duration_s=0.0, reason=reason)
     log.warning("%s run for %s skipped: %s", job.kind, job.profile, reason)
-    write_index(store, job.root)
+    _write_index(store, job.home)
     return record
 
 
-def _execute(store: Store, job: _Job) -> RunRecord:
+def _execute(store: Store, job: _Job, lock_fd: int) -> RunRecord:
+    # Safe only because we hold the lock and every process of a run holds it too (the child
+    # and the kernel inherit it): a `running` row found now has no live process left.
     abandoned = runs.fail_abandoned_runs(store, job.profile)
     if abandoned:
         log.warning("marked %d abandoned run(s) of %s as failed", len(abandoned), job.profile)
     started, t0 = utcnow(), time.monotonic()
-    output = output_path(job.root, job.profile, job.kind, started)
+    try:
+        output = output_path(job.home, job.profile, job.kind, started)
+        check_room(output.parent)
+    except (OSError, errors.FilesystemError) as exc:
+        return _record_unwritable(store, job, started, exc)
     run_id = _open_row(store, job, started, output)
     log.info("%s run %s for %s started: %s", job.kind, run_id, job.profile, output)
     params = {"profile": job.profile, "run_id": run_id, **job.parameters}
     try:
         with terminate_as_interrupt():
-            outcome = _run_child(job.source, output, params, job.root, job.deadline_s)
+            outcome = _run_child(job.source, output, params, job.home, job.deadline_s, lock_fd)
     except KeyboardInterrupt:
         _finish(store, job, run_id, output, Outcome(FAILED, None, INTERRUPTED_REASON), t0)
         raise
+    except OSError as exc:
+        if not is_filesystem_errno(exc.errno):
+            reason = f"runner error: {type(exc).__name__}: {exc}"
+            _finish(store, job, run_id, output, Outcome(FAILED, errors.NEEDS_PERSON, reason), t0)
+            raise
+        outcome = Outcome(FAILED, errors.FILESYSTEM, str(filesystem_error(exc, "the run failed")))
     except Exception as exc:  # a runner bug: record it, then let it surface
         reason = f"runner error: {type(exc).__name__}: {exc}"
         _finish(store, job, run_id, output, Outcome(FAILED, errors.NEEDS_PERSON, reason), t0)
@@ -359,15 +406,73 @@ def _execute(store: Store, job: _Job) -> RunRecord:
     return _finish(store, job, run_id, output, outcome, t0)
 
 
+def _record_unwritable(
+    store: Store, job: _Job, started: datetime, exc: OSError | errors.FilesystemError
+) -> RunRecord:
+    """runs/ cannot take the run's notebook: the row alone records the refusal."""
+    if isinstance(exc, OSError):
+        if not is_filesystem_errno(exc.errno):
+            raise exc
+        exc = filesystem_error(exc, "the run's folder cannot be written")
+    run_id = _open_row(store, job, started)
+    record = runs.finish_run(
+        store,
+        run_id,
+        status=FAILED,
+        duration_s=0.0,
+        failure_class=errors.FILESYSTEM,
+        reason=one_line(f"not started: {exc}", job.secret_values),
+    )
+    log.info("%s run %s for %s not started: %s", job.kind, run_id, job.profile, exc)
+    _write_index(store, job.home, disk_known_bad=True)
+    alert_on_health_change(store, job.home, job.profile)  # a full disk is worth an alert
+    return record
+
+
+def _write_index(store: Store, home: Home, *, disk_known_bad: bool = False) -> None:
+    # The index is rebuilt from the table after every run: a disk that cannot take it now
+    # loses nothing, and must not turn the run's own outcome into a crash. When the run's own
+    # line already says the disk is the trouble, a second line would only repeat it.
+    try:
+        write_index(store, home)
+    except OSError as exc:
+        if not is_filesystem_errno(exc.errno):
+            raise
+        level = logging.INFO if disk_known_bad else logging.WARNING
+        log.log(level, "runs/index.html not rebuilt: %s", filesystem_error(exc, "write failed"))
+
+
+def _after_run_files(output: Path, job: _Job, outcome: Outcome) -> tuple[Path | None, Outcome]:
+    """The HTML copy and the secret scan; a filesystem error fails the run (class filesystem)
+    and sets a cut-short notebook aside as `.partial`."""
+    html_path: Path | None = None
+    try:
+        html_path = export_html(output, output.with_suffix(".html"))
+        if redact_secrets([output, html_path], job.secret_values):
+            log.error("SECRET LEAKED into %s; the files were redacted", output)
+            outcome = Outcome(FAILED, errors.NEEDS_PERSON, LEAK_REASON)
+    except OSError as exc:
+        if not is_filesystem_errno(exc.errno):
+            raise
+        if outcome.failure_class != errors.FILESYSTEM:
+            why = filesystem_error(exc, "the run's files could not be written")
+            outcome = Outcome(
+                FAILED, errors.FILESYSTEM, f"{why} (the run itself: {outcome.status})"
+            )
+    if html_path is not None and not html_path.exists():
+        html_path = None
+    return html_path, outcome
+
+
 def _finish(
     store: Store, job: _Job, run_id: str, output: Path, outcome: Outcome, t0: float
 ) -> RunRecord:
-    html_path = export_html(output, output.with_suffix(".html"))
-    if redact_secrets([output, html_path], job.secret_values):
-        log.error("SECRET LEAKED into %s; the files were redacted", output)
-        outcome = Outcome(FAILED, errors.NEEDS_PERSON, LEAK_REASON)
-    if html_path is not None and not html_path.exists():
-        html_path = None
+    html_path, outcome = _after_run_files(output, job, outcome)
+    if outcome.failure_class == errors.FILESYSTEM:
+        kept = set_aside_partial(output)
+        if kept != output:
+            runs.set_notebook(store, run_id, kept)
+        html_path = html_path if kept == output else None
     record = runs.finish_run(
         store,
         run_id,
@@ -377,8 +482,10 @@ def _finish(
         reason=one_line(outcome.reason, job.secret_values) if outcome.reason else None,
         html_path=html_path,
     )
-    write_index(store, job.root)
+    _write_index(store, job.home, disk_known_bad=outcome.failure_class == errors.FILESYSTEM)
     log.info("run %s %s%s", run_id, record.status, f": {record.reason}" if record.reason else "")
+    # Every finished run may change the profile's health; a failed alert never fails the run.
+    alert_on_health_change(store, job.home, job.profile)
     return record
 
 
@@ -386,22 +493,21 @@ def run_kind(
     kind: str,
     profile: str,
     *,
-    home: Path | None = None,
+    home: Home,
     parameters: dict[str, Any] | None = None,
     scheduled_at: datetime | None = None,
     notebook: Path | None = None,
     deadline_s: float | None = None,
 ) -> RunRecord:
-    """`run_notebook` with the kit's defaults: home from the environment, the deadline from
-    the profile's `sync.deadline_seconds`."""
-    root = home or default_home()
+    """`run_notebook` with the kit's defaults: the deadline from the profile's
+    `sync.deadline_seconds`."""
     if deadline_s is None:
-        deadline_s = float(load_profile(profile, root).sync.deadline_seconds)
+        deadline_s = float(load_profile(profile, home).sync.deadline_seconds)
     return run_notebook(
         kind,
         profile,
         parameters=dict(parameters or {}),
-        home=root,
+        home=home,
         deadline_s=deadline_s,
         scheduled_at=scheduled_at,
         notebook=notebook,
@@ -411,7 +517,7 @@ def run_kind(
 def run_sync_notebook(
     profile: str,
     *,
-    home: Path | None = None,
+    home: Home,
     dry_run: bool = False,
     scheduled_at: datetime | None = None,
     notebook: Path | None = None,

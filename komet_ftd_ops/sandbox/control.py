@@ -13,13 +13,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from ..errors import ConfigError
-from ..settings.home import sandbox_dir, sandbox_info_path
+from ..settings.home import Home
 from .ftd.http import BODY_LIMIT
 
 
@@ -33,9 +32,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def read_info(home: Path) -> dict[str, Any] | None:
+def read_info(home: Home) -> dict[str, Any] | None:
     """The running twin's info, or None when no twin runs under this home."""
-    path = sandbox_info_path(home)
+    path = home.sandbox_info
     if not path.exists():
         return None
     try:
@@ -58,7 +57,7 @@ def _answers(info: dict[str, Any]) -> bool:
 
 
 def up(
-    home: Path,
+    home: Home,
     *,
     komet_port: int = 0,
     ftd_port: int = 0,
@@ -75,7 +74,7 @@ def up(
     running = read_info(home)
     if running is not None:
         return running
-    folder = sandbox_dir(home)
+    folder = home.sandbox_dir
     folder.mkdir(parents=True, exist_ok=True)
     log = (folder / "twin.log").open("ab")
     process = subprocess.Popen(
@@ -84,7 +83,7 @@ def up(
             "-m",
             "komet_ftd_ops.sandbox.server",
             "--home",
-            str(home),
+            str(home.root),
             "--komet-port",
             str(komet_port),
             "--ftd-port",
@@ -114,7 +113,7 @@ def up(
     raise ConfigError(f"the twin did not answer within {timeout:.0f}s; see {folder / 'twin.log'}")
 
 
-def down(home: Path, timeout: float = 15) -> bool:
+def down(home: Home, timeout: float = 15) -> bool:
     """Stop the twin; True when one was running."""
     info = read_info(home)
     if info is None:
@@ -128,7 +127,7 @@ def down(home: Path, timeout: float = 15) -> bool:
             os.waitpid(pid, os.WNOHANG)
     if _pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
-    sandbox_info_path(home).unlink(missing_ok=True)
+    home.sandbox_info.unlink(missing_ok=True)
     return True
 
 
@@ -141,7 +140,7 @@ class SandboxControl:
         self.http = httpx.Client(timeout=timeout)
 
     @classmethod
-    def for_home(cls, home: Path) -> SandboxControl:
+    def for_home(cls, home: Home) -> SandboxControl:
         info = read_info(home)
         if info is None:
             raise ConfigError(

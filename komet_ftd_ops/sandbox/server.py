@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..settings.home import sandbox_dir, sandbox_info_path
+from ..settings.home import Home
 from ..state.store import Store
 from . import faults
 from .ftd import app as ftd_app
@@ -43,7 +43,7 @@ def _owner_only(path: Path) -> None:
 
 
 def open_twin_db(home: Path) -> Store:
-    path = sandbox_dir(home) / "twin.sqlite3"
+    path = Home.at(home).twin_db
     _owner_only(path)
     return Store(path, migrations=TWIN_MIGRATIONS)
 
@@ -86,7 +86,7 @@ async def _serve(
     info["ftd"]["base_url"] = urls["ftd"]
     info["pid"] = os.getpid()
     info["seed"] = seed
-    path = sandbox_info_path(home)
+    path = Home.at(home).sandbox_info
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a .tmp left by a killed twin
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.ftd_max_body < 1:
         parser.error("--ftd-max-body must be a positive number of bytes")
-    sandbox_dir(args.home).mkdir(parents=True, exist_ok=True)
+    Home.at(args.home).sandbox_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(
         _serve(
             args.home.resolve(),

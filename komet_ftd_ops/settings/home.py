@@ -1,8 +1,13 @@
 """The kit's home folder: every path under it, and the one read of the process environment.
 
 `environment()` is the only function that reads the process environment. Each entry point (a
-command, the sync notebook, a test) builds one `Home` and hands it down; nothing below it falls
-back to an ambient home.
+command, the sync notebook, the onboarding session, a test) builds one `Home` and hands it
+down; nothing below it falls back to an ambient home.
+
+Where the home is (`Home.from_environment`): `KOMET_FTD_OPS_HOME`, else the nearest folder at
+or above the current one that holds the settings file `komet-ftd-ops.toml`, else the current
+folder. So a notebook opened in `<home>/notebooks/` (JupyterLab's working folder is the
+notebook's own) still finds the home above it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,15 @@ if TYPE_CHECKING:
     from ..state.store import Store
 
 HOME_VARIABLE = "KOMET_FTD_OPS_HOME"
+SETTINGS_FILE = "komet-ftd-ops.toml"
+SETTINGS_TEXT = """\
+# komet-ftd-ops: this folder is a kit home (runs/, profiles/, secrets.toml, state.sqlite3).
+# The kit finds it from any folder below (notebooks/ too) by looking for this file upwards;
+# KOMET_FTD_OPS_HOME overrides the search.
+#
+# Home-wide settings go here; none is needed yet. Planned, for example:
+# database_url = "sqlite:///state.sqlite3"
+"""
 
 
 def environment() -> Mapping[str, str]:
@@ -27,10 +41,13 @@ def environment() -> Mapping[str, str]:
     return os.environ
 
 
-def home(env: Mapping[str, str] | None = None) -> Path:
-    """Where the kit keeps runs/, its state database, profiles and secrets."""
-    env = environment() if env is None else env
-    return Path(env.get("KOMET_FTD_OPS_HOME") or Path.cwd()).resolve()
+def find_home(start: Path) -> Path | None:
+    """The nearest folder at or above `start` holding `komet-ftd-ops.toml`, or None."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / SETTINGS_FILE).is_file():
+            return folder
+    return None
 
 
 @dataclass(frozen=True)
@@ -40,14 +57,37 @@ class Home:
     root: Path
 
     @classmethod
-    def from_environment(cls, env: Mapping[str, str] | None = None) -> Home:
-        """`KOMET_FTD_OPS_HOME`, else the current folder."""
+    def from_environment(
+        cls, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> Home:
+        """`KOMET_FTD_OPS_HOME`, else the nearest folder holding `komet-ftd-ops.toml` at or
+        above the current one, else the current folder."""
         env = environment() if env is None else env
-        return cls(Path(env.get(HOME_VARIABLE) or Path.cwd()).resolve())
+        if env.get(HOME_VARIABLE):
+            return cls.at(env[HOME_VARIABLE])
+        here = Path.cwd() if cwd is None else cwd
+        return cls.at(find_home(here) or here)
 
     @classmethod
     def at(cls, root: Path | str) -> Home:
         return cls(Path(root).resolve())
+
+    @property
+    def settings_file(self) -> Path:
+        return self.root / SETTINGS_FILE
+
+    def write_settings(self) -> bool:
+        """Write `komet-ftd-ops.toml` if it is missing (never overwritten); True if written."""
+        path = self.settings_file
+        if path.exists():
+            return False
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            with path.open("x", encoding="utf-8") as fh:  # "x": a concurrent first run wins once
+                fh.write(SETTINGS_TEXT)
+        except FileExistsError:
+            return False
+        return True
 
     @property
     def state_db(self) -> Path:
@@ -72,6 +112,11 @@ class Home:
     def sandbox_info(self) -> Path:
         """Written by the running twin: base URLs, ids and sandbox tokens."""
         return self.sandbox_dir / "info.json"
+
+    @property
+    def twin_db(self) -> Path:
+        """The twin's own database (the twin's state, not the kit's)."""
+        return self.sandbox_dir / "twin.sqlite3"
 
     @property
     def runs_dir(self) -> Path:
@@ -104,38 +149,3 @@ class Home:
         from ..state.store import Store
 
         return Store(self.state_db)
-
-
-def state_db_path(root: Path | None = None) -> Path:
-    return (root or home()) / "state.sqlite3"
-
-
-def sandbox_dir(root: Path | None = None) -> Path:
-    return (root or home()) / "sandbox"
-
-
-def sandbox_info_path(root: Path | None = None) -> Path:
-    """Written by the running twin: base URLs, ids and sandbox tokens."""
-    return sandbox_dir(root) / "info.json"
-
-
-def read_sandbox_info(root: Path | None = None) -> dict[str, Any]:
-    path = sandbox_info_path(root)
-    if not path.exists():
-        raise ConfigError(
-            f"the sandbox twin is not running (no {path}); start it with "
-            f"`komet-ftd-ops sandbox up`."
-        )
-    return json.loads(path.read_text())
-
-
-def profiles_dir(root: Path | None = None) -> Path:
-    return (root or home()) / "profiles"
-
-
-def profile_path(name: str, root: Path | None = None) -> Path:
-    return profiles_dir(root) / f"{name}.toml"
-
-
-def secrets_file(root: Path | None = None) -> Path:
-    return (root or home()) / "secrets.toml"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .home import environment, read_sandbox_info, secrets_file
+from .home import Home, environment
 
 SECRET_SCHEMES = ("env", "file", "sandbox")
 
@@ -84,9 +84,9 @@ def read_secrets_file(path: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
-def write_secret(key: str, value: str, root: Path | None = None) -> str:
+def write_secret(key: str, value: str, home: Home) -> str:
     """Store a secret in secrets.toml (created 0600) and return its reference."""
-    path = secrets_file(root)
+    path = home.secrets_file
     existing = read_secrets_file(path)
     existing[key] = value
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,9 +99,7 @@ def write_secret(key: str, value: str, root: Path | None = None) -> str:
     return f"file:{key}"
 
 
-def resolve_secret(
-    ref: str, root: Path | None = None, env: Mapping[str, str] | None = None
-) -> Secret:
+def resolve_secret(ref: str, home: Home, env: Mapping[str, str] | None = None) -> Secret:
     """Turn a secret reference into the secret. Errors name the reference, never the value."""
     check_secret_ref(ref, "a secret reference")
     scheme, _, name = ref.partition(":")
@@ -112,12 +110,12 @@ def resolve_secret(
             raise ConfigError(f"environment variable {name} (from {ref!r}) is not set or empty.")
         return Secret(value)
     if scheme == "file":
-        path = secrets_file(root)
+        path = home.secrets_file
         values = read_secrets_file(path)
         if name not in values:
             raise ConfigError(f"no key {name!r} in {path} (from {ref!r}).")
         return Secret(values[name])
-    info = read_sandbox_info(root)
+    info = home.read_sandbox_info()
     if name == "ftd":
         return Secret(info["ftd"]["token"])
     service, _, kind = name.partition(".")
