@@ -95,7 +95,7 @@ def test_the_kit_from_the_command_line(home: Path) -> None:
 # importing it must give all of them, without main() or any other import registering more.
 COMMANDS = {
     "sandbox": {"up", "down", "status", "info", "dump", "shop", "confirm", "tamper", "set",
-                "stock", "faults", "check"},
+                "stock", "faults", "check", "export-customers"},
     "demo": set(), "quota": set(), "onboard": set(),
     "run": {"sync"}, "runs": {"list", "prune", "review"}, "schedule": set(),
     "reconcile": set(), "health": set(), "init": set(), "db": {"check"},

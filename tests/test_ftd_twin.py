@@ -1,4 +1,4 @@
-"""The FTD twin against its contract (shared/spec/ftd-api.md), over real HTTP with raw httpx.
+"""The FTD twin against its contract (docs/ftd-api.md), over real HTTP with raw httpx.
 
 These test the twin, not the kit's FTD client: every request is spelled out by hand. Most tests
 run the FTD app alone (`ftd` fixture: AppRunner on a free loopback port in a background thread,

@@ -1,4 +1,4 @@
-"""The Komet twin over real HTTP: the contract of shared/spec/komet-api.md, quirks included.
+"""The Komet twin over real HTTP: the contract of docs/komet-api.md, quirks included.
 
 These tests speak raw HTTP (httpx), not through the kit's client: they pin down what the twin
 serves, so that the client's own tests against the twin mean something. Most run the Komet app

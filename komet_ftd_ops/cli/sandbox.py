@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 
 from ..sandbox import control
 from ..sandbox import faults as twin_faults
@@ -24,20 +24,8 @@ def _control() -> control.SandboxControl:
 
 
 def _warn_active_faults(info: dict[str, Any]) -> None:
-    """On stderr, the faults switched on: they live in the twin's file and survive a restart,
-    so one left from an example would quietly break the next run."""
-    ctl = control.SandboxControl(info, timeout=10)
-    try:
-        listing = ctl.faults()
-    except httpx.HTTPError as exc:
-        click.echo(f"could not list the active faults: {exc}", err=True)
-        return
-    finally:
-        ctl.close()
-    active = [twin_faults.Fault(**f) for s in listing.values() for f in s["faults"]]
-    if active:
-        click.echo(f"active faults: {'; '.join(f.describe() for f in active)}", err=True)
-        click.echo("clear them with: komet-ftd-ops sandbox faults --clear", err=True)
+    for line in control.active_faults_warning(info):  # shared with `make run` (runs/demo.py)
+        click.echo(line, err=True)
 
 
 @click.group()
@@ -145,6 +133,28 @@ def dump(as_json: bool) -> None:
     Example: komet-ftd-ops sandbox dump --json | jq '.komet.invoices | length'
     """
     _echo_json(_control().dump())
+
+
+@sandbox.command(name="export-customers")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write it [default: <home>/sandbox/customers.xlsx].",
+)
+def export_customers(out: Path | None) -> None:
+    """The twin's customers as Komet's customer export (.xlsx), to rehearse onboarding with.
+
+    Prints the file's path; give it to `onboard --customers-xlsx`.
+
+    \b
+    Example:
+      komet-ftd-ops sandbox export-customers --out ~/Customers.xlsx
+      komet-ftd-ops onboard --profile sandbox --customers-xlsx ~/Customers.xlsx
+    """
+    from ..sandbox.customers_export import export_customers as write_export
+
+    click.echo(str(write_export(kit_home(), out.expanduser() if out else None)))
 
 
 @sandbox.command()

@@ -1,4 +1,4 @@
-"""FTD marketplace client: inventory feeds out, orders in (contract: shared/spec/ftd-api.md)."""
+"""FTD marketplace client: inventory feeds out, orders in (contract: docs/ftd-api.md)."""
 
 from .client import FeedResult, FtdClient, OrdersBatch
 from .models import FtdOrder, OrderLine, OrdersPage

@@ -1,4 +1,4 @@
-"""The FTD marketplace client: inventory feeds out, orders in (contract: shared/spec/ftd-api.md).
+"""The FTD marketplace client: inventory feeds out, orders in (contract: docs/ftd-api.md).
 
 Methods map one-to-one onto the contract's endpoints, plus the few compositions every caller
 would otherwise rewrite: splitting a full feed under the body limit, following cursors, waiting

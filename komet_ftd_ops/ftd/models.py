@@ -1,4 +1,4 @@
-"""FTD's orders as typed records, parsed once as the client receives them (shared/spec/ftd-api.md).
+"""FTD's orders as typed records, parsed once as the client receives them (docs/ftd-api.md).
 
 An order is never dropped for a bad value: the pipeline must record every order and park the
 ones it cannot use. So `from_wire` does not raise; a value that does not parse is left `None`

@@ -22,6 +22,8 @@ def run_demo(home: Home, *, lines: int, every: str, max_ticks: int | None) -> No
     interval = parse_every(every)
     info = control.up(home, lines=lines)
     click.echo(f"sandbox twin up: Komet {info['komet']['base_url']}  FTD {info['ftd']['base_url']}")
+    for line in control.active_faults_warning(info):  # the same lines as `sandbox up` prints
+        click.echo(line, err=True)
     try:
         if not preflight_passed(SANDBOX, home)[0]:
             result = onboard(

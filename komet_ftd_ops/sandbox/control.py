@@ -19,6 +19,7 @@ import httpx
 
 from ..errors import ConfigError
 from ..settings.home import Home
+from . import faults as twin_faults
 from .ftd.http import BODY_LIMIT
 
 
@@ -111,6 +112,26 @@ def up(
         time.sleep(0.1)
     process.terminate()
     raise ConfigError(f"the twin did not answer within {timeout:.0f}s; see {folder / 'twin.log'}")
+
+
+def active_faults_warning(info: dict[str, Any]) -> list[str]:
+    """Lines for a person (stderr) naming the faults switched on and how to clear them; none
+    when there are none. Faults live in the twin's file and survive a restart, so one left from
+    an example would quietly break the next run: `sandbox up`, `status` and `make run` say so."""
+    ctl = SandboxControl(info, timeout=10)
+    try:
+        listing = ctl.faults()
+    except (httpx.HTTPError, ConfigError) as exc:
+        return [f"could not list the active faults: {exc}"]
+    finally:
+        ctl.close()
+    active = [twin_faults.Fault(**f) for s in listing.values() for f in s["faults"]]
+    if not active:
+        return []
+    return [
+        f"active faults: {'; '.join(f.describe() for f in active)}",
+        "clear them with: komet-ftd-ops sandbox faults --clear",
+    ]
 
 
 def down(home: Home, timeout: float = 15) -> bool:

@@ -1,4 +1,4 @@
-"""The FTD twin: our supplier contract (shared/spec/ftd-api.md) served strictly over real HTTP.
+"""The FTD twin: our supplier contract (docs/ftd-api.md) served strictly over real HTTP.
 
     API     /v1/suppliers/{supplier_id}/...     bearer token, Idempotency-Key on every POST
     control /_sandbox/{info,dump,settings,shop,cancel,faults}    no auth (twin only)

@@ -1,4 +1,4 @@
-"""The Komet Sales twin: an aiohttp app serving /api/<method> as shared/spec/komet-api.md says.
+"""The Komet Sales twin: an aiohttp app serving /api/<method> as docs/komet-api.md says.
 
 Strict on purpose, because a client that passes against a lenient twin breaks on the real
 service: the token counts only where Komet reads it (headers `authenticationToken` + `X-ACCOUNT`

@@ -1,6 +1,7 @@
 """The Komet twin's /_sandbox/ routes: what tests and demos steer, never production code.
 
     GET  /_sandbox/info          ids, tokens, customers, carriers, ship-tos, settings, data problems
+    GET  /_sandbox/customers     every customer, all columns (`sandbox export-customers`)
     GET  /_sandbox/dump          web orders, invoices, calls today, settings
     POST /_sandbox/settings      {"autoconfirm": bool, "json_style": "strings"|"numbers",
                                   "quota": int, "max_rows": int, "detail_box_limit": int}
@@ -85,6 +86,16 @@ def info(db: Store) -> dict[str, Any]:
         "settings": komet_db.settings(db),
         "calls_today": komet_db.calls_today(db),
     }
+
+
+def customers(db: Store) -> list[dict[str, Any]]:
+    """Every customer with the columns Komet's own customer export shows (customer.list's
+    fields, plus price level, credit limit and city), for `sandbox export-customers`."""
+    rows = db.query(
+        "SELECT id, code, name, customer_type, sales_person, price_level, credit_limit,"
+        " accounting_code, city, state, active, updated_on FROM komet_customers ORDER BY id"
+    )
+    return [dict(r) for r in rows]
 
 
 def add_routes(
@@ -174,6 +185,7 @@ def add_routes(
         )
 
     get("info", lambda: info(db))
+    get("customers", lambda: customers(db))
     get("tampered", lambda: komet_tamper.tampered(db))
     post("tamper", tamper)
     get("dump", lambda: komet_db.dump(db))
