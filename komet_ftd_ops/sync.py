@@ -5,6 +5,7 @@ Komet invoices). The sync notebook calls `run_sync`; benchmarks and tests call `
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -125,8 +126,11 @@ def run_cycle(
     dry_run: bool = False,
     run_id: str | None = None,
     now: datetime | None = None,
+    record: Callable[[dict[str, Any]], object] | None = None,
 ) -> CycleReport:
-    """One cycle: orders first (they come first in the quota), then inventory to FTD."""
+    """One cycle: orders first (they come first in the quota), then inventory to FTD.
+
+    `record` receives the cycle's counters at its end, also when the inventory half raised."""
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     report = CycleReport(profile.name, now, dry_run)
@@ -140,24 +144,29 @@ def run_cycle(
     report.quota = plan
     if plan.warning:
         report.notes.append(plan.warning)
-    decision = decide_refresh(plan, clients.calls.today(), now)
-    if decision.refresh:
-        items = clients.komet.inventory_list(profile.ftd_customer_id)
-        store.put(profile.name, "inventory.last_total", len(items))
-        shadow = report.orders.shadow_stock() if report.orders is not None else {}
-        report.build = build_offers(items, profile.sync, shadow=shadow, today=now)
-        state = FeedState(store, profile.name)
-        feed_plan = plan_feed(report.build.offers, state, profile, now)
-        report.changes = feed_plan.changes
-        report.feed = publish_feed(
-            feed_plan, clients.ftd, state, profile, run_id=run_id, dry_run=dry_run, now=now
-        )
-    else:
-        report.notes.append(decision.reason)
+    try:
+        decision = decide_refresh(plan, clients.calls.today(), now)
+        if decision.refresh:
+            items = clients.komet.inventory_list(profile.ftd_customer_id)
+            store.put(profile.name, "inventory.last_total", len(items))
+            shadow = report.orders.shadow_stock() if report.orders is not None else {}
+            report.build = build_offers(items, profile.sync, shadow=shadow, today=now)
+            state = FeedState(store, profile.name)
+            feed_plan = plan_feed(report.build.offers, state, profile, now)
+            report.changes = feed_plan.changes
+            report.feed = publish_feed(
+                feed_plan, clients.ftd, state, profile, run_id=run_id, dry_run=dry_run, now=now
+            )
+        else:
+            report.notes.append(decision.reason)
 
-    report.komet_calls_today = clients.calls.today()
-    report.komet_calls_cycle = report.komet_calls_today - calls_before
-    report.seconds = time.perf_counter() - started
+        report.komet_calls_today = clients.calls.today()
+        report.komet_calls_cycle = report.komet_calls_today - calls_before
+        report.seconds = time.perf_counter() - started
+    finally:
+        # Recorded even when the inventory half fails: the orders of this cycle happened.
+        if record is not None:
+            record(report.counters())
     return report
 
 
@@ -192,8 +201,14 @@ def _sync(home: Home, profile_name: str, dry_run: bool, run_id: str) -> CycleRep
 
     profile = load_profile(profile_name, home)
     with home.open_store() as store, open_clients(profile, store, home) as clients:
-        report = run_cycle(profile, store, clients, dry_run=dry_run, run_id=run_id)
-        record_counters(store, run_id, report.counters())
+        report = run_cycle(
+            profile,
+            store,
+            clients,
+            dry_run=dry_run,
+            run_id=run_id,
+            record=lambda counters: record_counters(store, run_id, counters),
+        )
     if report.orders is not None:
         # Last, after the feed went out and the counters were recorded: orders held back by
         # a failing service make the run exit 75, so the scheduler and a reader both see it.

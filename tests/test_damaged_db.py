@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
 from komet_ftd_ops.errors import StateDamaged
 from komet_ftd_ops.state.store import Store
 
-CLI = REPO / ".venv" / "bin" / "komet-ftd-ops"
+CLI = Path(sys.executable).parent / "komet-ftd-ops"  # the console script of this venv
 
 
 def kfo(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import random
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,13 @@ WORKERS = 2
 STEPS = ("web-order.create", "web-order-item.add", "web-order.checkout", "POST orders/acknowledge")
 
 _world: SimWorld | None = None
+
+
+@pytest.fixture(autouse=True)
+def _logging_back_on() -> Iterator[None]:
+    """The tests here silence the clients' retry warnings; later tests need them back."""
+    yield
+    logging.disable(logging.NOTSET)
 
 
 def _init_worker() -> None:

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO
 
 from komet_ftd_ops.errors import ConfigError
 from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.settings.profiles import load_profile, profile_from_dict
 
-CLI = REPO / ".venv" / "bin" / "komet-ftd-ops"
+CLI = Path(sys.executable).parent / "komet-ftd-ops"  # the console script of this venv
 
 GOOD = """\
 [komet]
