@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..komet.models import InventoryOrigin
 from ..settings.profiles import SyncRules
 from .ids import offer_id_for
 
-OPEN_MARKET = 1
 BOX_TYPES = ("QB", "HB", "FB", "EB")
 
 # Komet item field -> column name used in the frame.
@@ -128,7 +128,7 @@ def build_offers(
     """Turn Komet inventory items (as the FTD customer sees them) into FTD offers."""
     frame = items if isinstance(items, pd.DataFrame) else to_frame(items)
     lines_read = len(frame)
-    frame = frame[frame["origin"] == OPEN_MARKET]
+    frame = frame[frame["origin"] == InventoryOrigin.OPEN_MARKET]
     open_market = len(frame)
 
     units_expected = np.where(

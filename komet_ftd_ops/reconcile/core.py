@@ -24,6 +24,7 @@ from typing import Any
 from ..connect import Clients
 from ..errors import ConfigError, DataError, KometFtdOpsError
 from ..ftd.models import FtdOrder
+from ..http.formats import to_date
 from ..runs import index as run_index
 from ..settings.profiles import Profile
 from ..state.store import Store, iso
@@ -96,15 +97,6 @@ class Reconciliation:
         }
 
 
-def _parse_day(value: date | str, what: str) -> date:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise DataError(f"{what} must be a date YYYY-MM-DD, not {value!r}.") from None
-
-
 def _unique(invoices: Iterable[Invoice]) -> list[Invoice]:
     seen: dict[str, Invoice] = {}
     for invoice in invoices:
@@ -167,7 +159,7 @@ def reconcile(
 ) -> Reconciliation:
     """FTD orders against Komet invoices for ship dates in [first, last] (see module docstring)."""
     rules = rules or ReconcileRules()
-    first, last = _parse_day(first, "from"), _parse_day(last, "to")
+    first, last = to_date(first, "from"), to_date(last, "to")
     if first > last:
         raise DataError(f"from {first} is after to {last}.")
     now = now or datetime.now(UTC)

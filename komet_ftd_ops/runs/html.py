@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 import os
 import tempfile
 from datetime import datetime
@@ -12,8 +13,11 @@ from typing import Any
 from ..settings.home import Home
 from ..state.store import Store, iso, utcnow
 from .chart import day_chart
+from .filesystem import filesystem_error, is_filesystem_errno
 from .headline import headline, problems
 from .index import INDEX_ROWS, PROBLEMS, RunRecord, list_runs
+
+log = logging.getLogger(__name__)
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -153,3 +157,17 @@ def write_index(store: Store, home: Home) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def rebuild_index(store: Store, home: Home, *, disk_known_bad: bool = False) -> None:
+    """`write_index` after a run: a disk that cannot take the page now loses nothing (it is
+    rebuilt from the table after every run) and must not turn the run's outcome into a crash.
+    When the run's own line already says the disk is the trouble, a second line would only
+    repeat it."""
+    try:
+        write_index(store, home)
+    except OSError as exc:
+        if not is_filesystem_errno(exc.errno):
+            raise
+        level = logging.INFO if disk_known_bad else logging.WARNING
+        log.log(level, "runs/index.html not rebuilt: %s", filesystem_error(exc, "write failed"))

@@ -11,6 +11,7 @@ row has `pruned_at` set and `notebook`/`html` cleared.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -106,6 +107,11 @@ def _record(row: sqlite3.Row) -> RunRecord:
 def utc(ts: datetime) -> datetime:
     """Naive datetimes are taken as UTC."""
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def new_run_id(kind: str, started: datetime) -> str:
+    """`20261201T120000Z-sync-a1b2c3`: sortable by start, unique, the kind readable."""
+    return f"{started:%Y%m%dT%H%M%SZ}-{kind}-{secrets.token_hex(3)}"
 
 
 def create_run(

@@ -10,7 +10,6 @@ copy) cannot be done from inside it, so the notebook's output says so (`NOT_APPL
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,8 +23,8 @@ from ..errors import KometFtdOpsError
 from ..settings.home import Home, environment
 from ..state.store import utcnow
 from . import index as runs
-from .html import write_index
-from .processes import profile_lock
+from .html import rebuild_index
+from .processes import lock_held_reason, profile_lock
 from .secretscan import one_line, profile_secrets
 
 MANUAL = "manual"
@@ -64,15 +63,15 @@ def manual_run(home: Home, profile: str) -> Iterator[ManualRun]:
     is re-raised.
     """
     started = utcnow()
-    run_id = f"{started:%Y%m%dT%H%M%SZ}-{MANUAL}-{secrets.token_hex(3)}"
+    run_id = runs.new_run_id(MANUAL, started)
     note = f"{MANUAL} since {started:%H:%M:%SZ}"
     with profile_lock(home, profile, note=note) as holder, home.open_store() as store:
         if holder is not None:
             runs.create_run(store, run_id=run_id, profile=profile, kind=MANUAL,
                             started_at=started, kit_version=komet_ftd_ops.__version__)  # fmt: skip
-            reason = f"another run of profile {profile!r} holds the lock ({holder})"
+            reason = lock_held_reason(profile, holder)
             runs.finish_run(store, run_id, status=runs.SKIPPED, duration_s=0.0, reason=reason)
-            write_index(store, home)
+            rebuild_index(store, home)
             yield ManualRun(run_id, skipped=reason)
             return
         runs.fail_abandoned_runs(store, profile)  # we hold the lock: a `running` row is dead
@@ -88,10 +87,10 @@ def manual_run(home: Home, profile: str) -> Iterator[ManualRun]:
             reason = one_line(f"{type(exc).__name__}: {exc}", _secrets(profile, home))
             runs.finish_run(store, run_id, status=runs.FAILED, duration_s=time.monotonic() - t0,
                             failure_class=failure_class, reason=reason)  # fmt: skip
-            write_index(store, home)
+            rebuild_index(store, home)
             raise
         runs.finish_run(store, run_id, status=runs.OK, duration_s=time.monotonic() - t0)
-        write_index(store, home)
+        rebuild_index(store, home)
 
 
 def _secrets(profile: str, home: Home) -> list[str]:

@@ -28,6 +28,11 @@ class ProfileLock:
     held_by: str | None
 
 
+def lock_held_reason(profile: str, holder: str) -> str:
+    """Why a run was skipped: what the lock file says of the run holding it."""
+    return f"another run of profile {profile!r} holds the lock ({holder})"
+
+
 @contextmanager
 def acquire_profile_lock(home: Home, profile: str, note: str = "") -> Iterator[ProfileLock]:
     """Try the profile's run lock, non-blocking; release it (our share of it) on leaving.

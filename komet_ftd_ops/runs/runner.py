@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -51,11 +50,12 @@ from ..state.store import Store, utcnow
 from . import index as runs
 from .alerts import alert_on_health_change
 from .filesystem import check_room, filesystem_error, is_filesystem_errno, set_aside_partial
-from .html import write_index
+from .html import rebuild_index
 from .index import FAILED, OK, SKIPPED, TIMED_OUT, RunRecord
 from .processes import (
     acquire_profile_lock,
     kill_process_tree,
+    lock_held_reason,
     profile_lock,  # noqa: F401  (re-exported: the tests and tools take the lock from here)
     terminate_as_interrupt,
 )
@@ -342,13 +342,9 @@ class _Job:
     secret_values: list[str]
 
 
-def _new_run_id(kind: str, started: datetime) -> str:
-    return f"{started:%Y%m%dT%H%M%SZ}-{kind}-{secrets.token_hex(3)}"
-
-
 def _open_row(store: Store, job: _Job, started: datetime, output: Path | None = None) -> str:
     """Insert the run's row (status running) and return its id."""
-    run_id = _new_run_id(job.kind, started)
+    run_id = runs.new_run_id(job.kind, started)
     runs.create_run(
         store,
         run_id=run_id,
@@ -365,10 +361,10 @@ def _open_row(store: Store, job: _Job, started: datetime, output: Path | None = 
 
 def _record_skipped(store: Store, job: _Job, holder: str) -> RunRecord:
     run_id = _open_row(store, job, utcnow())
-    reason = f"another run of profile {job.profile!r} holds the lock ({holder})"
+    reason = lock_held_reason(job.profile, holder)
     record = runs.finish_run(store, run_id, status=SKIPPED, duration_s=0.0, reason=reason)
     log.warning("%s run for %s skipped: %s", job.kind, job.profile, reason)
-    _write_index(store, job.home)
+    rebuild_index(store, job.home)
     return record
 
 
@@ -424,22 +420,9 @@ def _record_unwritable(
         reason=one_line(f"not started: {exc}", job.secret_values),
     )
     log.info("%s run %s for %s not started: %s", job.kind, run_id, job.profile, exc)
-    _write_index(store, job.home, disk_known_bad=True)
+    rebuild_index(store, job.home, disk_known_bad=True)
     alert_on_health_change(store, job.home, job.profile)  # a full disk is worth an alert
     return record
-
-
-def _write_index(store: Store, home: Home, *, disk_known_bad: bool = False) -> None:
-    # The index is rebuilt from the table after every run: a disk that cannot take it now
-    # loses nothing, and must not turn the run's own outcome into a crash. When the run's own
-    # line already says the disk is the trouble, a second line would only repeat it.
-    try:
-        write_index(store, home)
-    except OSError as exc:
-        if not is_filesystem_errno(exc.errno):
-            raise
-        level = logging.INFO if disk_known_bad else logging.WARNING
-        log.log(level, "runs/index.html not rebuilt: %s", filesystem_error(exc, "write failed"))
 
 
 def _after_run_files(output: Path, job: _Job, outcome: Outcome) -> tuple[Path | None, Outcome]:
@@ -482,7 +465,7 @@ def _finish(
         reason=one_line(outcome.reason, job.secret_values) if outcome.reason else None,
         html_path=html_path,
     )
-    _write_index(store, job.home, disk_known_bad=outcome.failure_class == errors.FILESYSTEM)
+    rebuild_index(store, job.home, disk_known_bad=outcome.failure_class == errors.FILESYSTEM)
     log.info("run %s %s%s", run_id, record.status, f": {record.reason}" if record.reason else "")
     # Every finished run may change the profile's health; a failed alert never fails the run.
     alert_on_health_change(store, job.home, job.profile)
