@@ -29,7 +29,7 @@ from komet_ftd_ops.state.store import Store
 TODAY = datetime.now(UTC).date()
 ORDER_KEYS = [
     "order_id", "order_number", "po_number", "status", "version", "created_at", "updated_at",
-    "buyer", "ship_to", "requested_ship_date", "lines", "currency", "notes",
+    "buyer", "ship_to", "requested_ship_date", "lines", "currency", "notes", "acknowledgement",
 ]  # fmt: skip
 LINE_KEYS = [
     "line_id", "offer_id", "sku", "boxes", "box_type", "units_per_box", "price_per_unit",
@@ -805,3 +805,102 @@ def _accept_all(order: dict[str, Any]) -> dict[str, Any]:
         for ln in order["lines"]
     ]
     return {"supplier_ref": "KOMET-1", "lines": lines}
+
+
+# -- issue 11: reason codes, the acknowledgement's ship_date, florists --------------------------
+
+
+def test_reason_codes_are_the_contracts_and_nothing_else(stocked: LocalFtd) -> None:
+    (order_id,) = stocked.control("POST", "shop", {"orders": 1, "seed": 11})["orders"]
+    order = stocked.get(f"/orders/{order_id}").json()
+    path = f"/orders/{order_id}/acknowledge"
+
+    def reject_all(code: str) -> httpx.Response:
+        lines = [
+            {"line_id": ln["line_id"], "decision": "REJECT", "reason_code": code}
+            for ln in order["lines"]
+        ]
+        return stocked.post(path, {"supplier_ref": "K-1", "lines": lines})
+
+    made_up = reject_all("SOLD_ELSEWHERE")
+    assert made_up.status_code == 422 and error_code(made_up) == "invalid_reason"
+    assert "PAST_CUTOFF" in made_up.json()["error"]["message"]
+    assert reject_all("PAST_CUTOFF").json()["status"] == "REJECTED"
+    for code in ("OUT_OF_STOCK", "PARTIAL_STOCK", "OUTSIDE_WINDOW", "NO_SHIP_TO"):
+        (other,) = stocked.control("POST", "shop", {"orders": 1})["orders"]
+        lines = stocked.get(f"/orders/{other}").json()["lines"]
+        body = [
+            {"line_id": ln["line_id"], "decision": "REJECT", "reason_code": code} for ln in lines
+        ]
+        answer = stocked.post(f"/orders/{other}/acknowledge", {"supplier_ref": "K", "lines": body})
+        assert answer.status_code == 200, (code, answer.text)
+
+
+def test_ship_date_is_optional_later_and_only_with_an_accepted_line(stocked: LocalFtd) -> None:
+    ids = stocked.control("POST", "shop", {"orders": 2, "seed": 12})["orders"]
+    order = stocked.get(f"/orders/{ids[0]}").json()
+    requested = date.fromisoformat(order["requested_ship_date"])
+    path = f"/orders/{ids[0]}/acknowledge"
+    accept = _accept_all(order)
+    for bad in ("tomorrow", (requested - timedelta(days=1)).isoformat(), 20261201):
+        answer = stocked.post(path, {**accept, "ship_date": bad})
+        assert answer.status_code == 422 and error_code(answer) == "invalid_ship_date", bad
+    later = (requested + timedelta(days=1)).isoformat()
+    assert stocked.post(path, {**accept, "ship_date": later}).status_code == 200
+    again = stocked.post(path, {**accept, "ship_date": later})
+    assert again.status_code == 200 and again.json()["version"] == 2  # same content: a no-op
+    other = stocked.post(path, accept)  # without the date is other content
+    assert other.status_code == 409 and error_code(other) == "already_acknowledged"
+    dump = {o["order_id"]: o for o in stocked.control("GET", "dump")["orders"]}
+    assert dump[ids[0]]["acknowledgement"]["ship_date"] == later
+    second = stocked.get(f"/orders/{ids[1]}").json()
+    rejects = [
+        {"line_id": ln["line_id"], "decision": "REJECT", "reason_code": "PAST_CUTOFF"}
+        for ln in second["lines"]
+    ]
+    nothing = stocked.post(
+        f"/orders/{ids[1]}/acknowledge",
+        {"supplier_ref": "K", "lines": rejects, "ship_date": later},
+    )
+    assert nothing.status_code == 422 and error_code(nothing) == "invalid_ship_date"
+
+
+def test_shop_buys_as_repeat_florists_late_and_outside_windows(ftd: LocalFtd) -> None:
+    from komet_ftd_ops.sandbox import catalogue
+
+    short = offer(20, quantity_available=60, available_to=(TODAY + timedelta(days=2)).isoformat())
+    later = offer(21, quantity_available=60,
+                  available_from=(TODAY + timedelta(days=4)).isoformat(),
+                  available_to=(TODAY + timedelta(days=9)).isoformat())  # fmt: skip
+    ftd.full_feed([offer(n, quantity_available=60) for n in range(6)] + [short, later], 1)
+    made = ftd.control(
+        "POST", "shop", {"orders": 30, "seed": 3, "late": 0.2, "outside_window": 0.2}
+    )
+    dump = {o["order_id"]: o for o in ftd.control("GET", "dump")["orders"]}
+    regulars = {f[0] for f in catalogue.FLORISTS}
+    codes = [dump[i]["buyer"]["member_code"] for i in made["orders"]]
+    assert sum(c in regulars for c in codes) >= 20  # mostly the regular florists...
+    assert len(set(codes)) < len(codes)  # ...who come back
+    assert all(dump[i]["ship_to"]["postal_code"] for i in made["orders"])
+    assert len(made["late_orders"]) >= 6
+    for order_id in made["late_orders"]:
+        assert dump[order_id]["requested_ship_date"] == TODAY.isoformat()
+    regular = [i for i in made["orders"] if i not in made["late_orders"]]
+    assert all(dump[i]["requested_ship_date"] >= (TODAY + timedelta(days=1)).isoformat()
+               for i in regular)  # fmt: skip
+    assert made["outside_window_lines"]
+    bodies = {o["offer_id"]: o for o in [offer(n) for n in range(6)] + [short, later]}
+    for line in made["outside_window_lines"]:
+        bought = dump[line["order_id"]]
+        listed = bodies[line["offer_id"]]
+        day = bought["requested_ship_date"]
+        assert not listed["available_from"] <= day <= listed["available_to"]
+    chosen = ftd.control("POST", "shop", {"orders": 3, "florists": ["91-9978JX", "90-1234AA"]})
+    after = {o["order_id"]: o for o in ftd.control("GET", "dump")["orders"]}
+    assert [after[i]["buyer"]["member_code"] for i in chosen["orders"]] == [
+        "91-9978JX", "90-1234AA", "91-9978JX",
+    ]  # fmt: skip
+    unknown = httpx.post(
+        f"{ftd.url}/_sandbox/shop", json={"orders": 1, "florists": ["00-0000XX"]}, trust_env=False
+    )
+    assert unknown.status_code == 400

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from conftest import REPO, Twin, start_twin
 
 from komet_ftd_ops.cli.sandbox import sandbox
+from komet_ftd_ops.komet.switches import SWITCHES
 from komet_ftd_ops.reconcile.job import default_workbook
 from komet_ftd_ops.runs.runner import output_path
 from komet_ftd_ops.sandbox import faults
@@ -209,3 +210,49 @@ def test_git_ignores_every_artefact_a_home_holds(tmp_path: Path) -> None:
     verdict = {line.split("\t")[1]: line.split("\t")[0] for line in check.stdout.splitlines()}
     assert [p for p in paths if verdict[p].startswith("::")] == []  # "::" = no pattern matched
     assert all(verdict[p].startswith("::") or ":!" in verdict[p] for p in kept), verdict
+
+
+# --- 6. `sandbox set` shows and changes every setting and switch --------------------------------
+
+
+def test_set_without_options_shows_every_setting_and_switch(twin: Twin) -> None:
+    code, out, _ = invoke("set")
+    assert code == 0
+    shown = dict(line.split(None, 1) for line in out.splitlines())
+    for name, switch in SWITCHES.items():
+        assert shown[name.replace("_", "-")] == switch.default  # the hardest, by default
+    for setting in ("autoconfirm", "json-style", "quota", "detail-box-limit", "company-tz",
+                    "late-write-delay", "multi-location"):  # fmt: skip
+        assert setting in shown
+    assert shown["autoconfirm"] == "false"
+
+
+def test_set_changes_switches_and_info_and_dump_show_them(twin: Twin) -> None:
+    code, out, _ = invoke(
+        "set", "--invoice-exists", "checkout", "--link-fields", "both", "--max-rows", "5000",
+        "--late-writes", "never", "--autoconfirm", "on", "--company-tz", "Europe/Madrid", "--json",
+    )  # fmt: skip
+    assert code == 0
+    changed = json.loads(out)
+    assert (changed["invoice_exists"], changed["link_fields"], changed["max_rows"]) == (
+        "checkout", "both", "5000",
+    )  # fmt: skip
+    assert changed["late_writes"] == "never" and changed["autoconfirm"] is True
+    for route in ("info", "dump"):
+        settings = twin.control("komet", "GET", route)["settings"]
+        assert (
+            settings["invoice_exists"] == "checkout" and settings["company_tz"] == "Europe/Madrid"
+        )
+        assert settings["merge_invoices"] == SWITCHES["merge_invoices"].default  # untouched
+    code, _, err = invoke("set", "--link-fields", "some")
+    assert code == 2 and "neither" in err  # click lists the switch's values
+    code, _, err = invoke("set", "--company-tz", "Mars/Olympus")
+    assert code == 2 and "not a time zone name" in err and "Traceback" not in err
+    assert twin.control("komet", "GET", "settings")["company_tz"] == "Europe/Madrid"
+
+
+@pytest.mark.switches(invoice_exists="checkout", link_fields="both")
+def test_the_twin_fixture_takes_switches_from_a_marker(twin: Twin) -> None:
+    settings = twin.control("komet", "GET", "settings")
+    assert (settings["invoice_exists"], settings["link_fields"]) == ("checkout", "both")
+    assert settings["messages"] == SWITCHES["messages"].default

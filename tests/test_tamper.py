@@ -18,6 +18,10 @@ from komet_ftd_ops.komet.models import Invoice, InvoiceStatus, WebOrderStatus
 
 market = test_reconcile.market  # the twin-trading fixture, shared
 
+# These tests find invoices by customerPo (link_fields=both) and tamper one web order per
+# invoice (merge_invoices=no); every other switch stays at its hardest.
+pytestmark = pytest.mark.switches(link_fields="both", merge_invoices="no")
+
 
 def invoices(m: Market) -> dict[str, Invoice]:
     """The FTD customer's invoices as the kit reads them, with details, by customerPo."""

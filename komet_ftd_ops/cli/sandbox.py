@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from ..komet.switches import SWITCHES
 from ..sandbox import control
 from ..sandbox import faults as twin_faults
 from ..sandbox.faults import KINDS
@@ -162,13 +164,25 @@ def export_customers(out: Path | None) -> None:
 @click.option(
     "--oversell", type=float, default=0.0, help="Share of orders buying stock Komet no longer has."
 )
+@click.option(
+    "--late", type=float, default=0.0, help="Share of orders asking to ship today (past cutoff)."
+)
+@click.option(
+    "--outside-window",
+    type=float,
+    default=0.0,
+    help="Share of orders with a line whose offer is not available on the ship date.",
+)
 @click.option("--seed", type=int, default=None, help="Seed for a repeatable shopping spree.")
-def shop(orders: int, oversell: float, seed: int | None) -> None:
-    """Florists check out offers listed on FTD.
+def shop(
+    orders: int, oversell: float, late: float, outside_window: float, seed: int | None
+) -> None:
+    """Florists check out offers listed on FTD: regular florists (some known to Komet, some
+    new) and now and then a one-off shop.
 
-    Example: komet-ftd-ops sandbox shop --orders 10 --oversell 0.2
+    Example: komet-ftd-ops sandbox shop --orders 10 --oversell 0.2 --late 0.1
     """
-    _echo_json(_control().shop(orders, oversell, seed))
+    _echo_json(_control().shop(orders, oversell, seed, late=late, outside_window=outside_window))
 
 
 @sandbox.command()
@@ -217,23 +231,76 @@ def tamper(kind: str, count: int, age_hours: float | None, as_json: bool) -> Non
         raise SystemExit(1)
 
 
+def _time_zone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(
+            f"{value!r} is not a time zone name (e.g. America/New_York)"
+        ) from None
+    return value
+
+
+def _switch_options(command: Any) -> Any:
+    """One `--<name-with-dashes>` option per switch of komet/switches.py, its values as choices."""
+    for switch in reversed(list(SWITCHES.values())):
+        command = click.option(
+            f"--{switch.name.replace('_', '-')}",
+            switch.name,
+            type=click.Choice(switch.values),
+            default=None,
+            help=f"{switch.question} [twin default: {switch.default}]",
+        )(command)
+    return command
+
+
 @sandbox.command(name="set")
 @click.option("--autoconfirm", type=click.Choice(["on", "off"]), default=None)
 @click.option("--json-style", type=click.Choice(["strings", "numbers"]), default=None)
-@click.option("--quota", type=int, default=None, help="Komet's daily request limit.")
-def set_(autoconfirm: str | None, json_style: str | None, quota: int | None) -> None:
-    """Change the Komet twin's settings.
+@click.option("--quota", type=click.IntRange(min=0), default=None, help="Komet's daily limit.")
+@click.option("--detail-box-limit", type=click.IntRange(min=0), default=None)
+@click.option("--multi-location", type=click.Choice(["on", "off"]), default=None)
+@click.option(
+    "--company-tz",
+    default=None,
+    callback=lambda ctx, param, value: _time_zone(value),
+    help="The company's time zone (quota-window company_tz), e.g. America/New_York.",
+)
+@click.option(
+    "--late-write-delay",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds until a write the client gave up on lands (late-writes later).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_switch_options
+def set_(as_json: bool, **options: Any) -> None:
+    """Show (no option) or change the Komet twin's settings and switches.
 
-    Example: komet-ftd-ops sandbox set --autoconfirm on --json-style numbers
+    Every switch of komet/switches.py is an option, its name with dashes; without options
+    every setting and switch is printed with its value.
+
+    \b
+    Example:
+      komet-ftd-ops sandbox set
+      komet-ftd-ops sandbox set --invoice-exists checkout --link-fields both
+      komet-ftd-ops sandbox set --autoconfirm on --json-style numbers
     """
-    values: dict[str, object] = {}
-    if autoconfirm:
-        values["autoconfirm"] = autoconfirm == "on"
-    if json_style:
-        values["json_style"] = json_style
-    if quota is not None:
-        values["quota"] = quota
-    _echo_json(_control().settings("komet", **values))
+    values: dict[str, object] = {k: v for k, v in options.items() if v is not None}
+    for flag in ("autoconfirm", "multi_location"):
+        if flag in values:
+            values[flag] = values[flag] == "on"
+    ctl = _control()
+    current = ctl.settings("komet", **values) if values else ctl.call("komet", "GET", "settings")
+    if as_json:
+        _echo_json(current)
+        return
+    width = max(len(k) for k in current)
+    for key, value in current.items():
+        shown = json.dumps(value) if isinstance(value, bool) else value
+        click.echo(f"{key.replace('_', '-'):<{width}}  {shown}")
 
 
 @sandbox.command()

@@ -1,9 +1,18 @@
 """Komet's answers → the kit's exceptions. The ONE place that reads Komet's failure messages.
 
 Komet reports business failures as HTTP 200 with `status` 0 and a human message; which message
-means what is not documented, so the table below is an assumption (spec section 1, [assumed]).
-When a live account answers otherwise, change `MESSAGE_TABLE` / `HTTP_STATUS_TABLE` and nothing
-else. Messages match case-insensitively from their start; a trailing period is optional.
+means what is not documented, so the wording is an assumption (spec section 1, [assumed]; the
+twin's `messages` switch serves the spec's table or other wording for the same cases). So an
+answer is read in this order, most reliable first:
+
+1. the HTTP status (`HTTP_STATUS_TABLE`: 401, 413; 429; 5xx) and the envelope's `status`;
+2. structured keys (`STRUCTURED_KEYS`: `availableBoxes` means "not enough boxes" whatever the
+   sentence says);
+3. the message, in `MESSAGE_TABLE`, which holds every wording known for each case (the spec's
+   table and the other wording), in this one place.
+
+When a live account answers otherwise, add its wording to `MESSAGE_TABLE` and nothing else.
+Messages match case-insensitively from their start; a trailing period is optional.
 
 Rules that are not in the table, and why:
 
@@ -50,17 +59,31 @@ EMPTY_RESULT = None  # marks a message that means "nothing found", not a failure
 
 # Komet's status-0 message (regex, matched from the start) → exception class, or EMPTY_RESULT.
 # A named group `param` becomes InvalidParameter.param.
+# Each case: the spec's table first, then the other wording (the twin's messages=other).
+_PARAM = r"(?P<param>[\w.\[\]/-]+)"
 MESSAGE_TABLE: tuple[tuple[str, type[ApiError] | None], ...] = (
     (r"invalid authentication token", AuthError),
+    (r"unauthorized", AuthError),
     (r"method not allowed for this token", MethodNotAllowed),
+    (r"this token has no permission", MethodNotAllowed),
     (r"customer not allowed for this token", CustomerNotAllowed),
+    (r"the customer does not belong to this token", CustomerNotAllowed),
     (r"api request limit exceeded", QuotaExceeded),
+    (r"daily request quota reached", QuotaExceeded),
     (r"request too large", RequestTooLarge),
-    (r"(?P<param>[\w.\[\]/-]+) is required", InvalidParameter),
-    (r"(?P<param>[\w.\[\]/-]+) is invalid", InvalidParameter),
+    (r"payload exceeds the maximum size", RequestTooLarge),
+    (rf"{_PARAM} is required", InvalidParameter),
+    (rf"missing parameter:?\s*{_PARAM}", InvalidParameter),
+    (rf"{_PARAM} is invalid", InvalidParameter),
+    (rf"invalid value for (?:parameter\s+)?{_PARAM}", InvalidParameter),
     (r"item is not available", ItemNotAvailable),
+    (r"requested quantity exceeds available boxes", ItemNotAvailable),
     (r"orders not found", EMPTY_RESULT),
+    (r"no records found", EMPTY_RESULT),
 )
+
+# Envelope keys that name the case whatever the message says.
+STRUCTURED_KEYS: dict[str, type[ApiError]] = {"availableBoxes": ItemNotAvailable}
 
 # HTTP statuses that decide the exception whatever the body says (it may be a proxy's HTML).
 HTTP_STATUS_TABLE: dict[int, type[ApiError]] = {
@@ -93,6 +116,9 @@ def error_for_message(
     """The exception for a status-0 answer; None when the message means an empty result."""
     text = message.strip()
     head = f"Komet {method}: {text or 'failed (no message)'}"
+    for key, keyed in STRUCTURED_KEYS.items():
+        if envelope.get(key) is not None and keyed is ItemNotAvailable:
+            return _not_available(head, envelope, method, http_status)
     for pattern, cls in _COMPILED:
         match = pattern.match(text)
         if not match:
@@ -104,18 +130,24 @@ def error_for_message(
                 head, param=match["param"], method=method, http_status=http_status
             )
         if cls is ItemNotAvailable:
-            try:
-                boxes = as_int(envelope.get("availableBoxes"), 0) or 0
-            except ValueError:
-                boxes = 0
-            return ItemNotAvailable(
-                f"{head} ({boxes} boxes available)",
-                available_boxes=boxes,
-                method=method,
-                http_status=http_status,
-            )
+            return _not_available(head, envelope, method, http_status)
         return cls(head, method=method, http_status=http_status)
     return ApiError(head, method=method, http_status=http_status)
+
+
+def _not_available(
+    head: str, envelope: Mapping[str, Any], method: str, http_status: int
+) -> ItemNotAvailable:
+    try:
+        boxes = as_int(envelope.get("availableBoxes"), 0) or 0
+    except ValueError:
+        boxes = 0
+    return ItemNotAvailable(
+        f"{head} ({boxes} boxes available)",
+        available_boxes=boxes,
+        method=method,
+        http_status=http_status,
+    )
 
 
 def read_answer(

@@ -51,10 +51,13 @@ from .models import komet_timestamp
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 65_536  # [doc] request body at most 64 KB
-MAX_PAGE_SIZE = 500  # [assumed] inventory.list caps `rows` at 500
+# [assumed] the most rows an inventory.list page serves: Komet documents no cap (default 30).
+# The profile's `max_rows` switch (what `probe` observed) sets it; 500 is the hardest reading.
+MAX_PAGE_SIZE = 500
 SALES_CHANNELS = ("WEB_APP", "MOBILE_APP", "K2K", "ECOMMERCE_LITE")
 TOKEN_PARAM = "authenticationToken"
 HEADER_FAMILY_PREFIXES = ("ecommerce/", "web-order")  # token in headers; all others: parameter
+POST_READS = frozenset({"invoice.pdf.get"})  # [doc] reads sent as POST (token in the JSON body)
 
 Hook = Callable[[str], None]
 
@@ -111,7 +114,7 @@ class KometConfig:
 
     @property
     def rows_per_page(self) -> int:
-        return min(self.page_size, MAX_PAGE_SIZE)
+        return self.page_size
 
     @classmethod
     def from_profile(cls, profile: Profile, token: Secret, **overrides: Any) -> KometConfig:
@@ -121,6 +124,7 @@ class KometConfig:
             "company_id": profile.komet_company_id,
             "token": token,
             "timeout": profile.timeout_seconds,
+            "page_size": profile.komet_page_rows,
         }
         values.update(overrides)
         return cls(**values)
@@ -255,7 +259,7 @@ class KometTransport:
                 headers["X-SALES-CHANNEL"] = self.config.sales_channel
         else:
             payload[TOKEN_PARAM] = token
-        if not write:
+        if not write and method not in POST_READS:
             query = {k: _query_value(v) for k, v in payload.items()}
             return self._http.build_request("GET", method, params=query, headers=headers)
         body = json.dumps(payload, default=_json_default, separators=(",", ":"), ensure_ascii=False)

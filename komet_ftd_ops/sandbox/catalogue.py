@@ -326,6 +326,44 @@ def _problems(cat: Catalogue, seed: int) -> None:
     cat.item_lines = [(it["id"], int(n)) for it in cat.items for n in it["line_ids"].split(",")]
 
 
+OUT_OF_WINDOW_SHARE = 0.03  # half far ahead (past two months), half already over
+RESERVED_SHARE = 0.04  # open-market lines reserved for FTD (Komet's advice for marketplaces)
+RESERVED_ELSEWHERE_SHARE = 0.01  # and for another customer, which FTD must never see
+
+
+def _windows_and_reservations(cat: Catalogue, seed: int, today: date) -> None:
+    """Lines `inventory.list` must leave out: windows wholly outside today..two months ahead,
+    and lines reserved for a customer (listed only with `reservedInventory=true`, and only to
+    that customer). Problem lines and two-line listings keep their place: tests look for them.
+    Its own random stream, so every other draw of the seed stays as it was."""
+    rng = random.Random(f"komet-windows:{seed}")
+    spoilt = {ids for found in cat.problems.values() for ids in found}
+    other = next(c[0] for c in cat.customers if c[0] != cat.ftd_customer_id and c[3] == 1)
+    for item in cat.items:
+        item["reserved_for"] = None
+        if item["line_ids"] in spoilt or "," in item["line_ids"]:
+            continue
+        draw = rng.random()
+        if draw < OUT_OF_WINDOW_SHARE / 2:
+            first = today + timedelta(days=70 + int(rng.random() * 10))
+            item["available_from"], item["available_to"] = (
+                first.isoformat(),
+                (first + timedelta(days=5)).isoformat(),
+            )
+        elif draw < OUT_OF_WINDOW_SHARE:
+            last = today - timedelta(days=10 + int(rng.random() * 10))
+            item["available_from"], item["available_to"] = (
+                (last - timedelta(days=5)).isoformat(),
+                last.isoformat(),
+            )
+        elif item["origin"] == 1:
+            draw = rng.random()
+            if draw < RESERVED_SHARE:
+                item["reserved_for"] = cat.ftd_customer_id
+            elif draw < RESERVED_SHARE + RESERVED_ELSEWHERE_SHARE:
+                item["reserved_for"] = other
+
+
 def _history(cat: Catalogue, seed: int, today: date) -> None:
     """Past invoices of ordinary customers, so invoice.list has something to page through."""
     rng = random.Random(f"komet-history:{seed}")
@@ -375,5 +413,38 @@ def generate(seed: int, lines: int, today: date) -> Catalogue:
     cat.ftd_customer_id = ids["ftd"]
     _lines(cat, seed, lines, today)
     _problems(cat, seed)
+    _windows_and_reservations(cat, seed, today)
     _history(cat, seed, today)
     return cat
+
+
+# --- florists: FTD's buyers, and the ship-tos some of them already have in Komet -------------
+
+# The florists who buy through FTD in the twin: repeat buyers, so the kit meets the same shop
+# again. `komet` says what the wholesaler's Komet holds for it under the FTD customer: "code"
+# = a ship-to whose shipToCode is the FTD member code; "address" = a ship-to keyed in by hand
+# with no code and the address spelt a little differently (found by normalised address);
+# "" = none yet (a new florist: the kit creates it with a Company token, or parks it).
+# member code, shop, street, city, state, zip, phone, komet
+# fmt: off
+FLORISTS = (
+    ("90-1234AA", "Blossom & Co", "1420 Orange Ave", "Orlando", "FL", "32803", "+1-407-555-0101", "code"),
+    ("91-2087BK", "Petal Pushers", "77 Peachtree St NE", "Atlanta", "GA", "30303", "+1-404-555-0102", "code"),
+    ("90-3311CF", "The Flower Cart", "215 Market St", "Philadelphia", "PA", "19106", "+1-215-555-0103", "code"),
+    ("92-4410DM", "Bloom Room", "9 Commerce Way", "Miami", "FL", "33131", "+1-305-555-0104", "code"),
+    ("91-5502EQ", "Rose & Thistle Florist", "300 Elm St", "Dallas", "TX", "75201", "+1-214-555-0105", "code"),
+    ("90-6623FR", "Daisy Chain Flowers", "48 Lake Rd", "Chicago", "IL", "60601", "+1-312-555-0106", "address"),
+    ("92-7745GT", "Twig & Petal", "1200 Main St", "Houston", "TX", "77002", "+1-713-555-0107", "address"),
+    ("90-8867HW", "Garden Gate Florist", "61 Church St", "Charlotte", "NC", "28202", "+1-704-555-0108", "code"),
+    ("91-9978JX", "Posy Place", "502 Broadway", "Nashville", "TN", "37203", "+1-615-555-0109", ""),
+    ("92-1089KZ", "Lily Lane Flowers", "18 Park Blvd", "Denver", "CO", "80202", "+1-303-555-0110", ""),
+    ("90-2190LB", "Sunflower Studio", "740 Oak Ave", "Phoenix", "AZ", "85004", "+1-602-555-0111", ""),
+    ("91-3201MC", "Peony Parlor", "33 Maple Dr", "Boston", "MA", "02108", "+1-617-555-0112", ""),
+)
+# fmt: on
+
+
+def komet_spelling(street: str) -> str:
+    """How a sales rep keys in an address by hand: upper case, "Street" for "St", a full stop."""
+    words = {"St": "Street.", "Ave": "Avenue", "Rd": "Road", "Dr": "Drive", "Blvd": "Boulevard"}
+    return " ".join(words.get(w, w) for w in street.split()).upper()

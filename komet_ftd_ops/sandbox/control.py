@@ -183,10 +183,26 @@ class SandboxControl:
     def dump(self) -> dict[str, Any]:
         return {"komet": self.call("komet", "GET", "dump"), "ftd": self.call("ftd", "GET", "dump")}
 
-    def shop(self, orders: int, oversell: float = 0.0, seed: int | None = None) -> Any:
+    def shop(
+        self,
+        orders: int,
+        oversell: float = 0.0,
+        seed: int | None = None,
+        *,
+        late: float = 0.0,
+        outside_window: float = 0.0,
+        florists: list[str] | None = None,
+    ) -> Any:
+        """Florists check out (see sandbox/ftd/shop.py); `florists`: member codes, in turn."""
         body: dict[str, Any] = {"orders": orders, "oversell": oversell}
         if seed is not None:
             body["seed"] = seed
+        if late:
+            body["late"] = late
+        if outside_window:
+            body["outside_window"] = outside_window
+        if florists:
+            body["florists"] = florists
         return self.call("ftd", "POST", "shop", body)
 
     def confirm(self, invoice_id: str | None = None) -> Any:

@@ -10,6 +10,14 @@ Kinds (each for one service, optionally one method, at a rate in 0..1):
     rate-limit         FTD: 429 with Retry-After; Komet: its daily-limit message
     sequence-gap       FTD only: a delta is refused with 409 as if FTD had lost a feed
 
+A write whose answer the client never gets (a `hang`, or a client that timed out and left during
+`latency`) may still land: the Komet twin's `late_writes` switch. The middleware asks the twin
+(`late_write`) how long such a write takes to land; on a hang it then runs the write in a task
+of its own after that delay, detached from the request, so the client leaving cancels nothing.
+aiohttp (3.9 on) does not cancel a handler when its client disconnects (`handler_cancellation`
+is off in every runner the twins use), so after `latency` the handler runs on; the twin itself
+refuses to apply a write whose client is gone when late_writes is `never`.
+
 A fault names a method only from the twin's own tables (`served_calls`): the board refuses any
 other name, because a fault that can never strike turns a fault test into a happy-path test
 without a word. The board is kept in the twin's SQLite file so faults survive a restart (which
@@ -135,6 +143,7 @@ class FaultBoard:
         self.db = db
         self.rng = random.Random(seed)
         self.injected: dict[str, int] = {}
+        self.late: set[asyncio.Task[None]] = set()  # writes landing after a hang (kept alive)
 
     def add(self, fault: Fault) -> None:
         """Switch a fault on; ValueError for one the twin would never fire (see `check`)."""
@@ -201,8 +210,25 @@ def html_error(code: int = 502) -> web.Response:
     )
 
 
-def middleware(board: FaultBoard, service: str, rate_limited: Callable[[], web.Response]) -> Any:
-    """aiohttp middleware injecting the board's faults into every non-/_sandbox/ call."""
+LateWrite = Callable[[web.Request], float | None]
+
+
+async def _land_later(request: web.Request, handler: Handler, delay: float) -> None:
+    await asyncio.sleep(delay)
+    with contextlib.suppress(Exception):  # its answer goes nowhere; the write is what counts
+        await handler(request)
+
+
+def middleware(
+    board: FaultBoard,
+    service: str,
+    rate_limited: Callable[[], web.Response],
+    late_write: LateWrite | None = None,
+) -> Any:
+    """aiohttp middleware injecting the board's faults into every non-/_sandbox/ call.
+
+    `late_write(request)`: None, or the seconds after which this write lands although its
+    client gave up (see the module docstring)."""
 
     @web.middleware
     async def inject(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -210,6 +236,14 @@ def middleware(board: FaultBoard, service: str, rate_limited: Callable[[], web.R
             return await handler(request)
         hits = board.draw(service, call_name(request))
         kinds = {f.kind: f for f in hits}
+        delay = late_write(request) if late_write is not None and hits else None
+        if delay is not None:
+            # Read the body while the client is still there: once it leaves, aiohttp fails
+            # every read of the request's stream, but `read()` keeps what it read.
+            try:
+                await request.read()
+            except Exception:
+                delay = None
         if "latency" in kinds:
             ms = kinds["latency"].ms or 100
             await asyncio.sleep(ms / 1000 * board.rng.uniform(0.8, 1.2))
@@ -217,6 +251,10 @@ def middleware(board: FaultBoard, service: str, rate_limited: Callable[[], web.R
             _reset(request)
             raise asyncio.CancelledError  # nothing more to send on a dead connection
         if "hang" in kinds:
+            if delay is not None:
+                task = asyncio.get_running_loop().create_task(_land_later(request, handler, delay))
+                board.late.add(task)
+                task.add_done_callback(board.late.discard)
             await asyncio.sleep((kinds["hang"].ms or 3_600_000) / 1000)
             _reset(request)
             raise asyncio.CancelledError

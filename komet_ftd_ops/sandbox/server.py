@@ -74,7 +74,11 @@ async def _serve(
     runners = []
     urls = {}
     for name, app, port in (("komet", komet, komet_port), ("ftd", ftd, ftd_port)):
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        # handler_cancellation off (aiohttp's default, said here because the late_writes
+        # switch relies on it): a client that leaves does not cancel the write it sent.
+        runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, handler_cancellation=False
+        )
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True)
         await site.start()

@@ -113,6 +113,10 @@ def dump(db: Store) -> dict[str, Any]:
                     "order_number": view["order_number"],
                     "status": view["status"],
                     "version": view["version"],
+                    "created_at": view["created_at"],
+                    "requested_ship_date": view["requested_ship_date"],
+                    "buyer": view["buyer"],
+                    "ship_to": view["ship_to"],
                     "lines": view["lines"],
                     "acknowledgement": json.loads(row["acknowledgement"] or "null"),
                     "status_updates": json.loads(row["status_updates"]),
@@ -342,8 +346,17 @@ class FtdTwin:
         count, rate = body.get("orders", 1), body.get("oversell", 0)
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 1000:
             raise FtdError(400, "invalid_request", "orders: an integer 1..1000.")
-        if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 1:
-            raise FtdError(400, "invalid_request", "oversell: a number 0..1.")
+        shares = {k: body.get(k, 0) for k in ("oversell", "late", "outside_window")}
+        for name, share in shares.items():
+            if not isinstance(share, int | float) or isinstance(share, bool) or not 0 <= share <= 1:
+                raise FtdError(400, "invalid_request", f"{name}: a number 0..1.")
+        florists = body.get("florists")
+        if florists is not None and (
+            not isinstance(florists, list)
+            or not florists
+            or not all(isinstance(f, str) for f in florists)
+        ):
+            raise FtdError(400, "invalid_request", "florists: a list of member codes.")
         with self.db.atomic() as conn:
             rng = self._rng(conn, "shop", body.get("seed"))
             result = shop(
@@ -353,6 +366,9 @@ class FtdTwin:
                 rng=rng,
                 on_oversell=self.on_oversell,
                 now=_now(),
+                late=float(shares["late"]),
+                outside_window=float(shares["outside_window"]),
+                florists=florists,
             )
         return web.json_response(result)
 

@@ -25,7 +25,7 @@ import json
 import random
 import sqlite3
 from collections import deque
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 from .http import FtdError, decode_cursor, encode_cursor, next_stamp, parse_rfc3339, stamp
@@ -40,6 +40,8 @@ STATUSES = (
     "CANCELLED",
 )
 DECISIONS = ("ACCEPT", "REJECT")
+# Why a line is not accepted in full (docs/ftd-api.md); any other code is refused.
+REASON_CODES = ("OUT_OF_STOCK", "PARTIAL_STOCK", "PAST_CUTOFF", "OUTSIDE_WINDOW", "NO_SHIP_TO")
 POSTABLE = ("CONFIRMED", "SHIPPED", "CANCELLED", "ACKNOWLEDGED")  # ACKNOWLEDGED: decline only
 CANCELLABLE = ("ACKNOWLEDGED", "CONFIRMED")
 LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 100, 500
@@ -62,7 +64,18 @@ def order_view(row: sqlite3.Row) -> dict[str, Any]:
         "lines": body["lines"],
         "currency": body["currency"],
         "notes": body["notes"],
+        # What the supplier answered, so a supplier that lost its own records can tell which
+        # Komet web order it made (`supplier_ref`); null until acknowledged.
+        "acknowledgement": _acknowledgement(row),
     }
+
+
+def _acknowledgement(row: sqlite3.Row) -> dict[str, Any] | None:
+    if row["acknowledgement"] is None:
+        return None
+    first = json.loads(row["acknowledgement"])
+    keys = ("supplier_ref", "ship_date", "acknowledged_at")
+    return {k: first[k] for k in keys if k in first}
 
 
 def load(conn: sqlite3.Connection, order_id: str) -> sqlite3.Row:
@@ -152,6 +165,12 @@ def _ack_lines(body: dict[str, Any], order_lines: list[dict[str, Any]]) -> list[
             )
         if reason is not None and (not isinstance(reason, str) or len(reason) > 64):
             raise FtdError(422, "invalid_request", f"line {line_id}: reason_code is a string.")
+        if reason is not None and reason not in REASON_CODES:
+            raise FtdError(
+                422,
+                "invalid_reason",
+                f"line {line_id}: reason_code must be one of {', '.join(REASON_CODES)}.",
+            )
         decided[cast(str, line_id)] = {  # a key of by_id: checked above
             "line_id": line_id,
             "decision": decision,
@@ -172,8 +191,12 @@ def acknowledge(
     ref = body.get("supplier_ref")
     if not isinstance(ref, str) or not ref.strip() or len(ref) > 100:
         raise FtdError(422, "invalid_request", "supplier_ref must be a string of 1..100 chars.")
-    lines = _ack_lines(body, json.loads(row["body"])["lines"])
-    content = {"supplier_ref": ref, "lines": lines}
+    order = json.loads(row["body"])
+    lines = _ack_lines(body, order["lines"])
+    content: dict[str, Any] = {"supplier_ref": ref, "lines": lines}
+    ship_date = _ship_date(body, order["requested_ship_date"], lines)
+    if ship_date is not None:
+        content["ship_date"] = ship_date
     if row["status"] == "NEW":
         every_reject = all(line["decision"] == "REJECT" for line in lines)
         record = {**content, "acknowledged_at": stamp(now)}
@@ -186,7 +209,8 @@ def acknowledge(
         )
     if row["acknowledgement"] is not None:
         first = json.loads(row["acknowledgement"])
-        if {"supplier_ref": first["supplier_ref"], "lines": first["lines"]} == content:
+        kept = {k: first[k] for k in ("supplier_ref", "lines", "ship_date") if k in first}
+        if kept == content:
             return order_view(row)
         raise FtdError(
             409,
@@ -196,6 +220,28 @@ def acknowledge(
     raise FtdError(
         409, "invalid_transition", f"order {order_id} is {row['status']}; only NEW is acknowledged."
     )
+
+
+def _ship_date(body: dict[str, Any], requested: str, lines: list[dict[str, Any]]) -> str | None:
+    """The optional `ship_date`: a date, not before the requested one, with a line accepted."""
+    value = body.get("ship_date")
+    if value is None:
+        return None
+    try:
+        valid = isinstance(value, str) and date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        valid = False
+    if not valid:
+        raise FtdError(422, "invalid_ship_date", "ship_date must be a date YYYY-MM-DD.")
+    if value < requested:
+        raise FtdError(
+            422,
+            "invalid_ship_date",
+            f"ship_date {value} is before the requested_ship_date {requested}.",
+        )
+    if not any(line["decision"] == "ACCEPT" for line in lines):
+        raise FtdError(422, "invalid_ship_date", "ship_date needs at least one accepted line.")
+    return value
 
 
 # -- status ------------------------------------------------------------------------------------

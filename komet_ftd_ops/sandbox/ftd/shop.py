@@ -1,5 +1,12 @@
 """Simulated florists for the FTD twin: checkouts against the listing, and cancellation requests.
 
+The buyers are a set of repeat florists (`catalogue.FLORISTS`: some already have a ship-to in
+Komet under the FTD customer, by member code or by a hand-keyed address, some are new), plus now
+and then a one-off shop. Ship dates are at least two days out when the offers allow, so an
+ordinary order is inside FTD's cutoff whatever the time of day; `late` makes a share of orders
+ask to ship today (always past the 2 pm cutoff: it was placed today), and `outside_window`
+gives a share of orders one more line whose offer is not available on the ship date.
+
 Florists buy only what FTD lists with boxes left, at the listed price, for a ship date inside the
 offer's availability and not in the past; each purchase lowers FTD's listed quantity (Komet hears
 of it only through the order). `oversell` makes a share of orders hit an offer FTD still lists
@@ -18,6 +25,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from .. import catalogue
 from .http import FtdError
 from .orders import CANCELLABLE, create_order, request_cancel
 
@@ -85,8 +93,26 @@ NOTES = (
 )
 
 
+ONE_OFF_SHARE = 0.1  # orders from a shop outside the regular florists
+
+
+def _florist(member: str) -> tuple[dict[str, str], dict[str, str]]:
+    """A regular florist of `catalogue.FLORISTS`, by member code."""
+    row = next((f for f in catalogue.FLORISTS if f[0] == member), None)
+    if row is None:
+        known = ", ".join(f[0] for f in catalogue.FLORISTS)
+        raise FtdError(400, "invalid_request", f"no florist {member!r}; known: {known}.")
+    code, shop, street, city, state, zipcode, phone, _komet = row
+    ship_to = {"name": shop, "address1": street, "city": city, "state": state,
+               "postal_code": zipcode, "country": "US", "phone": phone}  # fmt: skip
+    return {"member_code": code, "name": shop}, ship_to
+
+
 def _buyer(rng: random.Random) -> tuple[dict[str, str], dict[str, str]]:
-    """A florist and its shop address; the member code is stable per shop and city."""
+    """Mostly a regular florist; now and then a one-off shop (member code stable per shop and
+    city)."""
+    if rng.random() >= ONE_OFF_SHARE:
+        return _florist(rng.choice(catalogue.FLORISTS)[0])
     shop = rng.choice(SHOPS)
     city, state, zip3, area = rng.choice(CITIES)
     digest = hashlib.sha256(f"{shop}|{city}".encode()).digest()
@@ -128,6 +154,47 @@ def _new_order_number(conn: sqlite3.Connection, rng: random.Random) -> str:
             return number
 
 
+def _ship_day(window: tuple[date, date], today: date, rng: random.Random, late: bool) -> date:
+    """Today for a late order; else a day of the window two days out or later when it can be."""
+    low, high = window
+    if late:
+        return low if low == today else high if high < today else today
+    for ahead in (2, 1, 0):
+        first = max(low, today + timedelta(days=ahead))
+        if first <= high:
+            return first + timedelta(days=rng.randrange((high - first).days + 1))
+    return low
+
+
+def _pool(offers: dict[str, dict[str, Any]], open_ids: list[str], today: date,
+          late: bool) -> list[str]:  # fmt: skip
+    """The offers an order starts from: for a late order, one on sale today; else one that
+    can ship two days out (inside the cutoff at any hour), else one day out, else any."""
+    if late:
+        return [i for i in open_ids if offers[i]["_window"][0] <= today] or open_ids
+    for ahead in (2, 1):
+        last = today + timedelta(days=ahead)
+        pool = [i for i in open_ids if offers[i]["_window"][1] >= last]
+        if pool:
+            return pool
+    return open_ids
+
+
+def _outside(offers: dict[str, dict[str, Any]], open_ids: list[str], first: dict[str, Any],
+             ship: date, rng: random.Random) -> dict[str, Any] | None:  # fmt: skip
+    """An offer the florist adds although it is not available on the ship date."""
+    misfits = [
+        i
+        for i in open_ids
+        if i != first["offer_id"]
+        and offers[i]["currency"] == first["currency"]
+        and not date.fromisoformat(offers[i]["available_from"])
+        <= ship
+        <= date.fromisoformat(offers[i]["available_to"])
+    ]
+    return offers[rng.choice(misfits)] if misfits else None
+
+
 def shop(
     conn: sqlite3.Connection,
     *,
@@ -136,8 +203,13 @@ def shop(
     rng: random.Random,
     on_oversell: Callable[[str], None],
     now: datetime,
+    late: float = 0.0,
+    outside_window: float = 0.0,
+    florists: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Up to `count` NEW orders (fewer if stock runs out); `round(count * oversell)` oversold."""
+    """Up to `count` NEW orders (fewer if stock runs out); `round(count * oversell)` oversold,
+    `round(count * late)` for today, `round(count * outside_window)` with a line outside its
+    offer's window. `florists`: member codes to buy as, in turn (else drawn)."""
     today = now.date()
     offers = _open_offers(conn, today)
     if not offers:
@@ -148,8 +220,12 @@ def shop(
             "send a full feed with stock before simulating shoppers.",
         )
     oversold_orders = set(rng.sample(range(count), round(count * oversell)))
+    late_orders = set(rng.sample(range(count), round(count * late)))
+    misfit_orders = set(rng.sample(range(count), round(count * outside_window)))
     created: list[str] = []
     oversold: list[dict[str, str]] = []
+    late_made: list[str] = []
+    misfit_lines: list[dict[str, str]] = []
     for index in range(count):
         # An offer oversold in this call is left alone by the rest of it, so each oversold
         # line is reported exactly once (later calls may still buy it, as real florists would).
@@ -157,9 +233,9 @@ def shop(
         open_ids = [i for i, o in offers.items() if o["quantity_available"] > 0 and i not in taken]
         if not open_ids:
             break
-        first = offers[rng.choice(open_ids)]
-        low, high = first["_window"]
-        ship = low + timedelta(days=rng.randrange((high - low).days + 1))
+        is_late = index in late_orders
+        first = offers[rng.choice(_pool(offers, open_ids, today, is_late))]
+        ship = _ship_day(first["_window"], today, rng, is_late)
         fits = [
             i
             for i in open_ids
@@ -168,6 +244,9 @@ def shop(
             and offers[i]["_window"][0] <= ship <= offers[i]["_window"][1]
         ]
         chosen = [first] + [offers[i] for i in rng.sample(fits, min(len(fits), rng.randint(0, 2)))]
+        misfit = _outside(offers, open_ids, first, ship, rng) if index in misfit_orders else None
+        if misfit is not None:
+            chosen.append(misfit)
         lines = []
         for n, offer in enumerate(chosen, start=1):
             boxes = rng.randint(1, min(3, offer["quantity_available"]))
@@ -183,7 +262,7 @@ def shop(
                     "price_per_unit": offer["price_per_unit"],
                 }
             )
-        buyer, ship_to = _buyer(rng)
+        buyer, ship_to = _florist(florists[index % len(florists)]) if florists else _buyer(rng)
         order = create_order(
             conn,
             order_number=_new_order_number(conn, rng),
@@ -199,6 +278,11 @@ def shop(
             now=now,
         )
         created.append(order["order_id"])
+        if ship == today:
+            late_made.append(order["order_id"])
+        if misfit is not None:
+            line = {"order_id": order["order_id"], "line_id": str(len(chosen))}
+            misfit_lines.append({**line, "offer_id": misfit["offer_id"]})
         if index in oversold_orders:
             # Komet sold these boxes elsewhere since the last push; FTD does not know yet.
             on_oversell(first["offer_id"])
@@ -213,6 +297,8 @@ def shop(
         "orders": created,
         "oversold_offers": [line["offer_id"] for line in oversold],
         "oversold_lines": oversold,
+        "late_orders": late_made,
+        "outside_window_lines": misfit_lines,
     }
 
 

@@ -2,9 +2,15 @@
 
     GET  /_sandbox/info          ids, tokens, customers, carriers, ship-tos, settings, data problems
     GET  /_sandbox/customers     every customer, all columns (`sandbox export-customers`)
-    GET  /_sandbox/dump          web orders, invoices, calls today, settings
+    GET  /_sandbox/dump          web orders, invoices, calls in the quota window, settings
+    GET  /_sandbox/settings      every setting and switch with its value
     POST /_sandbox/settings      {"autoconfirm": bool, "json_style": "strings"|"numbers",
-                                  "quota": int, "max_rows": int, "detail_box_limit": int}
+                                  "quota": int, "detail_box_limit": int, "multi_location": bool,
+                                  "company_tz": "America/New_York", "late_write_delay": 2.0,
+                                  and every switch of komet/switches.py by its name, e.g.
+                                  "invoice_exists": "checkout", "max_rows": "5000"}
+    POST /_sandbox/calls         {"count": N, "age_hours": H}: record N calls made H hours ago,
+                                 so each quota window can be tested without waiting
     POST /_sandbox/confirm       {"all": true} | {"invoice_id": ID}: the sales rep confirms;
                                  confirming nothing adds a `note` saying why
     POST /_sandbox/void          {"invoice_id": ID}: the sales rep voids; boxes go back
@@ -28,6 +34,7 @@ from aiohttp import web
 from ...state.store import Store
 from .. import catalogue
 from . import db as komet_db
+from . import shiptos as komet_shiptos
 from . import tamper as komet_tamper
 
 
@@ -77,7 +84,7 @@ def info(db: Store) -> dict[str, Any]:
         "ftd_ship_to_ids": [
             r[0]
             for r in db.query(
-                "SELECT id FROM komet_ship_tos WHERE customer_id=? ORDER BY id", (ftd,)
+                "SELECT id FROM komet_shiptos WHERE customer_id=? ORDER BY id", (ftd,)
             )
         ],
         "location_ids": list(catalogue.LOCATION_IDS),
@@ -188,8 +195,17 @@ def add_routes(
     get("customers", lambda: customers(db))
     get("tampered", lambda: komet_tamper.tampered(db))
     post("tamper", tamper)
-    get("dump", lambda: komet_db.dump(db))
+    get("dump", lambda: {**komet_db.dump(db), "shiptos": komet_shiptos.dump(db)})
     post("settings", lambda body: komet_db.update_settings(db, body))
+    get("settings", lambda: komet_db.settings(db))
+    post(
+        "calls",
+        lambda body: {
+            "calls_in_window": komet_db.backdate_calls(
+                db, body.get("count", 1), body.get("age_hours", 0)
+            )
+        },
+    )
     post("confirm", confirm)
     post("void", void)
     post("stock", stock)

@@ -13,7 +13,9 @@ import random
 import time
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ...komet.switches import SWITCHES
 from ...state.store import Store
 from .. import catalogue
 
@@ -90,14 +92,40 @@ MIGRATIONS: list[tuple[str, str]] = [
         )
         """,
     ),
+    (
+        # The switches (komet/switches.py): lines reserved for a customer, invoices that hold
+        # several web orders (merge) and charge lines (the fee), and a call log with times so
+        # every quota window can be served (a UTC-day counter cannot serve a rolling 24 h).
+        "komet_0003_switches",
+        """
+        ALTER TABLE komet_items ADD COLUMN reserved_for INTEGER;
+        ALTER TABLE komet_invoice_details ADD COLUMN web_order_id INTEGER;
+        ALTER TABLE komet_invoice_details ADD COLUMN kind TEXT NOT NULL DEFAULT 'product';
+        CREATE TABLE komet_invoice_orders (
+            invoice_id INTEGER NOT NULL, web_order_id INTEGER NOT NULL,
+            PRIMARY KEY (invoice_id, web_order_id)
+        );
+        CREATE INDEX komet_invoice_orders_web_order ON komet_invoice_orders (web_order_id);
+        INSERT INTO komet_invoice_orders
+            SELECT id, web_order_id FROM komet_invoices WHERE web_order_id IS NOT NULL;
+        UPDATE komet_invoice_details SET web_order_id =
+            (SELECT web_order_id FROM komet_invoices i WHERE i.id = invoice_id);
+        CREATE TABLE komet_call_log (id INTEGER PRIMARY KEY, at REAL NOT NULL, method TEXT NOT NULL);
+        CREATE INDEX komet_call_log_at ON komet_call_log (at)
+        """,
+    ),
 ]
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "autoconfirm": False,  # Komet's "Autoconfirm Orders Upon Checkout"
     "json_style": "strings",  # "strings" (current pages) | "numbers" (older pages)
-    "quota": 1000,  # requests per UTC day for the company (1,000 per paid user)
-    "max_rows": 500,  # inventory.list page size cap
+    "quota": 1000,  # requests per quota window for the company (1,000 per paid user a day)
     "detail_box_limit": 10000,  # invoice.details.list boxes per call
+    "multi_location": False,  # a multi-location company: companyLocationId becomes required
+    "company_tz": "America/New_York",  # the company's time zone (quota_window company_tz)
+    "late_write_delay": 2.0,  # seconds after which a write the client gave up on lands
+    # the unknowns, named once in komet/switches.py; each defaults to its hardest reading
+    **{name: switch.default for name, switch in SWITCHES.items()},
 }
 FIRST_WEB_ORDER_ID = 30200
 FIRST_WEB_ORDER_ITEM_ID = 700100
@@ -118,7 +146,7 @@ def stored(db: Store, key: str, default: Any = None) -> Any:
     return json.loads(rows[0][0]) if rows else default
 
 
-def _put(conn: Any, key: str, value: Any) -> None:
+def put(conn: Any, key: str, value: Any) -> None:
     conn.execute(
         "INSERT INTO komet_settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
         (key, json.dumps(value)),
@@ -131,25 +159,60 @@ def settings(db: Store) -> dict[str, Any]:
     rows = db.query(
         f"SELECT key, value FROM komet_settings WHERE key IN ({marks})", tuple(DEFAULT_SETTINGS)
     )
-    return {**DEFAULT_SETTINGS, **{r["key"]: json.loads(r["value"]) for r in rows}}
+    values = {**DEFAULT_SETTINGS, **{r["key"]: json.loads(r["value"]) for r in rows}}
+    values["max_rows"] = str(values["max_rows"])  # stored as an int before it was a switch
+    return values
 
 
-def _valid_setting(key: str, value: Any) -> bool:
-    if key == "autoconfirm":
-        return isinstance(value, bool)
+def switch(db: Store, name: str) -> str:
+    """One switch's current value (a name of komet/switches.py), for handlers that need one."""
+    if name not in SWITCHES:
+        raise KeyError(f"no switch {name!r}; known: {', '.join(SWITCHES)}")
+    return str(settings(db)[name])
+
+
+def _normalised(key: str, value: Any) -> Any:
+    """The value to store, or ValueError saying what the key accepts."""
+    if key in SWITCHES:
+        if key == "max_rows" and type(value) is int:  # the old integer setting, still accepted
+            value = str(value)
+        if not isinstance(value, str):
+            raise ValueError(f"{key} must be one of {', '.join(SWITCHES[key].values)}")
+        return SWITCHES[key].check(value)
+    if key in ("autoconfirm", "multi_location"):
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false")
+        return value
     if key == "json_style":
-        return value in ("strings", "numbers")
-    return key in DEFAULT_SETTINGS and type(value) is int and value >= 0
+        if value not in ("strings", "numbers"):
+            raise ValueError("json_style must be strings or numbers")
+        return value
+    if key == "company_tz":
+        try:
+            ZoneInfo(str(value))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"company_tz {value!r} is not a time zone name") from None
+        return str(value)
+    if key == "late_write_delay":
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError("late_write_delay must be a number of seconds >= 0")
+        return float(value)
+    if key in ("quota", "detail_box_limit"):
+        if type(value) is not int or value < 0:
+            raise ValueError(f"{key} must be a whole number >= 0")
+        return value
+    raise ValueError(f"unknown setting {key!r}; known: {', '.join(DEFAULT_SETTINGS)}")
 
 
 def update_settings(db: Store, changes: dict[str, Any]) -> dict[str, Any]:
     """Validate and store; raises ValueError naming the bad key so the control route can say so."""
-    for key, value in changes.items():
-        if not _valid_setting(key, value):
-            raise ValueError(f"bad setting {key}={value!r}; known: {', '.join(DEFAULT_SETTINGS)}")
+    try:
+        clean = {key: _normalised(key, value) for key, value in changes.items()}
+    except ValueError as exc:
+        raise ValueError(f"bad setting: {exc}") from None
     with db.atomic() as conn:
-        for key, value in changes.items():
-            _put(conn, key, value)
+        for key, value in clean.items():
+            put(conn, key, value)
     return settings(db)
 
 
@@ -183,7 +246,9 @@ def seed(db: Store, *, lines: int, seed: int) -> dict[str, Any]:
         conn.executemany("INSERT INTO komet_item_lines VALUES (?, ?)", cat.item_lines)
         conn.executemany(f"INSERT INTO komet_invoices VALUES ({_marks(14)})", cat.invoices)
         conn.executemany(
-            f"INSERT INTO komet_invoice_details VALUES ({_marks(8)})", cat.invoice_details
+            "INSERT INTO komet_invoice_details (id, invoice_id, product_description, "
+            f"inventory_ids, boxes, units, price, total) VALUES ({_marks(8)})",
+            cat.invoice_details,
         )
         conn.execute(
             "INSERT INTO komet_tokens VALUES (?, 'customer', ?, NULL, ?)",
@@ -193,10 +258,10 @@ def seed(db: Store, *, lines: int, seed: int) -> dict[str, Any]:
             "INSERT INTO komet_tokens VALUES (?, 'company', NULL, NULL, ?)",
             (cat.tokens["company"], stamp),
         )
-        _put(conn, "seed", seed)
-        _put(conn, "problems", cat.problems)
-        _put(conn, "seconds_to_seed", round(time.perf_counter() - started, 3))
-        _put(conn, "seed_info", info)
+        put(conn, "seed", seed)
+        put(conn, "problems", cat.problems)
+        put(conn, "seconds_to_seed", round(time.perf_counter() - started, 3))
+        put(conn, "seed_info", info)
     return info
 
 
@@ -238,35 +303,60 @@ def add_token(db: Store, kind: str, customer_id: int | None, methods: list[str] 
     return token
 
 
+def window_start(db: Store, now: float | None = None) -> float:
+    """When the current quota window began (epoch seconds), as the quota_window switch says."""
+    now = time.time() if now is None else now
+    values = settings(db)
+    window = values["quota_window"]
+    if window == "rolling_24h":
+        return now - 86_400
+    zone = UTC if window == "utc_day" else ZoneInfo(values["company_tz"])
+    local = datetime.fromtimestamp(now, zone)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
 def spend_call(db: Store, method: str) -> bool:
-    """Count one request against today's quota (UTC day); False when the quota is spent."""
-    day = today().isoformat()
-    quota = settings(db)["quota"]
+    """Count one request against the current quota window; False when the quota is spent."""
+    now = time.time()
+    start, quota = window_start(db, now), settings(db)["quota"]
     with db.atomic() as conn:
-        used = conn.execute("SELECT COALESCE(SUM(calls), 0) FROM komet_calls WHERE day=?", (day,))
+        used = conn.execute("SELECT COUNT(*) FROM komet_call_log WHERE at >= ?", (start,))
         if used.fetchone()[0] >= quota:
             return False
-        conn.execute(
-            "INSERT INTO komet_calls VALUES (?, ?, 1) ON CONFLICT(day, method) "
-            "DO UPDATE SET calls = calls + 1",
-            (day, method),
-        )
+        conn.execute("INSERT INTO komet_call_log (at, method) VALUES (?, ?)", (now, method))
+        # no window reaches back two days: keep the log small
+        conn.execute("DELETE FROM komet_call_log WHERE at < ?", (now - 3 * 86_400,))
     return True
 
 
 def calls_today(db: Store) -> int:
-    rows = db.query(
-        "SELECT COALESCE(SUM(calls), 0) FROM komet_calls WHERE day=?", (today().isoformat(),)
-    )
+    """Calls counted in the current quota window (the name predates the window switch)."""
+    rows = db.query("SELECT COUNT(*) FROM komet_call_log WHERE at >= ?", (window_start(db),))
     return int(rows[0][0])
 
 
 def reset_quota(db: Store) -> int:
-    """Forget today's calls; returns how many there were."""
-    spent = calls_today(db)
+    """Forget the calls of the current window; returns how many there were."""
+    start = window_start(db)
     with db.atomic() as conn:
-        conn.execute("DELETE FROM komet_calls WHERE day=?", (today().isoformat(),))
-    return spent
+        return conn.execute("DELETE FROM komet_call_log WHERE at >= ?", (start,)).rowcount
+
+
+def backdate_calls(db: Store, count: int, age_hours: float, method: str = "backdated") -> int:
+    """Record `count` calls made `age_hours` ago, so a test can place calls on either side of a
+    window's edge without waiting a day; returns the calls in the current window."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 100_000:
+        raise ValueError("count must be a whole number 0..100000")
+    if isinstance(age_hours, bool) or not isinstance(age_hours, int | float):
+        raise ValueError("age_hours must be a number")
+    if not 0 <= age_hours <= 48:
+        raise ValueError("age_hours must be between 0 and 48")
+    at = time.time() - float(age_hours) * 3600
+    with db.atomic() as conn:
+        conn.executemany(
+            "INSERT INTO komet_call_log (at, method) VALUES (?, ?)", [(at, method)] * count
+        )
+    return calls_today(db)
 
 
 # --- stock moved by other channels -----------------------------------------------------------
@@ -309,7 +399,7 @@ def sell_elsewhere(db: Store, share: float) -> dict[str, int]:
             changes.append((take, row["line_id"]))
     with db.atomic() as conn:
         conn.executemany("UPDATE komet_lines SET boxes = boxes - ? WHERE line_id = ?", changes)
-        _put(conn, "stock_rounds", rounds + 1)
+        put(conn, "stock_rounds", rounds + 1)
     return {"lines_changed": len(changes), "boxes_taken": sum(t for t, _ in changes)}
 
 
@@ -345,6 +435,13 @@ def confirm_invoices(db: Store, invoice_id: int | None) -> list[int]:
         ids = [r[0] for r in conn.execute(f"SELECT id FROM komet_invoices WHERE {where}", params)]
         conn.executemany(
             "UPDATE komet_invoices SET status = 1, updated_on = ? WHERE id = ?",
+            [(now_stamp(), i) for i in ids],
+        )
+        # A web order the Customer token could not check out (customer_checkout=no) is
+        # processed once the rep confirms its invoice: it is no longer pending.
+        conn.executemany(
+            "UPDATE komet_web_orders SET status_id = 2, updated_at = ? WHERE status_id = 1 AND "
+            "id IN (SELECT web_order_id FROM komet_invoice_orders WHERE invoice_id = ?)",
             [(now_stamp(), i) for i in ids],
         )
     return ids
@@ -385,25 +482,29 @@ def why_nothing_to_confirm(db: Store, invoice_id: int | None) -> str:
 
 
 def void_invoice(db: Store, invoice_id: int) -> bool:
-    """Void (status 4) and put the boxes of its web order back on the shelf."""
+    """Void (status 4) and put the boxes of its web orders (several, when merged) back."""
     with db.atomic() as conn:
-        row = conn.execute(
-            "SELECT status, web_order_id FROM komet_invoices WHERE id=?", (invoice_id,)
-        ).fetchone()
+        row = conn.execute("SELECT status FROM komet_invoices WHERE id=?", (invoice_id,)).fetchone()
         if row is None:
             return False
-        if row["status"] != 4 and row["web_order_id"] is not None:
-            items = conn.execute(
-                "SELECT alloc FROM komet_web_order_items WHERE web_order_id=? AND deleted=0",
-                (row["web_order_id"],),
-            ).fetchall()
-            for item in items:
-                release(conn, item["alloc"])
+        if row["status"] != 4:
+            release_invoice(conn, invoice_id)
         conn.execute(
             "UPDATE komet_invoices SET status = 4, updated_on = ? WHERE id = ?",
             (now_stamp(), invoice_id),
         )
     return True
+
+
+def release_invoice(conn: Any, invoice_id: int) -> None:
+    """Give back the boxes of every live item of the web orders the invoice holds."""
+    items = conn.execute(
+        "SELECT alloc FROM komet_web_order_items WHERE deleted = 0 AND web_order_id IN "
+        "(SELECT web_order_id FROM komet_invoice_orders WHERE invoice_id = ?)",
+        (invoice_id,),
+    ).fetchall()
+    for item in items:
+        release(conn, item["alloc"])
 
 
 def release(conn: Any, alloc: str) -> None:
@@ -415,20 +516,26 @@ def release(conn: Any, alloc: str) -> None:
 
 
 def dump(db: Store) -> dict[str, Any]:
-    """The Komet part of the twin's state, for tests and checks (plain JSON types)."""
+    """The Komet part of the twin's state, for tests and checks (plain JSON types).
+
+    Documented field by field in docs/komet-api.md ("The twin's state dump")."""
     orders = []
     for wo in db.query("SELECT * FROM komet_web_orders ORDER BY id"):
         items = db.query(
-            "SELECT id, line_ids, quantity, price, carrier_id, ship_date FROM komet_web_order_items "
-            "WHERE web_order_id=? AND deleted=0 ORDER BY id",
+            "SELECT id, line_ids, quantity, price, carrier_id, ship_date, ship_to_id "
+            "FROM komet_web_order_items WHERE web_order_id=? AND deleted=0 ORDER BY id",
             (wo["id"],),
         )
         orders.append(
             {
                 "id": wo["id"],
+                "number": wo["number"],
                 "status": wo["status_id"],
                 "customerId": wo["customer_id"],
                 "customerPo": wo["customer_po"],
+                "shipToId": wo["ship_to_id"],
+                "carrierId": wo["carrier_id"],
+                "date": wo["ship_date"],
                 "invoiceId": wo["invoice_id"],
                 "items": [
                     {
@@ -438,24 +545,47 @@ def dump(db: Store) -> dict[str, Any]:
                         "price": i["price"],
                         "carrierId": i["carrier_id"],
                         "date": i["ship_date"],
+                        "shipToId": i["ship_to_id"],
                     }
                     for i in items
                 ],
             }
         )
-    invoices = [
-        {
-            "id": r["id"],
-            "number": r["number"],
-            "status": r["status"],
-            "customerPo": r["customer_po"],
-            "webOrderId": r["web_order_id"],
-            "customerId": r["customer_id"],
-            "total": r["total"],
-            "shipDate": r["ship_date"],
-        }
-        for r in db.query("SELECT * FROM komet_invoices ORDER BY id")
-    ]
+    invoices = []
+    for r in db.query("SELECT * FROM komet_invoices ORDER BY id"):
+        held = db.query(
+            "SELECT web_order_id FROM komet_invoice_orders WHERE invoice_id=? ORDER BY web_order_id",
+            (r["id"],),
+        )
+        lines = db.query(
+            "SELECT * FROM komet_invoice_details WHERE invoice_id=? ORDER BY id", (r["id"],)
+        )
+        invoices.append(
+            {
+                "id": r["id"],
+                "number": r["number"],
+                "status": r["status"],
+                "customerPo": r["customer_po"],
+                "webOrderId": r["web_order_id"],
+                "webOrderIds": [h[0] for h in held],
+                "customerId": r["customer_id"],
+                "total": r["total"],
+                "shipDate": r["ship_date"],
+                "lines": [
+                    {
+                        "detailId": d["id"],
+                        "kind": d["kind"],
+                        "webOrderId": d["web_order_id"],
+                        "inventoryIds": d["inventory_ids"],
+                        "boxes": d["boxes"],
+                        "units": d["units"],
+                        "price": d["price"],
+                        "total": d["total"],
+                    }
+                    for d in lines
+                ],
+            }
+        )
     return {
         "web_orders": orders,
         "invoices": invoices,

@@ -2,11 +2,15 @@
 
 Komet bounds these reads (six months of ship dates for the list, four days and 10,000 boxes for
 details) so a client has to page by date; the twin enforces the same bounds.
+
+Two switches shape what an invoice shows: `link_fields` (which of `customerPo`, `webOrderId`
+the items carry: no public page shows either) and `fee_on_invoice` (`charge`: `subtotal`,
+`additionalCharges` and a charge line marked `isCharge`; `none`: the lines alone). The
+`order`/`orderId` filters find an invoice under every value.
 """
 
 from __future__ import annotations
 
-import base64
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -70,8 +74,23 @@ def _invoices(call: Call, max_days: int | None) -> list[Any]:
     return rows
 
 
-def _invoice_json(row: Any) -> dict[str, Any]:
-    return {
+LINK_FIELDS = {
+    "both": ("customerPo", "webOrderId"),
+    "customerPo": ("customerPo",),
+    "webOrderId": ("webOrderId",),
+    "neither": (),
+}
+
+
+def _charges(call: Call, invoice: int) -> Decimal:
+    rows = call.db.query(
+        "SELECT total FROM komet_invoice_details WHERE invoice_id=? AND kind='charge'", (invoice,)
+    )
+    return sum((Decimal(r[0]) for r in rows), Decimal("0.00"))
+
+
+def _invoice_json(call: Call, row: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "id": row["id"],
         "number": row["number"],
         "createdOn": row["created_on"],
@@ -82,14 +101,20 @@ def _invoice_json(row: Any) -> dict[str, Any]:
         "updatedOn": row["updated_on"],
         "invoiceNotes": row["invoice_notes"],
         "salesPersonName": row["sales_person_name"],
-        "customerPo": row["customer_po"],
-        "webOrderId": row["web_order_id"],
         "customerId": row["customer_id"],
     }
+    links = {"customerPo": row["customer_po"], "webOrderId": row["web_order_id"]}
+    for name in LINK_FIELDS[call.settings["link_fields"]]:
+        out[name] = links[name]
+    if call.settings["fee_on_invoice"] == "charge":
+        charges = _charges(call, row["id"])
+        out["subtotal"] = Decimal(row["total"]) - charges
+        out["additionalCharges"] = charges
+    return out
 
 
 def invoice_list(call: Call) -> dict[str, Any]:
-    return {"invoices": [_invoice_json(r) for r in _invoices(call, None)]}
+    return {"invoices": [_invoice_json(call, r) for r in _invoices(call, None)]}
 
 
 def invoice_details_list(call: Call) -> dict[str, Any]:
@@ -104,28 +129,30 @@ def invoice_details_list(call: Call) -> dict[str, Any]:
         boxes += sum(d["boxes"] for d in details)
         if boxes > limit:
             raise Refusal(f"Too many boxes: at most {limit} boxes per call.")
-        out.append(
-            {
-                **_invoice_json(row),
-                "details": [
-                    {
-                        "detailId": d["id"],
-                        "productDescription": d["product_description"],
-                        "inventoryIds": d["inventory_ids"],
-                        "boxes": d["boxes"],
-                        "units": d["units"],
-                        "price": Decimal(d["price"]),
-                        "total": Decimal(d["total"]),
-                    }
-                    for d in details
-                ],
-            }
-        )
+        charge = call.settings["fee_on_invoice"] == "charge"
+        out.append({**_invoice_json(call, row), "details": [_detail(d, charge) for d in details]})
     return {"invoices": out}
 
 
+def _detail(row: Any, charge: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "detailId": row["id"],
+        "productDescription": row["product_description"],
+        "inventoryIds": row["inventory_ids"],
+        "boxes": row["boxes"],
+        "units": row["units"],
+        "price": Decimal(row["price"]),
+        "total": Decimal(row["total"]),
+    }
+    if charge:  # the account shows the fee as an additional charge: lines say which is which
+        out["isCharge"] = row["kind"] == "charge"
+    return out
+
+
 def invoice_pdf(call: Call) -> dict[str, Any]:
-    """A small, valid one-page PDF naming the invoice, base64 encoded."""
+    """[doc] A POST with the token in the body; answers `file`: the PDF's bytes as
+    comma-separated signed bytes ("37,80,68,70,..."), as a Java byte[] prints. Here a small,
+    valid one-page PDF naming the invoice."""
     invoice = call.integer("invoiceId", need=True)
     customer = call.customer_filter()
     sql, params = "SELECT * FROM komet_invoices WHERE id=?", [invoice]
@@ -136,10 +163,11 @@ def invoice_pdf(call: Call) -> dict[str, Any]:
     if not rows:
         raise invalid("invoiceId")
     row = rows[0]
+    data = _pdf(f"Invoice {row['number']} total {row['total']}")
     return {
         "invoiceId": row["id"],
         "fileName": f"Invoice_{row['number']}.pdf",
-        "pdf": base64.b64encode(_pdf(f"Invoice {row['number']} total {row['total']}")).decode(),
+        "file": ",".join(str(b - 256 if b > 127 else b) for b in data),
     }
 
 

@@ -12,7 +12,8 @@ from decimal import Decimal
 from typing import Any, cast
 
 from . import db as komet_db
-from .wire import CENT, Call, invalid, money
+from . import shiptos as komet_shiptos
+from .wire import CENT, Call, add_months, invalid, money
 
 # quantity = the item's lines' boxes, net of reservations (a badly keyed line may be negative)
 ITEM_SQL = (
@@ -58,17 +59,32 @@ def item_json(row: Any, factor: Decimal, quantity: int | None = None) -> dict[st
 
 
 def inventory_list(call: Call) -> dict[str, Any]:
-    """Paged, in line-id order so pages never overlap; sold-out lines are listed with 0 boxes."""
+    """Paged, in line-id order so pages never overlap; sold-out lines are listed with 0 boxes.
+
+    [doc] Without `availableDate` the search covers today up to two months ahead: a line whose
+    window lies wholly outside is not listed. [doc] `reservedInventory` true lists only the
+    lines reserved for this customer; false (the default) only lines reserved for nobody.
+    `rows` is capped by the max_rows switch; `total` counts what the same filter lists.
+    """
     customer = call.customer_id(active_only=True)
     page = call.integer("page", low=1) or 1
     rows = call.integer("rows", low=1) or 30
-    rows = min(rows, call.settings["max_rows"])
+    rows = min(rows, int(call.settings["max_rows"]))
     where: list[str] = []
     params: list[str | int] = []
     when = call.day("availableDate")
     if when is not None:
         where.append("i.available_from <= ? AND i.available_to >= ?")
         params += [when.isoformat(), when.isoformat()]
+    else:
+        today = komet_db.today()
+        where.append("i.available_to >= ? AND i.available_from <= ?")
+        params += [today.isoformat(), add_months(today, 2).isoformat()]
+    if call.flag("reservedInventory"):
+        where.append("i.reserved_for = ?")
+        params.append(customer)
+    else:
+        where.append("i.reserved_for IS NULL")
     search = call.text("searchText")
     if search is not None:
         where.append("(i.description LIKE ? OR i.product_code LIKE ? OR i.variety LIKE ?)")
@@ -154,13 +170,8 @@ def carrier_json(row: Any) -> dict[str, Any]:
 
 
 def customer_carriers(call: Call) -> dict[str, Any]:
-    customer = call.customer_id()
-    rows = call.db.query(
-        "SELECT c.* FROM komet_carriers c JOIN komet_customer_carriers cc ON cc.carrier_id = c.id "
-        "WHERE cc.customer_id = ? ORDER BY c.id",
-        (customer,),
-    )
-    return {"carriers": [carrier_json(r) for r in rows]}
+    """`date`, `availableFrom`, `availableTo` required; a suggestion per date (see shiptos.py)."""
+    return komet_shiptos.customer_carriers(call)
 
 
 def carrier_list(call: Call) -> dict[str, Any]:
@@ -235,24 +246,13 @@ def customer_list(call: Call) -> dict[str, Any]:
 
 
 def ship_to_list(call: Call) -> dict[str, Any]:
-    customer = call.customer_id()
-    rows = call.db.query(
-        "SELECT * FROM komet_ship_tos WHERE customer_id=? ORDER BY id", (customer,)
-    )
-    return {
-        "shipTos": [
-            {
-                "id": r["id"],
-                "name": r["name"],
-                "address1": r["address1"],
-                "city": r["city"],
-                "state": r["state"],
-                "zipCode": r["zip"],
-                "country": r["country"],
-            }
-            for r in rows
-        ]
-    }
+    """`shiptos[]` in Komet's documented shape; a filter is required (see shiptos.py)."""
+    return komet_shiptos.ship_to_list(call)
+
+
+def ship_to_add(call: Call) -> dict[str, Any]:
+    """customer.shipto.add (Company token): answers `shipToId`."""
+    return komet_shiptos.ship_to_add(call)
 
 
 def prebook_list(call: Call) -> dict[str, Any]:

@@ -3,7 +3,14 @@
 Boxes are reserved when an item is added (taken from the lines' `boxes`, recorded per line in the
 item's `alloc`) and given back when the item or its web order is deleted, or its invoice voided.
 Each handler does its work in one transaction, so a dropped answer (commit-then-drop fault) still
-leaves a consistent order behind, which is exactly what the client must read back.
+leaves a consistent order behind, which is exactly what the client must read back. When and how
+the invoice appears (the invoice_exists, merge_invoices and fee_on_invoice switches) is
+`billing.py`'s business; the handlers tell it what happened.
+
+Documented rules served here: `inventoryOrigin` 1 or 2 only; the header (ship date, carrier,
+ship-to) locks with the first item; `web-order.delete` voids an order also after checkout while
+its invoice is unconfirmed; `web-order-details.list` needs `webOrderId` (and
+`companyLocationId` when the company is multi-location); every web order carries the 1.5 % fee.
 """
 
 from __future__ import annotations
@@ -12,9 +19,10 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from ..catalogue import FIRST_INVOICE_ID, INVOICE_NUMBER_OFFSET
+from . import billing
 from . import db as komet_db
-from .wire import CENT, Call, Refusal, invalid, required
+from . import shiptos as komet_shiptos
+from .wire import Call, Refusal, invalid, required
 
 PENDING, CHECKED_OUT, DELETED = 1, 2, 3
 
@@ -51,9 +59,34 @@ def _new_order(conn: Any, customer: int, location: int | None) -> int:
     conn.execute(
         "INSERT INTO komet_web_orders (id, number, customer_id, location_id, status_id, created_at,"
         " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (order, f"W{order}", customer, location, PENDING, stamp, stamp),
+        (order, "", customer, location, PENDING, stamp, stamp),  # no Order # before an invoice
     )
     return order
+
+
+def _location(call: Call) -> int | None:
+    """`companyLocationId`: required when the company is multi-location (twin setting)."""
+    location = call.company_location()
+    if location is None and call.settings["multi_location"]:
+        raise required("companyLocationId")
+    return location
+
+
+def _header_locked(
+    conn: Any, order: int, carrier: int, ship_date: str, ship_to: int | None
+) -> None:
+    """Once the first item is in, a line with another date, carrier or ship-to is refused."""
+    header = conn.execute(
+        "SELECT carrier_id, ship_date, ship_to_id FROM komet_web_orders WHERE id=?", (order,)
+    ).fetchone()
+    if header["carrier_id"] is None:
+        return  # a bare header: the first item sets it
+    if header["ship_date"] != ship_date:
+        raise invalid("date")
+    if header["carrier_id"] != carrier:
+        raise invalid("carrierId")
+    if header["ship_to_id"] != ship_to:
+        raise invalid("shipToId")
 
 
 def web_order_create(call: Call) -> dict[str, Any]:
@@ -62,7 +95,7 @@ def web_order_create(call: Call) -> dict[str, Any]:
     company = call.text("companyId")
     if company is not None and company != call.company_id:
         raise invalid("companyId")
-    location = call.company_location()
+    location = _location(call)
     with call.db.atomic() as conn:
         order = _new_order(conn, customer, location)
     return {"webOrderId": order}
@@ -73,11 +106,14 @@ def web_order_item_add(call: Call) -> dict[str, Any]:
     customer = call.customer_id(active_only=True)
     ids = _line_ids(call)
     origin = call.integer("inventoryOrigin", need=True)
+    if origin not in (1, 2):  # the current page: 1 on hand / open market, 2 future sales
+        raise invalid("inventoryOrigin")
     price = call.decimal("price", need=True)
     quantity = call.integer("quantity", need=True, low=1)
     carrier = call.integer("carrierId", need=True)
     ship_date = call.day("date", need=True)
     assert price is not None and quantity is not None and ship_date is not None
+    assert origin is not None and carrier is not None  # required: refused above when missing
     ship_to = call.integer("shipToId")
     mark = call.text("markCode") or ""
     location = call.company_location()
@@ -87,15 +123,19 @@ def web_order_item_add(call: Call) -> dict[str, Any]:
         (customer, carrier),
     ):
         raise invalid("carrierId")
-    if ship_to is not None and not db.query(
-        "SELECT 1 FROM komet_ship_tos WHERE id=? AND customer_id=?", (ship_to, customer)
-    ):
+    if not komet_shiptos.carrier_serves(db, carrier, ship_date):  # no pick-up that weekday
+        raise invalid("carrierId")
+    if ship_to is not None and not komet_shiptos.belongs(db, ship_to, customer):
         raise invalid("shipToId")
     item = _find_item(call, ids)
     if item["origin"] != origin:
         raise invalid("inventoryOrigin")
+    if item["reserved_for"] is not None and item["reserved_for"] != customer:
+        raise invalid("inventoryIds")  # reserved for another customer: not this one's to buy
     with db.atomic() as conn:
         order = _pending_order(conn, call, customer, need=False)
+        if order is not None:
+            _header_locked(conn, order, carrier, ship_date.isoformat(), ship_to)
         lines = conn.execute(
             "SELECT l.line_id, l.boxes FROM komet_item_lines il JOIN komet_lines l "
             "ON l.line_id = il.line_id WHERE il.item_id = ? ORDER BY l.line_id",
@@ -137,7 +177,7 @@ def web_order_item_add(call: Call) -> dict[str, Any]:
                 item["line_ids"],
                 origin,
                 quantity,
-                str(price.quantize(CENT)),
+                str(price.quantize(billing.CENT)),
                 item["units_per_box"],
                 item["description"],
                 carrier,
@@ -154,6 +194,7 @@ def web_order_item_add(call: Call) -> dict[str, Any]:
             "THEN ? ELSE ship_to_id END, updated_at = ? WHERE id = ?",
             (carrier, ship_date.isoformat(), ship_to, komet_db.now_stamp(), order),
         )
+        billing.items_changed(conn, order, call.settings)
     return {"webOrderId": order, "webOrderItemId": item_id}
 
 
@@ -173,6 +214,7 @@ def web_order_item_delete(call: Call) -> dict[str, Any]:
     customer = call.customer_id(active_only=True)
     with call.db.atomic() as conn:
         order = _pending_order(conn, call, customer)
+        assert order is not None  # required
         item_id = call.integer("webOrderItemId", need=True)
         row = conn.execute(
             "SELECT alloc FROM komet_web_order_items WHERE id=? AND web_order_id=? AND deleted=0",
@@ -182,18 +224,30 @@ def web_order_item_delete(call: Call) -> dict[str, Any]:
             raise invalid("webOrderItemId")
         komet_db.release(conn, row["alloc"])
         conn.execute("UPDATE komet_web_order_items SET deleted=1 WHERE id=?", (item_id,))
+        billing.items_changed(conn, order, call.settings)
     return {"webOrderId": order, "webOrderItemId": item_id}
 
 
 def web_order_delete(call: Call) -> dict[str, Any]:
-    """Cancel a pending web order and put its boxes back; a checked-out one is not pending."""
+    """Cancel a web order and put its boxes back: pending, or checked out while its invoice is
+    unconfirmed (Komet voids it then). Once the sales rep confirmed (or voided) the invoice it
+    is refused. An invoice that also holds other web orders (merge) loses only this one's lines.
+    """
     customer = call.customer_id(active_only=True)
+    order = call.integer("webOrderId", need=True)
+    assert order is not None  # required
     with call.db.atomic() as conn:
-        order = _pending_order(conn, call, customer)
-        for row in conn.execute(
-            "SELECT alloc FROM komet_web_order_items WHERE web_order_id=? AND deleted=0", (order,)
-        ).fetchall():
-            komet_db.release(conn, row["alloc"])
+        row = conn.execute(
+            "SELECT status_id FROM komet_web_orders WHERE id=? AND customer_id=?",
+            (order, customer),
+        ).fetchone()
+        if row is None or row["status_id"] not in (PENDING, CHECKED_OUT):
+            raise invalid("webOrderId")
+        if billing.invoice_status(conn, order) in (billing.CONFIRMED, billing.VOIDED):
+            raise invalid("webOrderId")
+        for item in billing.items_of(conn, order):
+            komet_db.release(conn, item["alloc"])
+        billing.remove_order(conn, order)
         conn.execute(
             "UPDATE komet_web_orders SET status_id=?, updated_at=? WHERE id=?",
             (DELETED, komet_db.now_stamp(), order),
@@ -202,100 +256,48 @@ def web_order_delete(call: Call) -> dict[str, Any]:
 
 
 def web_order_checkout(call: Call) -> dict[str, Any]:
-    """Pending web order with items → invoice: status 0 for the sales rep, or 1 on autoconfirm."""
+    """Pending web order with items → invoice: status 0 for the sales rep, or 1 on autoconfirm
+    (see billing.py for when the invoice already exists, and for merging)."""
     customer = call.customer_id(active_only=True)
     po = call.text("customerPo") or ""
     if len(po) > 50:
         raise invalid("customerPo")
-    stamp = komet_db.now_stamp()
     with call.db.atomic() as conn:
         order = _pending_order(conn, call, customer)
-        items = conn.execute(
-            "SELECT * FROM komet_web_order_items WHERE web_order_id=? AND deleted=0 ORDER BY id",
-            (order,),
-        ).fetchall()
-        if not items:
+        assert order is not None  # required
+        if not billing.items_of(conn, order):
             raise invalid("webOrderId")
-        header = conn.execute("SELECT * FROM komet_web_orders WHERE id=?", (order,)).fetchone()
-        who = conn.execute(
-            "SELECT sales_person FROM komet_customers WHERE id=?", (customer,)
-        ).fetchone()
-        carrier = conn.execute(
-            "SELECT name FROM komet_carriers WHERE id=?", (header["carrier_id"],)
-        ).fetchone()
-        last = conn.execute("SELECT MAX(id) FROM komet_invoices").fetchone()[0]
-        invoice = (last or FIRST_INVOICE_ID - 1) + 1
-        detail = conn.execute(
-            "SELECT COALESCE(MAX(id), 9100000) FROM komet_invoice_details"
-        ).fetchone()[0]
-        total = Decimal("0.00")
-        for n, item in enumerate(items, start=1):
-            units = item["quantity"] * item["units_per_box"]
-            line_total = (Decimal(item["price"]) * units).quantize(CENT)
-            total += line_total
-            conn.execute(
-                "INSERT INTO komet_invoice_details VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    detail + n,
-                    invoice,
-                    item["description"],
-                    item["line_ids"],
-                    item["quantity"],
-                    units,
-                    item["price"],
-                    str(line_total),
-                ),
-            )
-        status = 1 if call.settings["autoconfirm"] else 0
+        billing.checked_out(conn, order, po, call.settings)
         conn.execute(
-            f"INSERT INTO komet_invoices VALUES ({', '.join('?' * 14)})",
-            (
-                invoice,
-                str(invoice - INVOICE_NUMBER_OFFSET),
-                customer,
-                order,
-                po,
-                status,
-                stamp,
-                header["ship_date"],
-                str(total),
-                carrier["name"] if carrier else "",
-                stamp,
-                "",
-                who["sales_person"],
-                1,
-            ),
-        )
-        conn.execute(
-            "UPDATE komet_web_orders SET status_id=?, customer_po=?, invoice_id=?, updated_at=? "
-            "WHERE id=?",
-            (CHECKED_OUT, po, invoice, stamp, order),
+            "UPDATE komet_web_orders SET status_id=?, customer_po=?, updated_at=? WHERE id=?",
+            (CHECKED_OUT, po, komet_db.now_stamp(), order),
         )
     return {"webOrderId": order}
 
 
 def web_order_details(call: Call) -> dict[str, Any]:
-    """`statusId` 1 or 2; omitted means pending only (a checked-out order is then not listed)."""
+    """One web order by its required `webOrderId`; `statusId` 1 or 2, omitted = pending only
+    (a checked-out order is then not listed). Totals carry Komet's 1.5 % transaction fee."""
     customer = call.customer_id()
-    order = call.integer("webOrderId")
+    order = call.integer("webOrderId", need=True)
+    _location(call)
     status = call.integer("statusId")
     if status is not None and status not in (PENDING, CHECKED_OUT):
         raise invalid("statusId")
-    sql = "SELECT * FROM komet_web_orders WHERE customer_id=? AND status_id=?"
-    params: list[Any] = [customer, status or PENDING]
-    if order is not None:
-        sql += " AND id=?"
-        params.append(order)
+    rows = call.db.query(
+        "SELECT * FROM komet_web_orders WHERE customer_id=? AND status_id=? AND id=?",
+        (customer, status or PENDING, order),
+    )
     orders = []
-    for wo in call.db.query(sql + " ORDER BY id", tuple(params)):
+    for wo in rows:
         items = call.db.query(
             "SELECT * FROM komet_web_order_items WHERE web_order_id=? AND deleted=0 ORDER BY id",
             (wo["id"],),
         )
         subtotal = sum(
             (Decimal(i["price"]) * i["quantity"] * i["units_per_box"] for i in items), Decimal("0")
-        )
-        charges = Decimal("0.00")
+        ).quantize(billing.CENT)
+        charges = billing.fee(subtotal)
         orders.append(
             {
                 "id": wo["id"],

@@ -28,7 +28,8 @@ from decimal import Decimal
 from typing import Any
 
 from ...state.store import Store
-from ..catalogue import FIRST_INVOICE_ID, INVOICE_NUMBER_OFFSET
+from ..catalogue import INVOICE_NUMBER_OFFSET
+from . import billing
 from . import db as komet_db
 from .wire import CENT
 
@@ -117,7 +118,7 @@ def _result(row: Any, detail: str) -> dict[str, Any]:
 
 
 def _void(conn: Any, row: Any, rng: random.Random, age_hours: float) -> dict[str, Any]:
-    _release_web_order(conn, row["web_order_id"])
+    komet_db.release_invoice(conn, row["id"])
     conn.execute(
         "UPDATE komet_invoices SET status = ?, updated_on = ? WHERE id = ?",
         (VOIDED, komet_db.now_stamp(), row["id"]),
@@ -126,29 +127,22 @@ def _void(conn: Any, row: Any, rng: random.Random, age_hours: float) -> dict[str
 
 
 def _delete(conn: Any, row: Any, rng: random.Random, age_hours: float) -> dict[str, Any]:
-    _release_web_order(conn, row["web_order_id"])
+    komet_db.release_invoice(conn, row["id"])
+    held = billing.web_orders_of(conn, row["id"]) or [row["web_order_id"]]
     conn.execute("DELETE FROM komet_invoice_details WHERE invoice_id = ?", (row["id"],))
+    conn.execute("DELETE FROM komet_invoice_orders WHERE invoice_id = ?", (row["id"],))
     conn.execute("DELETE FROM komet_invoices WHERE id = ?", (row["id"],))
-    conn.execute(
+    conn.executemany(
         "UPDATE komet_web_orders SET status_id = ?, invoice_id = NULL, updated_at = ? WHERE id = ?",
-        (WEB_ORDER_DELETED, komet_db.now_stamp(), row["web_order_id"]),
+        [(WEB_ORDER_DELETED, komet_db.now_stamp(), web_order) for web_order in held],
     )
     return _result(row, "invoice and its web order deleted")
 
 
-def _release_web_order(conn: Any, web_order_id: int | None) -> None:
-    if web_order_id is None:
-        return
-    for item in conn.execute(
-        "SELECT alloc FROM komet_web_order_items WHERE web_order_id = ? AND deleted = 0",
-        (web_order_id,),
-    ).fetchall():
-        komet_db.release(conn, item["alloc"])
-
-
 def _edit_line(conn: Any, row: Any, rng: random.Random, field: str) -> dict[str, Any]:
     details = conn.execute(
-        "SELECT * FROM komet_invoice_details WHERE invoice_id = ? ORDER BY id", (row["id"],)
+        "SELECT * FROM komet_invoice_details WHERE invoice_id = ? AND kind = 'product' ORDER BY id",
+        (row["id"],),
     ).fetchall()
     line = rng.choice(details)
     boxes, price = line["boxes"], Decimal(line["price"])
@@ -164,19 +158,8 @@ def _edit_line(conn: Any, row: Any, rng: random.Random, field: str) -> dict[str,
         "UPDATE komet_invoice_details SET boxes = ?, units = ?, price = ?, total = ? WHERE id = ?",
         (boxes, units, str(price), str((price * units).quantize(CENT)), line["id"]),
     )
-    _retotal(conn, row["id"])
+    billing.retotal(conn, row["id"])  # a charge line keeps its amount: the fee was charged
     return _result(row, detail)
-
-
-def _retotal(conn: Any, invoice_id: int) -> None:
-    totals = conn.execute(
-        "SELECT total FROM komet_invoice_details WHERE invoice_id = ?", (invoice_id,)
-    ).fetchall()
-    total = sum((Decimal(t["total"]) for t in totals), Decimal("0.00"))
-    conn.execute(
-        "UPDATE komet_invoices SET total = ?, updated_on = ? WHERE id = ?",
-        (str(total.quantize(CENT)), komet_db.now_stamp(), invoice_id),
-    )
 
 
 def _never_confirm(conn: Any, row: Any, rng: random.Random, age_hours: float) -> dict[str, Any]:
@@ -203,9 +186,7 @@ def _extra_invoice(conn: Any, customer: int, rng: random.Random) -> dict[str, An
         "ORDER BY id"
     ).fetchall()
     item = rng.choice(items)
-    invoice = (
-        conn.execute("SELECT MAX(id) FROM komet_invoices").fetchone()[0] or FIRST_INVOICE_ID
-    ) + 1
+    invoice = billing.next_invoice_id(conn)
     detail_id = (
         conn.execute("SELECT COALESCE(MAX(id), 9100000) FROM komet_invoice_details").fetchone()[0]
         + 1
@@ -215,7 +196,8 @@ def _extra_invoice(conn: Any, customer: int, rng: random.Random) -> dict[str, An
     price = Decimal(item["price"]).quantize(CENT)
     total = (price * units).quantize(CENT)
     conn.execute(
-        "INSERT INTO komet_invoice_details VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO komet_invoice_details (id, invoice_id, product_description, inventory_ids, "
+        "boxes, units, price, total) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (detail_id, invoice, item["description"], item["line_ids"], boxes, units, str(price),
          str(total)),
     )  # fmt: skip

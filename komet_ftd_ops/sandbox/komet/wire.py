@@ -1,7 +1,11 @@
 """How the Komet twin speaks: the envelope, the JSON typing style, refusals and parameters.
 
-`render` is the one place the `json_style` switch applies. Handlers build payloads with Python
-types that say what a value *is* (int for ids, counts and flags, Decimal for money, str for
+`render` is the one place the `json_style` switch applies, and `worded` the one place the
+`messages` switch does: `table` = the spec's message table, `other` = different wording for the
+same cases (same HTTP status, same envelope keys, `availableBoxes` still given), so a client
+that keys on the exact sentence breaks in tests, not on a live account.
+
+Handlers build payloads with Python types that say what a value *is* (int for ids, counts and flags, Decimal for money, str for
 text) and `render` turns them into Komet's current style (every number a string, `"status":"1"`)
 or its older one (JSON numbers). Nothing else converts types, so both styles stay consistent.
 """
@@ -63,8 +67,41 @@ def respond(payload: dict[str, Any], style: str, http: int = 200) -> web.Respons
     return web.Response(status=http, text=body, content_type="application/json")
 
 
-def refusal_response(refusal: Refusal, style: str) -> web.Response:
-    return respond({"status": 0, "message": refusal.message, **refusal.extra}, style, refusal.http)
+# The spec's table (what Refusal carries) → the `other` wording of the same case.
+OTHER_WORDING: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), text)
+    for pattern, text in (
+        (r"Invalid authentication token\.", "Unauthorized: the token is not valid for this account."),
+        (r"Method not allowed for this token\.", "This token has no permission for the requested method."),
+        (r"Customer not allowed for this token\.", "The customer does not belong to this token."),
+        (r"API request limit exceeded\.", "Daily request quota reached."),
+        (r"Request too large\.", "Payload exceeds the maximum size."),
+        (r"(?P<p>\S+) is required\.", "Missing parameter: {p}"),
+        (r"(?P<p>\S+) is invalid\.", "Invalid value for parameter {p}"),
+        (r"Orders not found\.", "No records found."),
+        (r"Item is not available", "Requested quantity exceeds available boxes."),
+        (r"Method not found\.", "Unknown API method."),
+        (r"Request body is not valid JSON\.", "Malformed request body."),
+        (r"Too many boxes: at most (?P<n>\d+) boxes per call\.", "Box limit exceeded: {n} per call."),
+        (r"(?P<v>GET|POST) is required for (?P<m>\S+)\.", "Use {v} for {m}."),
+    )
+)  # fmt: skip
+
+
+def worded(message: str, messages: str) -> str:
+    """The message as the `messages` switch words it (see the module docstring)."""
+    if messages != "other":
+        return message
+    for pattern, text in OTHER_WORDING:
+        match = pattern.fullmatch(message)
+        if match:
+            return text.format(**match.groupdict())
+    return message
+
+
+def refusal_response(refusal: Refusal, style: str, messages: str = "table") -> web.Response:
+    payload = {"status": 0, "message": worded(refusal.message, messages), **refusal.extra}
+    return respond(payload, style, refusal.http)
 
 
 def money(text: str) -> Decimal | str:
