@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -22,6 +22,9 @@ class Clients:
     komet: KometClient
     ftd: FtdClient
     calls: CallCounter
+    # The Company token's Komet client, built on first use (ship-tos: list and create them,
+    # orders/shiptos.py); None when the profile names no Company token.
+    company: Callable[[], KometClient] | None = None
 
 
 def komet_client(
@@ -50,8 +53,23 @@ def ftd_client(
 def open_clients(profile: Profile, store: Store, home: Home) -> Iterator[Clients]:
     komet = komet_client(profile, store, home=home)
     ftd = ftd_client(profile, home=home)
+    built: list[KometClient] = []
+
+    def company() -> KometClient:
+        if not built:
+            ref = profile.komet_company_token_ref
+            built.append(komet_client(profile, store, home=home, token_ref=ref))
+        return built[0]
+
     try:
-        yield Clients(komet=komet, ftd=ftd, calls=CallCounter(store, "komet"))
+        yield Clients(
+            komet=komet,
+            ftd=ftd,
+            calls=CallCounter(store, "komet"),
+            company=company if profile.komet_company_token_ref else None,
+        )
     finally:
         komet.close()
         ftd.close()
+        for client in built:
+            client.close()

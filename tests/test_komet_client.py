@@ -274,6 +274,14 @@ ERROR_ROWS = [
     (200, "customerId is required.", InvalidParameter, {"param": "customerId"}),
     (200, "date is invalid.", InvalidParameter, {"param": "date"}),
     (200, "Something else went wrong.", ApiError, {}),
+    # the same cases in the twin's other wording (messages=other): the table holds both
+    (401, "Unauthorized: the token is not valid for this account.", AuthError, {}),
+    (200, "This token has no permission for the requested method.", MethodNotAllowed, {}),
+    (200, "The customer does not belong to this token.", CustomerNotAllowed, {}),
+    (200, "Daily request quota reached.", QuotaExceeded, {}),
+    (413, "Payload exceeds the maximum size.", RequestTooLarge, {}),
+    (200, "Missing parameter: customerId", InvalidParameter, {"param": "customerId"}),
+    (200, "Invalid value for parameter date", InvalidParameter, {"param": "date"}),
 ]
 
 
@@ -295,7 +303,9 @@ def test_error_table_rows(h: Harness, code: int, message: str, cls: type, attrs:
 def test_every_message_table_row_is_tested() -> None:
     tested = {m.lower().rstrip(".") for _, m, _, _ in ERROR_ROWS} | {
         "item is not available",
+        "requested quantity exceeds available boxes",
         "orders not found",
+        "no records found",
     }
     for pattern, _ in MESSAGE_TABLE:
         assert any(re.match(pattern, t) for t in tested), pattern
@@ -316,6 +326,21 @@ def test_item_not_available_carries_available_boxes(h: Harness, boxes: Any) -> N
     assert info.value.available_boxes == 3
     assert "3 boxes available" in str(info.value)
     assert_no_token(info.value)
+
+
+def test_available_boxes_decides_whatever_the_message_says(h: Harness) -> None:
+    # the envelope's structured key comes before the wording (errors.py, STRUCTURED_KEYS)
+    answer = {"status": "0", "message": "Stock changed, try fewer", "availableBoxes": "2"}
+    h.expect("POST", "web-order-item.add", json=answer)
+    with pytest.raises(ItemNotAvailable) as info:
+        add_item(h.client)
+    assert info.value.available_boxes == 2
+
+
+def test_the_other_empty_wording_is_an_empty_result(h: Harness) -> None:
+    h.expect("GET", "invoice.list", json={"status": "0", "message": "No records found."})
+    assert h.client.invoice_list(date(2024, 5, 1), date(2024, 5, 2)) == []
+    h.fake.assert_done()
 
 
 def test_orders_not_found_is_an_empty_result(h: Harness) -> None:
@@ -607,13 +632,14 @@ def test_iter_inventory_pages_stops_at_total_without_extra_call() -> None:
     h.fake.assert_done()
 
 
-def test_page_size_is_capped_at_500() -> None:
-    h = Harness(page_size=2000)
+def test_the_page_size_asked_is_the_configured_one() -> None:
+    # Komet documents no cap on `rows`: the profile's max_rows switch decides (no hidden 500).
+    h = Harness(page_size=5000)
     h.expect(
         "GET",
         "ecommerce/inventory.list",
         json=inventory_page([1], 1),
-        check=lambda r: assert_rows(r, "500"),
+        check=lambda r: assert_rows(r, "5000"),
     )
     assert len(h.client.inventory_list(CUSTOMER)) == 1
 

@@ -47,7 +47,12 @@ class Case:
         world.twins.restore()
         self.world = world
         self.store: Store = world.fresh_store()
-        self.profile: Profile = world.profile
+        # Settle window 0 and invoices read every cycle: these cases run cycles back to back
+        # (the simulation uses the real 60 s window on its virtual clock).
+        self.profile: Profile = replace(
+            world.profile,
+            orders=replace(world.profile.orders, unknown_settle_seconds=0, confirm_every_minutes=0),
+        )
         self.log = CallLog()
         self.waits: list[float] = []
 

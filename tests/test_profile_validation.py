@@ -154,3 +154,75 @@ def test_an_integer_id_is_kept_as_text_and_a_float_one_refused() -> None:
     assert profile_from_dict("p", _data(komet={"company_id": 1207})).komet_company_id == "1207"
     with pytest.raises(ConfigError, match=r"\[komet\] company_id = 1207.5: must be a string"):
         profile_from_dict("p", _data(komet={"company_id": 1207.5}))
+
+
+def test_the_switches_table_is_checked_by_name_and_value_and_the_rest_is_hardest() -> None:
+    from komet_ftd_ops.komet.switches import SWITCHES, hardest
+
+    given = {"link_fields": "both", "max_rows": 5000}  # a bare TOML int serves for max_rows
+    switches = profile_from_dict("p", _data(komet={"switches": given})).komet_switches
+    assert switches == {**hardest(), "link_fields": "both", "max_rows": "5000"}
+    assert set(switches) == set(SWITCHES)
+    assert profile_from_dict("p", _data()).komet_switches == hardest()
+
+
+@pytest.mark.parametrize(
+    "switches, expected",
+    [
+        ({"link_feilds": "both"}, "[komet.switches] link_feilds: unknown switch (known: invoice_exists"),
+        ({"link_fields": "all"}, '[komet.switches] link_fields = "all": must be one of "both", "customerPo"'),
+        ({"merge_invoices": True}, "[komet.switches] merge_invoices: must be a string (in quotes)"),
+    ],
+)  # fmt: skip
+def test_a_bad_switch_is_one_line_exit_78(
+    home: Path, switches: dict[str, Any], expected: str
+) -> None:
+    rows = "\n".join(
+        f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v).replace(chr(39), chr(34))}"
+        for k, v in switches.items()
+    )
+    path = write(home, GOOD.replace("\n[ftd]", f"\n[komet.switches]\n{rows}\n\n[ftd]"))
+    result = kfo(home, "quota", "--profile", "acme")
+    assert result.returncode == 78, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert str(path) in lines[0] and expected in lines[0], lines[0]
+
+
+def test_the_inventory_source_and_the_fee_rate_are_profile_settings() -> None:
+    profile = profile_from_dict(
+        "p", _data(inventory={"source": "both"}, komet={"transaction_fee_pct": 2})
+    )
+    assert (profile.inventory.source, profile.komet_fee_pct) == ("both", 2.0)
+    default = profile_from_dict("p", _data())
+    assert (default.inventory.source, default.komet_fee_pct) == ("open_market", 1.5)
+    with pytest.raises(ConfigError, match=r"\[inventory\] source = \"market\": must be one of"):
+        profile_from_dict("p", _data(inventory={"source": "market"}))
+
+
+def test_the_example_profile_loads_with_its_switches_uncommented(home: Path) -> None:
+    example = (Path(__file__).parents[1] / "profiles" / "example.toml").read_text()
+    assert "# [komet.switches]" in example
+    text = example.replace("# [komet.switches]", "[komet.switches]")
+    for name in ("invoice_exists", "link_fields", "max_rows", "customer_checkout"):
+        text = text.replace(f"# {name} = ", f"{name} = ")
+    write(home, text)
+    profile = load_profile("acme", Home.at(home))
+    assert profile.komet_switches["link_fields"] == "neither"
+    assert profile.inventory.source == "open_market"
+
+
+def test_the_page_size_and_the_quota_plan_follow_the_max_rows_switch() -> None:
+    from komet_ftd_ops.komet import KometConfig
+    from komet_ftd_ops.offers.quota import plan_quota
+    from komet_ftd_ops.settings.secrets import Secret
+
+    hardest = profile_from_dict("a", _data())
+    served = profile_from_dict("b", _data(komet={"switches": {"max_rows": "5000"}}))
+    assert KometConfig.from_profile(hardest, Secret("t")).page_size == 500
+    assert KometConfig.from_profile(served, Secret("t")).page_size == 5000
+    # 100,000 lines: 200 calls a snapshot at 500 rows, 20 at 5,000
+    assert (
+        plan_quota(hardest, 100_000).pages_per_refresh,
+        plan_quota(served, 100_000).pages_per_refresh,
+    ) == (200, 20)

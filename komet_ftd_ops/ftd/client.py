@@ -334,14 +334,18 @@ class FtdClient:
         supplier_ref: str,
         lines: list[JsonDict],
         idempotency_key: str | None = None,
+        ship_date: str | None = None,
     ) -> FtdOrder:
         """Per-line ACCEPT/REJECT plus our (Komet) reference; FTD answers with the order.
-        Repeating the same content is safe.
+        Repeating the same content is safe. `ship_date` (YYYY-MM-DD): the order ships on
+        another date than FTD's `requested_ship_date` (later, never earlier).
 
         Pass an `idempotency_key` derived from the order (e.g. `f"ack:{order_id}"`) so that a
         retry after a crash replays instead of acting twice.
         """
-        body = {"supplier_ref": supplier_ref, "lines": lines}
+        body: JsonDict = {"supplier_ref": supplier_ref, "lines": lines}
+        if ship_date:
+            body["ship_date"] = ship_date
         answer = self._http.call(
             "acknowledge",
             "POST",

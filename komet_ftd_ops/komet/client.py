@@ -4,11 +4,14 @@ Assumptions (Komet's pages are silent; each is easy to change here, and the sand
 answer the same way):
 
 - Result keys: `inventoryItems`, `customers`, `customer`, `webOrders`, `invoices`, `carriers`
-  (ecommerce/customer-carriers.list), `shipTos` (customer.shipto.list), `availableDates`
+  (ecommerce/customer-carriers.list, plus its suggestion at the top level), `shiptos`
+  (customer.shipto.list, as Komet's page spells it), `availableDates`
   (ecommerce/inventory-available-dates.list), `prebooks` (prebook.list). See `RESULT_KEYS`.
   When the expected key is missing but the envelope holds exactly one list, that list is used.
-- `ecommerce/inventory.list` pages are numbered from 1; `rows` is capped at 500; paging stops
-  when `total` rows were read or a page comes back short. Stock that moves between pages can
+- `ecommerce/inventory.list` pages are numbered from 1; `rows` is the profile's `max_rows`
+  switch (Komet documents no cap), and a first page shorter than asked while `total` says more
+  exist is read as the account's real cap; paging stops when `total` rows were read or a page
+  comes back short. Stock that moves between pages can
   shift rows across page boundaries; the periodic full sync heals that.
 - `invoice.list` windows: `orderDateTo - orderDateFrom <= 180 days`, safely inside "at most six
   months apart" whatever way Komet counts months (the shortest six calendar months is 181 days).
@@ -30,7 +33,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -40,6 +43,7 @@ from ..errors import DataError, OutcomeUnknown
 from ..http.formats import as_decimal, as_int, komet_date, komet_timestamp, to_date
 from .models import (
     Carrier,
+    CustomerCarriers,
     InventoryOrigin,
     Invoice,
     InvoiceStatus,
@@ -60,7 +64,14 @@ R = TypeVar("R", Invoice, WebOrder, ShipTo, Carrier)
 
 INVOICE_LIST_MAX_SPAN = timedelta(days=180)
 INVOICE_DETAILS_MAX_SPAN = timedelta(days=3)
-INVENTORY_FILTERS = ("availableDate", "searchText", "categoryId", "color", "companyLocationId")
+INVENTORY_FILTERS = (
+    "availableDate",
+    "searchText",
+    "categoryId",
+    "color",
+    "companyLocationId",
+    "reservedInventory",  # [doc] true: only the lines reserved for this customer
+)
 
 RESULT_KEYS = {
     "ecommerce/inventory.list": "inventoryItems",
@@ -68,7 +79,7 @@ RESULT_KEYS = {
     "ecommerce/inventory-available-dates.list": "availableDates",
     "ecommerce/customer-carriers.list": "carriers",
     "customer.list": "customers",
-    "customer.shipto.list": "shipTos",
+    "customer.shipto.list": "shiptos",
     "web-order-details.list": "webOrders",
     "invoice.list": "invoices",
     "invoice.details.list": "invoices",
@@ -119,12 +130,40 @@ def _records(method: str, envelope: dict[str, Any], record: type[R]) -> list[R]:
     return out
 
 
+def _served_rows(asked: int, served: int, total: int | None) -> int:
+    """The page size Komet really serves, learnt from page 1.
+
+    Komet documents no cap on `rows` (the `max_rows` switch). A first page shorter than asked
+    while `total` says more exist means the account caps pages lower: the rest is read with
+    that many rows a page, so page numbers mean the same to both sides and nothing is skipped.
+    """
+    if total is not None and 0 < served < asked and served < total:
+        log.warning(
+            "inventory.list served %d rows a page, not the %d asked: reading on at %d "
+            "(set [komet.switches] max_rows, or run komet-ftd-ops probe)",
+            served,
+            asked,
+            served,
+        )
+        return served
+    return asked
+
+
 def _merge_by_id(rows: list[Invoice]) -> list[Invoice]:
     """Invoices seen in two windows (a ship date moved between calls) are kept once, latest read."""
     merged: dict[Any, Invoice] = {}
     for n, row in enumerate(rows):
         merged[row.id or ("no-id", n)] = row
     return list(merged.values())
+
+
+def pdf_bytes(envelope: dict[str, Any]) -> bytes:
+    """`invoice.pdf.get`'s `file` ("37,80,68,70,...": signed bytes, as a Java byte[] prints)."""
+    text = str(envelope.get("file") or "")
+    try:
+        return bytes(int(part) % 256 for part in text.split(",") if part.strip())
+    except ValueError:
+        raise DataError("Komet invoice.pdf.get: 'file' is not a list of bytes.") from None
 
 
 class KometClient:
@@ -158,6 +197,12 @@ class KometClient:
     def _read(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         return self._transport._call(method, params, write=False)
 
+    def read_envelope(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One read as Komet answers it (normalised envelope), for `komet-ftd-ops probe`: it
+        asks what the typed methods never ask (a page larger than the kit reads, a call
+        without a parameter Komet documents as required) to see how the account answers."""
+        return normalise_envelope(self._read(method, params))
+
     def _write(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         return normalise_envelope(self._transport._call(method, body, write=True))
 
@@ -179,12 +224,19 @@ class KometClient:
         params = self._inventory_filters(filters)
         yield from self._pages_from(customer_id, 1, self.config.rows_per_page, params)
 
-    def inventory_list(self, customer_id: str, **filters: Any) -> list[dict[str, Any]]:
+    def inventory_list(
+        self, customer_id: str, reserved: bool = False, **filters: Any
+    ) -> list[dict[str, Any]]:
         """Every inventory item across all pages (one call per page of `config.page_size`).
+
+        `reserved`: the lines Komet reserves for this customer (`reservedInventory=true`)
+        instead of the open market (lines reserved for nobody, Komet's default).
 
         Page 1 tells the total; the other pages are read `config.read_concurrency` at a time,
         which hides the round trips that dominate a large inventory. Items keep page order.
         """
+        if reserved:
+            filters = {**filters, "reserved_inventory": True}
         if self.config.read_concurrency <= 1:
             return [
                 item for page in self.iter_inventory_pages(customer_id, **filters) for item in page
@@ -192,6 +244,7 @@ class KometClient:
         params = self._inventory_filters(filters)
         rows = self.config.rows_per_page
         items, total = self._inventory_page(customer_id, 1, rows, params)
+        rows = _served_rows(rows, len(items), total)
         if total is None or len(items) < rows:
             pages = 1 if len(items) < rows else None
         else:
@@ -214,6 +267,8 @@ class KometClient:
             seen += len(items)
             if items:
                 yield items
+            if page == 1:
+                rows = _served_rows(rows, len(items), total)
             if len(items) < rows or (total is not None and seen >= total):
                 return
             page += 1
@@ -279,10 +334,29 @@ class KometClient:
 
     # --- customers ---
 
-    def customer_carriers_list(self, customer_id: str) -> list[Carrier]:
-        """The carriers the customer may ship with, in Komet's order."""
-        return self._read_records(
-            "ecommerce/customer-carriers.list", {"customerId": customer_id}, Carrier
+    def customer_carriers_list(
+        self,
+        customer_id: str,
+        date: DateLike | None = None,
+        available_from: DateLike | None = None,
+        available_to: DateLike | None = None,
+    ) -> CustomerCarriers:
+        """The carrier Komet suggests for a ship date and an offer's window, and the list.
+
+        Komet requires all three dates; one left out is today (onboarding asks about today).
+        """
+        today = datetime.now(UTC).date()
+        envelope = self._read(
+            "ecommerce/customer-carriers.list",
+            {
+                "customerId": customer_id,
+                "date": komet_date(date or today),
+                "availableFrom": komet_date(available_from or today),
+                "availableTo": komet_date(available_to or today),
+            },
+        )
+        return CustomerCarriers.from_envelope(
+            envelope, _records("ecommerce/customer-carriers.list", envelope, Carrier)
         )
 
     def customer_details_get(self, customer_id: str) -> dict[str, Any]:
@@ -306,8 +380,67 @@ class KometClient:
             {"id": id, "code": code, "name": name, "includeInactive": include_inactive},
         )
 
-    def customer_shipto_list(self, customer_id: str) -> list[ShipTo]:
-        return self._read_records("customer.shipto.list", {"customerId": customer_id}, ShipTo)
+    def customer_shipto_list(
+        self,
+        customer_id: str | None = None,
+        name: str | None = None,
+        updated_as_of: datetime | str | None = None,
+    ) -> list[ShipTo]:
+        """A customer's ship-tos; Komet needs at least one of the three filters."""
+        if customer_id is None and name is None and updated_as_of is None:
+            raise DataError("customer_shipto_list needs customer_id, name or updated_as_of.")
+        return self._read_records(
+            "customer.shipto.list",
+            {
+                "customerId": customer_id,
+                "name": name,
+                "updatedAsOf": komet_timestamp(updated_as_of) if updated_as_of else None,
+            },
+            ShipTo,
+        )
+
+    def customer_shipto_add(
+        self,
+        customer_id: str,
+        *,
+        name: str,
+        address: str,
+        ship_to_code: str = "",
+        city: str = "",
+        state: str = "",
+        zipcode: str = "",
+        country: str = "",
+        phone: str = "",
+        carrier_id: str | None = None,
+    ) -> str:
+        """Create a ship-to (Company token) and return its `shipToId`.
+
+        Sent once, never retried: Komet has no idempotency key, so a lost answer is read back
+        by `shipToCode` through customer_shipto_list before creating again (orders/shiptos.py).
+        """
+        envelope = self._write(
+            "customer.shipto.add",
+            {
+                "customerId": customer_id,
+                "shipToCode": ship_to_code or None,
+                "name": name,
+                "address": address,
+                "city": city or None,
+                "state": state or None,
+                "zipcode": zipcode or None,
+                "country": country or None,
+                "phone": phone or None,
+                "carrierId": carrier_id,
+            },
+        )
+        ship_to_id = envelope.get("shipToId")
+        if not ship_to_id:
+            raise OutcomeUnknown(
+                "Komet customer.shipto.add: success without a shipToId; read the ship-tos "
+                "back by code before creating another",
+                method="customer.shipto.add",
+            )
+        return str(ship_to_id)
 
     # --- web orders (writes are sent once, never retried) ---
 
@@ -442,7 +575,7 @@ class KometClient:
         if params.get("status") is not None:
             params["status"] = int(params["status"])
         windows = date_windows(date_from, date_to, max_span)
-        if params.get("orderId") is not None:
+        if params.get("orderId") is not None or params.get("order") is not None:
             windows = windows[:1]  # Komet ignores the dates when an order is named
         rows: list[Invoice] = []
         for start, stop in windows:
@@ -459,8 +592,12 @@ class KometClient:
         is_ecommerce: bool | None = None,
         updated_as_of: datetime | str | None = None,
         order_id: str | None = None,
+        order: str | None = None,
     ) -> list[Invoice]:
-        """Invoices by ship date; ranges over 180 days are split into several calls."""
+        """Invoices by ship date; ranges over 180 days are split into several calls.
+
+        `order` (an Order #, as web-order-details.list gives a web order's `number`) or
+        `order_id` name one order: Komet then ignores the dates (one call)."""
         return self._invoices(
             "invoice.list",
             INVOICE_LIST_MAX_SPAN,
@@ -471,6 +608,7 @@ class KometClient:
             is_ecommerce=is_ecommerce,
             updated_as_of=updated_as_of,
             order_id=order_id,
+            order=order,
         )
 
     def invoice_details_list(
@@ -482,6 +620,7 @@ class KometClient:
         is_ecommerce: bool | None = None,
         updated_as_of: datetime | str | None = None,
         order_id: str | None = None,
+        order: str | None = None,
     ) -> list[Invoice]:
         """Invoices with their `details[]` lines; one call per four days of ship dates."""
         return self._invoices(
@@ -494,10 +633,14 @@ class KometClient:
             is_ecommerce=is_ecommerce,
             updated_as_of=updated_as_of,
             order_id=order_id,
+            order=order,
         )
 
     def invoice_pdf_get(self, invoice_id: str, customer_id: str | None = None) -> dict[str, Any]:
-        """The invoice PDF as Komet's envelope gives it (normalised, all keys kept)."""
+        """The invoice PDF as Komet's envelope gives it (normalised, all keys kept).
+
+        [doc] A POST with the token in the body (transport `POST_READS`); the PDF is in `file`
+        as comma-separated signed bytes: `pdf_bytes(envelope)` gives the bytes."""
         envelope = self._read(
             "invoice.pdf.get", {"invoiceId": invoice_id, "customerId": customer_id}
         )

@@ -42,6 +42,7 @@ from ..http.formats import (
 
 __all__ = [  # the parsers komet/errors.py and komet/transport.py take from here
     "Carrier",
+    "CustomerCarriers",
     "InventoryOrigin",
     "Invoice",
     "InvoiceDetail",
@@ -282,7 +283,8 @@ class Invoice:
 
 @dataclass(frozen=True)
 class ShipTo:
-    """One of a customer's ship-to addresses (`customer.shipto.list`)."""
+    """One of a customer's ship-to addresses (`customer.shipto.list`: `shiptos[]`, with
+    `shipToCode`, `address`, `zipcode`; the older `address1`/`zipCode` spelling is read too)."""
 
     id: str
     code: str  # `shipToCode`
@@ -338,6 +340,33 @@ class Carrier:
             cube_rate=read(as_decimal, "carrierCubeRate"),
             raw=dict(wire),
         )
+
+
+@dataclass(frozen=True)
+class CustomerCarriers(Sequence[Carrier]):
+    """`ecommerce/customer-carriers.list` for one ship date and window: Komet's suggestion
+    (`carrierId`/`carrierName`/`carrierCubeRate` at the top level) and `carriers[]`.
+
+    It reads as the sequence of carriers (Komet's order), so a caller that only wants the
+    list keeps working; `suggested` is None when Komet suggests none for that date.
+    """
+
+    suggested: Carrier | None
+    carriers: tuple[Carrier, ...]
+
+    @classmethod
+    def from_envelope(
+        cls, envelope: Mapping[str, Any], carriers: Sequence[Carrier]
+    ) -> CustomerCarriers:
+        top = {k: envelope.get(k) for k in ("carrierId", "carrierName", "carrierCubeRate")}
+        suggested = Carrier.from_wire(top) if as_str_id(top["carrierId"]) else None
+        return cls(suggested, tuple(carriers))
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.carriers[index]
+
+    def __len__(self) -> int:
+        return len(self.carriers)
 
 
 # --- untyped answers: inventory pages, customers, prebooks, write envelopes ---

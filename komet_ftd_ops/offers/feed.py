@@ -328,8 +328,14 @@ def _accept(
             )
         db.executemany("INSERT OR REPLACE INTO published_offers VALUES (?, ?, ?, ?, ?)", rows)
         db.executemany(
-            "INSERT OR REPLACE INTO offer_history VALUES (?, ?, ?, ?)",
-            [(profile, r[1], r[4], iso(now)) for r in rows],
+            "INSERT OR REPLACE INTO offer_history (profile, offer_id, price, last_published_at, "
+            "available_from, available_to) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (profile, r[1], r[4], iso(now), start, end)
+                for r, start, end in zip(
+                    rows, upserts["available_from"], upserts["available_to"], strict=True
+                )
+            ],
         )
         db.executemany(
             "DELETE FROM published_offers WHERE profile=? AND offer_id=?",

@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..komet.transport import MAX_PAGE_SIZE  # the Komet client pages with it: pages per read
 from ..settings.profiles import Profile
 
 
@@ -52,8 +51,13 @@ class QuotaPlan:
         )
 
 
-def plan_quota(profile: Profile, inventory_lines: int, page_size: int = MAX_PAGE_SIZE) -> QuotaPlan:
-    """What a day of cycles costs for this inventory size, page size, cadence and users."""
+def plan_quota(profile: Profile, inventory_lines: int, page_size: int | None = None) -> QuotaPlan:
+    """What a day of cycles costs for this inventory size, page size, cadence and users.
+
+    The page size is the profile's `max_rows` switch (the client pages with it), so an account
+    that serves 5,000 rows a page costs a tenth of the hardest reading's calls.
+    """
+    page_size = page_size or profile.komet_page_rows
     quota = profile.daily_quota
     reserve = math.ceil(quota * profile.sync.order_reserve_pct / 100)
     pages = max(1, math.ceil(max(inventory_lines, 1) / page_size))

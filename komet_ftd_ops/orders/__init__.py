@@ -4,10 +4,12 @@
     ledger.py       the orders, their lines and Komet web orders in the state database; the
                     state machine is drawn there
     checks.py       before Komet: offer published, price within tolerance, ship date ahead
-    komet_steps.py  create, add lines, check out, delete; lost answers read back
+    witnesses.py    before a create: what FTD and Komet already hold of the order
+    komet_steps.py  create, add lines, check out (or place without), delete; lost answers read back
     orphans.py      empty Komet headers a lost create may have left, listed for the sales rep
     ftd_steps.py    acknowledgement, CONFIRMED, CANCELLED with idempotency keys
     pipeline.py     one cycle: intake, each open order step by step, invoices followed
+    invoices.py     each order's invoice found (link fields, Order #, lines) and followed
     cycle.py        what one cycle remembers, and the table from a failure to a parking reason
     report.py       counters and small tables for the sync notebook
     check.py        invariants over the ledger and the twin's dumps (tests, demos)
@@ -21,8 +23,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ..state.store import Store
+from .invoices import follow_invoices
 from .ledger import Line, Order, OrderLedger
-from .pipeline import advance, follow_invoices, process_orders
+from .pipeline import advance, process_orders
 from .report import OrdersReport
 
 

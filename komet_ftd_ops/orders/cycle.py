@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..connect import Clients
@@ -29,6 +29,8 @@ from ..errors import (
     StateError,
     TransportError,
 )
+from ..komet.models import Invoice
+from ..komet.switches import hardest
 from ..settings.profiles import OrderRules, Profile
 from ..state.store import iso
 from .ledger import OrderLedger
@@ -113,6 +115,9 @@ class Cycle:
     sent: set[tuple[str, ...]] = field(default_factory=set)  # writes sent in this cycle
     read_back: set[tuple[str, ...]] = field(default_factory=set)  # read-backs done this cycle
     sleep: Callable[[float], None] = time.sleep
+    checkout_refused: bool = False  # web-order.checkout answered "method not allowed"
+    create_days: tuple[date, ...] = ()  # ship dates of the orders this cycle may create
+    invoice_cache: dict[tuple[date, date], list[Invoice]] = field(default_factory=dict)
 
     @property
     def rules(self) -> OrderRules:
@@ -121,6 +126,27 @@ class Cycle:
     @property
     def customer(self) -> str:
         return self.profile.ftd_customer_id
+
+    def switch(self, name: str) -> str:
+        """The profile's `[komet.switches]` value, else the hardest reading (komet/switches.py)."""
+        observed = getattr(self.profile, "komet_switches", None) or {}
+        return str(observed.get(name) or hardest()[name])
+
+    def may_checkout(self) -> bool:
+        """False when the Customer token may not call web-order.checkout: the order is placed
+        once its items are added, and the sales rep confirms the web order as it is."""
+        return self.switch("customer_checkout") != "no" and not self.checkout_refused
+
+    def invoices(self, first: date, last: date) -> list[Invoice]:
+        """invoice.list for the FTD customer over ship dates `first..last`, read once a cycle:
+        a range already read that covers it is reused (the witnesses and the invoice follower
+        share one call)."""
+        for (start, stop), rows in self.invoice_cache.items():
+            if start <= first and last <= stop:
+                return [i for i in rows if i.ship_date is None or first <= i.ship_date <= last]
+        rows = self.clients.komet.invoice_list(first, last, customer_id=self.customer)
+        self.invoice_cache[(first, last)] = rows
+        return rows
 
     def stop(self, service: str, reason: str) -> None:
         self.stopped.setdefault(service, reason)
@@ -165,21 +191,21 @@ class Cycle:
     def sending(self, write: tuple[str, ...]) -> None:
         self.sent.add(write)
 
-    def carrier(self) -> str:
-        """The profile's carrier, else the FTD customer's first carrier in Komet (read once)."""
-        if self.profile.carrier_id:
-            return self.profile.carrier_id
-        store, name = self.ledger.store, self.profile.name
-        cached = store.get(name, CARRIER_KEY)
-        if cached:
-            return str(cached)
-        carriers = self.clients.komet.customer_carriers_list(self.customer)
-        ids = [c.id for c in carriers if c.id]  # Komet's order
-        if not ids:
-            raise Parked(
-                "no_carrier",
-                "the FTD customer has no carrier in Komet; set komet.carrier_id in the profile",
-                retry=False,
-            )
-        store.put(name, CARRIER_KEY, ids[0])
-        return ids[0]
+    def carrier(self, ship_date: date, available_from: date, available_to: date) -> str:
+        """The carrier for this ship date and offer window: Komet's suggestion, else the
+        profile's, cached per (date, window) for a while (orders/carriers.py)."""
+        from .carriers import carrier_for  # carriers.py raises this module's Parked
+
+        return carrier_for(self, ship_date, available_from, available_to)
+
+
+def not_read(cycle: Cycle, service: str, exc: KometFtdOpsError, what: str) -> None:
+    """A read for the whole cycle failed: the orders it would have moved wait a cycle."""
+    verdict = classify(exc, service, quota_spent=service == KOMET and cycle.quota_spent())
+    if verdict.stop:
+        cycle.stop(service, verdict.reason)
+    if verdict.failed:
+        cycle.failed(service, verdict.reason)
+    cycle.report.note(f"{what}: {exc}")
+    if verdict.retry and service_failure(verdict.reason):
+        cycle.report.trouble(f"{what} ({verdict.reason})")

@@ -30,7 +30,13 @@ from .ledger import (
     Order,
 )
 
-OUT_OF_STOCK = "OUT_OF_STOCK"  # FTD's reason_code for a line refused for lack of stock
+# The acknowledgement's reason codes (docs/ftd-api.md); FTD refuses any other.
+OUT_OF_STOCK = "OUT_OF_STOCK"  # Komet has no boxes left for the line
+PARTIAL_STOCK = "PARTIAL_STOCK"  # fewer boxes accepted than bought
+PAST_CUTOFF = "PAST_CUTOFF"  # placed after the cutoff for its ship date
+OUTSIDE_WINDOW = "OUTSIDE_WINDOW"  # the offer is not available on the ship date
+NO_SHIP_TO = "NO_SHIP_TO"  # nowhere to ship the order to
+REASON_CODES = (OUT_OF_STOCK, PARTIAL_STOCK, PAST_CUTOFF, OUTSIDE_WINDOW, NO_SHIP_TO)
 
 
 def supplier_ref(order: Order) -> str:
@@ -38,15 +44,18 @@ def supplier_ref(order: Order) -> str:
     return str(order.web_order_id) if order.web_order_id else f"no-web-order-{order.order_number}"
 
 
-def ack_body(order: Order, lines: list[Line]) -> dict[str, Any]:
-    """Per-line decisions from the ledger; the same ledger always gives the same body."""
+def ack_body(order: Order, lines: list[Line], ship_date: str | None = None) -> dict[str, Any]:
+    """Per-line decisions from the ledger; the same ledger always gives the same body.
+
+    `ship_date`: the date the order ships on when it is not the one FTD asked for (the
+    profile's late_rule moved it); sent only when a line is accepted."""
     decisions = []
     for line in lines:
         if line.state == ADDED:
             boxes = line.qty_sent or line.boxes
             decision = {"line_id": line.line_id, "decision": "ACCEPT", "boxes_accepted": boxes}
             if boxes < line.boxes:
-                decision["reason_code"] = line.reason_code or "PARTIAL_STOCK"
+                decision["reason_code"] = line.reason_code or PARTIAL_STOCK
             decisions.append(decision)
         elif line.state == LINE_REJECTED:
             decisions.append(
@@ -59,7 +68,10 @@ def ack_body(order: Order, lines: list[Line]) -> dict[str, Any]:
             )
         else:
             raise ValueError(f"line {line.line_id} of {order.order_id} is still {line.state}")
-    return {"supplier_ref": supplier_ref(order), "lines": decisions}
+    body: dict[str, Any] = {"supplier_ref": supplier_ref(order), "lines": decisions}
+    if ship_date and any(d["decision"] == "ACCEPT" for d in decisions):
+        body["ship_date"] = ship_date
+    return body
 
 
 def ack_key(order: Order) -> str:
@@ -68,6 +80,11 @@ def ack_key(order: Order) -> str:
 
 def record_acknowledging(cycle: Cycle, order: Order, body: dict[str, Any], event: str) -> None:
     """Record the acknowledgement exactly as it will be sent, before it is sent."""
+    from .shipping import moved_ship_date  # shipping.py acknowledges through this module
+
+    moved = moved_ship_date(cycle, order)
+    if moved and "ship_date" not in body and any(d["decision"] == "ACCEPT" for d in body["lines"]):
+        body = {**body, "ship_date": moved}  # the order ships later than FTD asked: say so
     cycle.ledger.update(
         order.order_id,
         cycle.now,
@@ -91,6 +108,7 @@ def step_acknowledging(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
             supplier_ref=body["supplier_ref"],
             lines=body["lines"],
             idempotency_key=order.ack_key,
+            ship_date=body.get("ship_date"),
         )
     except Conflict as exc:
         raise Parked("ftd_refused", f"acknowledgement refused: {exc}", retry=False) from None

@@ -28,12 +28,14 @@ from ..errors import (
     ApiError,
     InvalidParameter,
     ItemNotAvailable,
+    MethodNotAllowed,
     NotFound,
     RateLimited,
     TransportError,
 )
 from ..komet.models import InventoryOrigin, WebOrderItem, WebOrderStatus
 from ..offers.ids import OfferId, inventory_ids_of
+from . import shipping, witnesses
 from .checks import check_order
 from .cycle import KOMET, OUTCOME_UNKNOWN, Cycle, Parked
 from .ftd_steps import OUT_OF_STOCK, ack_body, record_acknowledging
@@ -59,6 +61,11 @@ from .orphans import OrphanHeaders
 LOST = (TransportError, RateLimited)  # a write's answer that tells nothing about its outcome
 PARTIAL_STOCK = "PARTIAL_STOCK"
 HALF_CENT = Decimal("0.005")  # Komet keeps prices to the cent
+CHECKOUT_REFUSED = (
+    "web-order.checkout: method not allowed for the Customer token; orders are placed once "
+    'their items are added for the rest of this cycle (set customer_checkout = "no" in the '
+    "profile's [komet.switches] to skip the call)"
+)
 
 
 # -- create ------------------------------------------------------------------------------------
@@ -66,9 +73,13 @@ HALF_CENT = Decimal("0.005")  # Komet keeps prices to the cent
 
 def step_received(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
     check_order(cycle, order, lines)
+    if shipping.decide_shipping(cycle, order, lines):
+        return True  # every line rejected before Komet (cutoff, window, no address): acknowledged
     create = ("create", order.order_id)
     if order.sent_at and not cycle.may_resend(create, order.sent_at):
         raise _create_unknown()  # an earlier create's answer was lost (`sent_at` kept)
+    if witnesses.consult(cycle, order, lines):
+        return True  # FTD or Komet already held it: adopted or decided, nothing created
     cycle.ledger.update(order.order_id, cycle.now, state=CREATING, sent=True)
     cycle.sending(create)
     try:
@@ -140,6 +151,8 @@ def step_adding(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
     line = next((x for x in lines if x.state in UNDECIDED), None)
     if line is None:
         if any(x.state == ADDED for x in lines):
+            if not cycle.may_checkout():
+                return _placed(cycle, order)
             return _checkout(cycle, order)
         return _delete(cycle, order, DELETING)
     if line.state == LINE_ADDING:
@@ -150,7 +163,7 @@ def step_adding(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
 def _send_line(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> bool:
     ledger, profile = cycle.ledger, cycle.profile
     quantity = line.qty_sent or line.boxes
-    carrier = cycle.carrier()
+    ships = shipping.shipping_for_lines(cycle, order)  # one ship-to, date, carrier per order
     ledger.update_line(
         order.order_id, line.line_id, cycle.now, state=LINE_ADDING, qty_sent=quantity, sent=True
     )
@@ -163,9 +176,9 @@ def _send_line(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> boo
             InventoryOrigin.OPEN_MARKET,
             line.decimal_price,
             quantity,
-            carrier,
-            order.ship_date,
-            ship_to_id=profile.ship_to_id or None,
+            ships.carrier_id,
+            ships.ship_date,
+            ship_to_id=ships.ship_to_id,
             company_location_id=profile.komet_location_id or None,
         )
     except ItemNotAvailable as exc:
@@ -300,6 +313,12 @@ def _checkout(cycle: Cycle, order: Order) -> bool:
         if not isinstance(exc, NotFound):
             cycle.failed(KOMET, "komet_unavailable")
         return _checkout_lost(cycle, order, str(exc))
+    except MethodNotAllowed:
+        # The Customer token may not check out (switch customer_checkout = no): nothing was
+        # done, and the web order with its items is what the sales rep confirms.
+        cycle.checkout_refused = True
+        cycle.report.note(CHECKOUT_REFUSED)
+        return _placed(cycle, cycle.ledger.get(order.order_id))
     except ApiError as exc:
         if isinstance(exc, InvalidParameter) and exc.param == "webOrderId":
             return _checkout_lost(cycle, order, str(exc))  # not pending: done before?
@@ -348,19 +367,34 @@ def step_checking_out(cycle: Cycle, order: Order, lines: list[Line], lost: str =
     )
 
 
+def _placed(cycle: Cycle, order: Order) -> bool:
+    """No checkout (customer_checkout = no): the order is placed once its items are added."""
+    fresh = cycle.ledger.get(order.order_id)
+    lines = cycle.ledger.lines(order.order_id)
+    record_acknowledging(cycle, fresh, ack_body(fresh, lines), event="placed without checkout")
+    cycle.report.invoiced += 1
+    cycle.invoice_cache.clear()  # an invoice the cycle's earlier invoice.list did not see
+    return True
+
+
 def _checked_out(cycle: Cycle, order: Order) -> None:
     fresh = cycle.ledger.get(order.order_id)
     lines = cycle.ledger.lines(order.order_id)
     record_acknowledging(cycle, fresh, ack_body(fresh, lines), event="checked out")
     cycle.report.invoiced += 1
+    cycle.invoice_cache.clear()  # an invoice the cycle's earlier invoice.list did not see
 
 
-# -- delete (every line rejected, or a cancellation before checkout) ---------------------------
+# -- delete (every line rejected, or a cancellation) -------------------------------------------
 
 
 def _delete(cycle: Cycle, order: Order, state: str) -> bool:
     """Delete the web order. A refusal (quota, token) leaves `state` set: the next cycle reads
-    back before deleting again, one read that is always safe."""
+    back before deleting again, one read that is always safe.
+
+    Komet's `web-order.delete` also voids a checked-out web order while its invoice is not
+    confirmed; the kit uses that only for a buyer's cancellation, behind `[orders]
+    delete_on_cancel` (otherwise the sales rep voids it)."""
     if not order.web_order_id:
         return _deleted(cycle, order, state)
     cycle.ledger.update(order.order_id, cycle.now, state=state, sent=True)
@@ -368,26 +402,28 @@ def _delete(cycle: Cycle, order: Order, state: str) -> bool:
     try:
         cycle.clients.komet.web_order_delete(cycle.customer, str(order.web_order_id))
     except (*LOST, NotFound, InvalidParameter) as exc:
-        if isinstance(exc, LOST):
+        lost = isinstance(exc, LOST)
+        if lost:
             cycle.failed(KOMET, "komet_unavailable")
-        return step_deleting(cycle, cycle.ledger.get(order.order_id), [])
+        return step_deleting(cycle, cycle.ledger.get(order.order_id), [], lost=lost)
     return _deleted(cycle, order, state)
 
 
-def step_deleting(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
-    """A delete may have gone out: is the web order still pending?"""
+def step_deleting(cycle: Cycle, order: Order, lines: list[Line], lost: bool = False) -> bool:
+    """A delete may have gone out: is the web order still pending (or still checked out)?"""
     komet, web_order_id = cycle.clients.komet, str(order.web_order_id)
+    write = ("delete", order.order_id)
     if komet.web_order_details_list(cycle.customer, web_order_id):
-        if not cycle.may_resend(("delete", order.order_id), order.sent_at):
-            raise Parked(
-                OUTCOME_UNKNOWN,
-                "web-order.delete sent, its answer lost and the web order still pending; "
-                "read again next cycle",
-                retry=True,
-            )
+        if not cycle.may_resend(write, order.sent_at):
+            raise _delete_unknown("pending")
         return _delete(cycle, order, order.state)  # still there: the delete did not happen
     if komet.web_order_details_list(cycle.customer, web_order_id, WebOrderStatus.CHECKED_OUT):
-        # Checked out after all: an invoice exists, the sales rep has to void it.
+        refused = write in cycle.sent and not lost  # Komet said no: its invoice is confirmed
+        if order.state == CANCEL_DELETING and cycle.rules.delete_on_cancel and not refused:
+            if cycle.may_resend(write, order.sent_at):
+                return _delete(cycle, order, CANCEL_DELETING)  # voids it while unconfirmed
+            raise _delete_unknown("checked out")
+        # Checked out and not deleted: an invoice exists, the sales rep has to void it.
         cycle.ledger.update(order.order_id, cycle.now, state=CANCEL_REVIEW)
         raise Parked(
             "cancel_after_invoice",
@@ -395,6 +431,15 @@ def step_deleting(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
             retry=False,
         )
     return _deleted(cycle, order, order.state)
+
+
+def _delete_unknown(still: str) -> Parked:
+    return Parked(
+        OUTCOME_UNKNOWN,
+        f"web-order.delete sent, its answer lost and the web order still {still}; "
+        "read again next cycle",
+        retry=True,
+    )
 
 
 def _deleted(cycle: Cycle, order: Order, state: str) -> bool:
@@ -410,7 +455,9 @@ def _deleted(cycle: Cycle, order: Order, state: str) -> bool:
 
 
 def step_cancel_delete(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
-    """Cancellation before checkout: delete the web order (its boxes go back on the shelf)."""
+    """A buyer's cancellation: delete the web order (its boxes go back on the shelf). After
+    checkout only under `delete_on_cancel`: Komet then voids the unconfirmed invoice, and
+    refuses once the sales rep confirmed it (then the sales rep decides)."""
     return _delete(cycle, order, CANCEL_DELETING)
 
 

@@ -13,7 +13,13 @@ Order states (`orders.state`):
                        window, never twice in one cycle); the possible empty header is listed
                        in `orphan_headers` for the sales rep (orphans.py)
 
+    received ─(a witness knew it: witnesses.py)─► acknowledging | acknowledged | rejected |
+               cancelled, or parked for a person; nothing is created
+    adding ─(customer_checkout = no)─► acknowledging  (placed without a checkout)
+
     cancel asked, not invoiced:  ... ─► cancel_deleting ─► cancel_reporting ─► cancelled
+    cancel asked, acknowledged and `delete_on_cancel`: the same (Komet voids the unconfirmed
+                                 invoice); refused once confirmed ─► cancel_review
     cancel asked, invoiced:      ... ─► cancel_review (parked for the sales rep)
                                         └─(invoice voided in Komet)─► cancel_reporting ─► cancelled
     foreign: a cancellation for an order this ledger never received (parked for a person)
@@ -86,6 +92,9 @@ _ORDER_FIELDS = (
     "park_retry",
     "parked_at",
     "sent_at",
+    "web_order_number",
+    "invoice_found_by",
+    "fee",
 )
 _LINE_FIELDS = ("state", "qty_sent", "web_order_item_id", "reason_code", "sent_at")
 
@@ -134,6 +143,9 @@ class Order:
     sent_at: str | None
     received_at: str
     updated_at: str
+    web_order_number: str | None  # Komet's Order # of the web order, once read back
+    invoice_found_by: str | None  # how its invoice was found (see orders/invoices.py)
+    fee: str | None  # Komet's transaction fee on the web order (`additionalCharges`), once seen
 
     @property
     def parked(self) -> bool:

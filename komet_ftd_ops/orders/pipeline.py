@@ -12,17 +12,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from ..connect import Clients
 from ..errors import KometFtdOpsError, RateLimited
-from ..komet.models import Invoice, InvoiceStatus
 from ..settings.profiles import Profile
-from ..state.store import Store, iso
+from ..state.store import Store
 from . import intake
-from .cycle import FTD, KOMET, SHORT_WAIT_SECONDS, Cycle, Parked, classify, service_failure
+from .cycle import (
+    FTD,
+    KOMET,
+    SHORT_WAIT_SECONDS,
+    Cycle,
+    Parked,
+    classify,
+    not_read,
+    service_failure,
+)
 from .ftd_steps import step_acknowledging, step_cancel_reporting, step_confirming
+from .invoices import follow_invoices
 from .komet_steps import (
     record_lost_create,
     step_adding,
@@ -54,7 +62,6 @@ from .report import OrdersReport
 
 Step = Callable[[Cycle, Order, list[Line]], bool]
 MAX_STEPS = 32  # per order per cycle (plus 4 a line): a guard against a loop, never reached
-INVOICES_READ_KEY = "orders.invoices_read_at"
 
 
 def _to_review(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
@@ -112,8 +119,11 @@ CANCEL_STEPS: dict[str, tuple[str, Step]] = {
 }
 
 
-def choose(order: Order) -> tuple[str, Step] | None:
+def choose(order: Order, delete_on_cancel: bool = False) -> tuple[str, Step] | None:
     if order.cancel_asked and order.state in CANCEL_STEPS:
+        if order.state == ACKNOWLEDGED and delete_on_cancel:
+            # Checked out, not confirmed by the sales rep as far as we know: Komet voids it.
+            return KOMET, step_cancel_delete
         return CANCEL_STEPS[order.state]
     return STEPS.get(order.state)
 
@@ -125,7 +135,7 @@ def advance(cycle: Cycle, order_id: str) -> None:
     waited = False
     for _ in range(limit):
         order = ledger.get(order_id)
-        step = None if order.held else choose(order)
+        step = None if order.held else choose(order, cycle.rules.delete_on_cancel)
         if step is None:
             return
         service, run = step
@@ -174,96 +184,13 @@ def _park(cycle: Cycle, order_id: str, reason: str, detail: str, *, retry: bool)
         cycle.report.hold(order_id, reason)
 
 
-def follow_invoices(cycle: Cycle, force: bool = False) -> list[str]:
-    """Read invoices for acknowledged orders: confirmed → CONFIRMED to FTD; voided → cancel.
-
-    One `invoice.list` for the whole ship-date range, at most every `confirm_every_minutes`
-    (the daily quota is shared with inventory). Returns the orders it moved.
-    """
-    ledger, store, name = cycle.ledger, cycle.ledger.store, cycle.profile.name
-    waiting = ledger.orders("state IN (?, ?)", (ACKNOWLEDGED, CANCEL_REVIEW))
-    last = store.get(name, INVOICES_READ_KEY)
-    every = timedelta(minutes=max(0, cycle.rules.confirm_every_minutes))
-    if not waiting or KOMET in cycle.stopped:
-        return []
-    if not force and last and last > iso(cycle.now - every):
-        return []
-    days = sorted(o.ship_day() for o in waiting)
-    try:
-        invoices = cycle.clients.komet.invoice_list(days[0], days[-1], customer_id=cycle.customer)
-    except KometFtdOpsError as exc:
-        _not_read(cycle, KOMET, exc, "invoices not read")
-        return []
-    store.put(name, INVOICES_READ_KEY, iso(cycle.now))
-    by_web_order = {i.web_order_id: i for i in invoices if i.web_order_id}
-    by_po = {i.customer_po: i for i in invoices if i.customer_po}
-    moved = []
-    for order in waiting:
-        invoice = by_web_order.get(str(order.web_order_id)) or by_po.get(order.order_number)
-        if invoice is not None and _follow(cycle, order, invoice):
-            moved.append(order.order_id)
-    return moved
-
-
-def _follow(cycle: Cycle, order: Order, invoice: Invoice) -> bool:
-    ledger, status = cycle.ledger, invoice.status
-    ids: dict[str, Any] = {  # ledger fields, passed to `update` as **values
-        "invoice_id": invoice.id,
-        "invoice_number": invoice.number,
-    }
-    if order.state == CANCEL_REVIEW:
-        if status != InvoiceStatus.VOIDED:
-            return False
-        ledger.update(
-            order.order_id,
-            cycle.now,
-            state=CANCEL_REPORTING,
-            park_reason=None,
-            park_detail=None,
-            park_retry=0,
-            parked_at=None,
-            event="invoice voided",
-            **ids,
-        )
-        return True
-    if order.cancel_asked:
-        return False  # the cancellation decides, not the confirmation
-    if status == InvoiceStatus.CONFIRMED:
-        ledger.update(order.order_id, cycle.now, state=CONFIRMING, event="invoice confirmed", **ids)
-        return True
-    if status == InvoiceStatus.VOIDED:
-        ledger.park(
-            order.order_id,
-            "invoice_voided",
-            f"invoice {ids['invoice_number']} was "
-            "voided in Komet but FTD holds the order as accepted",
-            retry=False,
-            now=cycle.now,
-        )
-    elif order.invoice_id is None:
-        ledger.update(order.order_id, cycle.now, event="invoice", **ids)
-    return False
-
-
-def _not_read(cycle: Cycle, service: str, exc: KometFtdOpsError, what: str) -> None:
-    """A read for the whole cycle failed: the orders it would have moved wait a cycle."""
-    verdict = classify(exc, service, quota_spent=service == KOMET and cycle.quota_spent())
-    if verdict.stop:
-        cycle.stop(service, verdict.reason)
-    if verdict.failed:
-        cycle.failed(service, verdict.reason)
-    cycle.report.note(f"{what}: {exc}")
-    if verdict.retry and service_failure(verdict.reason):
-        cycle.report.trouble(f"{what} ({verdict.reason})")
-
-
 def _intake(cycle: Cycle) -> None:
     try:
         batch = intake.fetch(
             cycle.clients.ftd, cycle.ledger.store, cycle.profile.name, cycle.rules.overlap_seconds
         )
     except KometFtdOpsError as exc:
-        _not_read(cycle, FTD, exc, "FTD orders not read")
+        not_read(cycle, FTD, exc, "FTD orders not read")
         return
     got = intake.record(cycle.ledger, batch, cycle.now)
     cycle.report.received += len(got.received) + len(got.malformed)
@@ -295,7 +222,11 @@ def process_orders(
     limit = max(0, profile.orders.max_orders_per_cycle)
     if len(work) > limit:
         report.note(f"{len(work) - limit} open orders wait for the next cycle")
-    for order in work[:limit]:
+    work = work[:limit]
+    # The witnesses read Komet's invoices once for every ship date this cycle may create for.
+    days = {o.ship_day() for o in work if o.state == RECEIVED and o.ship_date and not o.held}
+    cycle.create_days = tuple(sorted(days))
+    for order in work:
         advance(cycle, order.order_id)
     for order_id in follow_invoices(cycle):
         advance(cycle, order_id)
@@ -304,7 +235,7 @@ def process_orders(
             clients.komet, profile.ftd_customer_id, now
         )
     report.komet_order_calls = clients.calls.today() - calls_before
-    report.finish(ledger, ledger.touched, now.date())
+    report.finish(ledger, ledger.touched, now.date(), getattr(profile, "komet_fee_pct", 1.5))
     return report
 
 

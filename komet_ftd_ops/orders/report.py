@@ -1,7 +1,10 @@
 """What one cycle of the order pipeline did, in the shape `sync.py` and the notebook read.
 
 Tables are built when the cycle ends (the store is closed by the time a notebook shows them)
-and stay small: the orders this cycle touched, and every order still parked.
+and stay small: the orders this cycle touched, and every order still parked. Each order shows
+where it ships, as the kit decided once before its web order (`orders/shipping.py`): the
+florist, the Komet ship-to (`ship_to_how`: code | address | created | default), the carrier and
+the ship date Komet got (`ships_on`: later than `ship_date`, FTD's, when the order was moved).
 """
 
 from __future__ import annotations
@@ -9,23 +12,32 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 
 from ..errors import ServiceUnavailable
 from ..ftd.models import FtdOrder
-from .ledger import ADDED, LINE_REJECTED, OrderLedger
+from .ledger import ADDED, LINE_REJECTED, Line, Order, OrderLedger
 from .orphans import COLUMNS as ORPHAN_COLUMNS
 from .orphans import OrphanHeaders
+from .shipping import Shipping, decisions
 
 ORDER_COLUMNS = [
     "order_id",
     "order_number",
     "ship_date",
+    "florist",
+    "ship_to_id",
+    "ship_to_how",
+    "carrier",
+    "ships_on",
     "state",
     "web_order_id",
     "invoice_number",
+    "invoice_found_by",
+    "fee",
     "lines",
     "boxes_ordered",
     "boxes_accepted",
@@ -33,6 +45,45 @@ ORDER_COLUMNS = [
     "parked",
 ]
 PARKED_COLUMNS = ["order_id", "order_number", "state", "reason", "detail", "retries", "since"]
+
+
+DEFAULT_FEE_PCT = 1.5  # Komet's page: orders placed through web orders carry a 1.5% fee
+CENT = Decimal("0.01")
+
+
+def order_fee(order: Order, lines: Sequence[Line], fee_pct: float) -> Decimal | None:
+    """The transaction fee of an order's web order: Komet's `additionalCharges` when read back,
+    else the documented rate on the accepted lines; None before anything was accepted."""
+    if order.fee is not None:
+        return Decimal(order.fee)
+    accepted = [x for x in lines if x.state == ADDED]
+    if not accepted or not order.web_order_id:
+        return None
+    units = {
+        str(x.get("line_id")): x.get("units_per_box") for x in order.ftd_body().get("lines", [])
+    }
+    subtotal = sum(
+        (
+            x.decimal_price * (x.qty_sent or x.boxes) * int(units.get(x.line_id) or 1)
+            for x in accepted
+        ),
+        Decimal("0"),
+    )
+    return (subtotal * Decimal(str(fee_pct)) / 100).quantize(CENT)
+
+
+def _where_it_ships(decided: Shipping | None) -> dict[str, Any]:
+    """The order table's shipping columns; empty before the kit decided (or for an order
+    decided before decisions were recorded)."""
+    if decided is None:
+        return dict.fromkeys(("florist", "ship_to_id", "ship_to_how", "carrier", "ships_on"))
+    return {
+        "florist": decided.florist or None,
+        "ship_to_id": decided.ship_to_id,
+        "ship_to_how": decided.ship_to_how,
+        "carrier": decided.carrier_name or decided.carrier_id,
+        "ships_on": decided.ship_date,
+    }
 
 
 @dataclass
@@ -50,6 +101,8 @@ class OrdersReport:
     parked: int = 0  # orders parked now (this cycle or earlier)
     komet_order_calls: int = 0
     orphan_headers: int = 0  # bare Komet headers lost creates may have left (for the sales rep)
+    fee_total: Decimal = Decimal("0.00")  # Komet's transaction fee on the orders in the table
+    found_by: dict[str, int] = field(default_factory=dict)  # how their invoices were found
     notes: list[str] = field(default_factory=list)
     held_back: dict[str, str] = field(default_factory=dict)  # order -> service failure reason
     troubles: list[str] = field(default_factory=list)  # whole-cycle reads that failed
@@ -100,6 +153,7 @@ class OrdersReport:
             "komet_order_calls": self.komet_order_calls,
             "orders_held_back": len(self.held_back),
             "orphan_headers": self.orphan_headers,
+            "orders_fee_total": float(self.fee_total),
         }
 
     def shadow_stock(self) -> dict[str, int]:
@@ -118,22 +172,45 @@ class OrdersReport:
         """Empty Komet headers lost creates may have left: the sales rep may delete them."""
         return pd.DataFrame(self._orphans, columns=ORPHAN_COLUMNS)
 
-    def finish(self, ledger: OrderLedger, order_ids: Iterable[str], today: date) -> None:
+    def fee_note(self) -> str:
+        """One line for the run: the fee the wholesaler pays, and how invoices were found."""
+        ways = ", ".join(f"{n} by {how}" for how, n in sorted(self.found_by.items()))
+        text = f"Komet transaction fee on these orders: {self.fee_total:.2f}"
+        return text + (f"; invoices found {ways}" if ways else "")
+
+    def finish(
+        self,
+        ledger: OrderLedger,
+        order_ids: Iterable[str],
+        today: date,
+        fee_pct: float = DEFAULT_FEE_PCT,
+    ) -> None:
         """Freeze the tables from the ledger at the end of the cycle."""
         rows = []
-        for order_id in dict.fromkeys(order_ids):
+        self.fee_total, self.found_by = Decimal("0.00"), {}
+        wanted = list(dict.fromkeys(order_ids))
+        shipping = decisions(ledger.store, ledger.profile, wanted)
+        for order_id in wanted:
             order = ledger.order(order_id)
             if order is None:
                 continue
             lines = ledger.lines(order_id)
+            fee = order_fee(order, lines, fee_pct)
+            self.fee_total += fee or 0
+            if order.invoice_found_by:
+                way = order.invoice_found_by
+                self.found_by[way] = self.found_by.get(way, 0) + 1
             rows.append(
                 {
                     "order_id": order.order_id,
                     "order_number": order.order_number,
                     "ship_date": order.ship_date,
+                    **_where_it_ships(shipping.get(order_id)),
                     "state": order.state,
                     "web_order_id": order.web_order_id,
                     "invoice_number": order.invoice_number,
+                    "invoice_found_by": order.invoice_found_by,
+                    "fee": fee,
                     "lines": len(lines),
                     "boxes_ordered": sum(x.boxes for x in lines),
                     "boxes_accepted": sum(x.qty_sent or 0 for x in lines if x.state == ADDED),
@@ -142,6 +219,8 @@ class OrdersReport:
                 }
             )
         self._orders = rows
+        if self.fee_total or self.found_by:
+            self.note(self.fee_note())
         self._parked = [
             {
                 "order_id": o.order_id,

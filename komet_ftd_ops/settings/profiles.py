@@ -14,9 +14,10 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, ValidationError, with_config
+from pydantic import AfterValidator, BaseModel, ConfigDict, Strict, ValidationError, with_config
 
 from ..errors import ConfigError
 from .home import Home
@@ -75,6 +76,10 @@ class OrderRules:
     max_orders_per_cycle: PositiveInt = (
         200  # the rest wait for the next cycle (shadow stock covers them)
     )
+    # A buyer's cancellation of a checked-out order the sales rep has not confirmed yet:
+    # true = `web-order.delete` voids it in Komet; false = it goes to the sales rep (as once
+    # confirmed).
+    delete_on_cancel: Bool = False
 
 
 @with_config(_FORBID)
@@ -83,6 +88,58 @@ class AlertRules:
     # Apprise URLs embed credentials (a mail password, a Slack token), so a profile lists
     # secret references (`env:NAME`, `file:KEY`) that resolve to them, never the URLs.
     targets: tuple[SecretRef, ...] = ()
+
+
+INVENTORY_SOURCES = ("open_market", "reserved", "both")
+
+
+def _hardest() -> dict[str, str]:
+    # Imported here: komet/ imports this module (its config is built from a Profile).
+    from ..komet.switches import hardest
+
+    return hardest()
+
+
+@with_config(_FORBID)
+@dataclass(frozen=True)
+class InventoryRules:
+    # Which of Komet's inventory lines become FTD offers: the open market (lines reserved for
+    # no customer), the lines Komet reserves for the FTD customer (`reservedInventory`,
+    # Komet's own answer to stale marketplace stock), or both (two reads, no offer twice).
+    source: Literal["open_market", "reserved", "both"] = "open_market"
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a time zone name (e.g. America/New_York)") from None
+    return value
+
+
+def _clock(value: str) -> str:
+    hours, _, minutes = value.partition(":")
+    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+        raise ValueError(f"{value!r} is not a time of day HH:MM (e.g. 14:00)")
+    if not (0 <= int(hours) <= 23 and 0 <= int(minutes) <= 59):
+        raise ValueError(f"{value!r} is not a time of day HH:MM (e.g. 14:00)")
+    return f"{int(hours):02d}:{minutes}"
+
+
+@with_config(_FORBID)
+@dataclass(frozen=True)
+class ShippingRules:
+    # The wholesaler's clock: an FTD order placed before `cutoff` (local time) ships the next
+    # day at the earliest; after it, the day after (FTD's wholesale store: 2 pm Eastern).
+    time_zone: Annotated[str, Strict(), AfterValidator(_time_zone)] = "America/New_York"
+    cutoff: Annotated[str, Strict(), AfterValidator(_clock)] = "14:00"
+    # An order past the cutoff for its ship date, or outside an offer's window: reject those
+    # lines to FTD (PAST_CUTOFF, OUTSIDE_WINDOW), or ship the whole order on the next possible
+    # date and tell FTD so (the acknowledgement's ship_date). Never shipped late in silence.
+    late_rule: Literal["reject", "next_day"] = "reject"
+    # A florist with no ship-to in Komet, and no Company token to create one: park the order
+    # for the sales rep, or send it to komet.ship_to_id (the run names the florist).
+    missing_ship_to: Literal["park", "default"] = "default"
 
 
 @dataclass(frozen=True)
@@ -105,10 +162,23 @@ class Profile:
     sync: SyncRules = field(default_factory=SyncRules)
     orders: OrderRules = field(default_factory=OrderRules)
     alerts: AlertRules = field(default_factory=AlertRules)
+    inventory: InventoryRules = field(default_factory=InventoryRules)
+    shipping: ShippingRules = field(default_factory=ShippingRules)
+    # What Komet does where its pages are silent (komet/switches.py): the profile's
+    # [komet.switches] table (what `komet-ftd-ops probe` observed), every other name at its
+    # hardest reading.
+    komet_switches: dict[str, str] = field(default_factory=_hardest)
+    # Komet's transaction fee on orders placed through web orders, percent of the lines.
+    komet_fee_pct: float = 1.5
 
     @property
     def daily_quota(self) -> int:
         return 1000 * max(1, self.komet_paid_users)
+
+    @property
+    def komet_page_rows(self) -> int:
+        """The `rows` the kit asks of inventory.list: the most this account serves (switch)."""
+        return int(self.komet_switches["max_rows"])
 
     def secret_refs(self) -> dict[str, str]:
         refs = {"komet_token": self.komet_token_ref, "ftd_token": self.ftd_token_ref}
@@ -132,6 +202,8 @@ class _KometTable(BaseModel):
     carrier_id: Id = ""
     ship_to_id: Id = ""
     timeout_seconds: TimeoutSeconds = 20.0
+    transaction_fee_pct: Percent = 1.5
+    switches: dict[str, Any] = {}  # checked against komet/switches.py by _switches
 
 
 class _FtdTable(BaseModel):
@@ -149,6 +221,27 @@ class _ProfileFile(BaseModel):
     sync: SyncRules = SyncRules()
     orders: OrderRules = OrderRules()
     alerts: AlertRules = AlertRules()
+    inventory: InventoryRules = InventoryRules()
+    shipping: ShippingRules = ShippingRules()
+
+
+def _switches(given: Mapping[str, Any]) -> dict[str, str]:
+    """The [komet.switches] table checked against komet/switches.py; the rest at hardest."""
+    from ..komet.switches import SWITCHES
+
+    values = _hardest()
+    for name, value in given.items():
+        if name not in SWITCHES:
+            known = ", ".join(SWITCHES)
+            raise ConfigError(f"[komet.switches] {name}: unknown switch (known: {known})")
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(text, str):
+            raise ConfigError(f"[komet.switches] {name}: must be a string (in quotes)")
+        if text not in SWITCHES[name].values:
+            allowed = ", ".join(f'"{v}"' for v in SWITCHES[name].values)
+            raise ConfigError(f'[komet.switches] {name} = "{text}": must be one of {allowed}')
+        values[name] = text
+    return values
 
 
 def _section(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
@@ -216,6 +309,10 @@ def _build(name: str, checked: _ProfileFile) -> Profile:
         sync=checked.sync,
         orders=checked.orders,
         alerts=checked.alerts,
+        inventory=checked.inventory,
+        shipping=checked.shipping,
+        komet_switches=_switches(komet.switches),
+        komet_fee_pct=komet.transaction_fee_pct,
     )
 
 

@@ -58,7 +58,7 @@ Currency = Annotated[str, Strict(), AfterValidator(_currency)]
 SecretRef = Annotated[str, Strict()]
 SECRET_KEYS = frozenset({"token", "company_token", "targets"})  # never echoed in an error
 
-SECTIONS = ("komet", "ftd", "sync", "orders", "alerts")
+SECTIONS = ("komet", "ftd", "sync", "orders", "alerts", "inventory", "shipping")
 _COMPARE = {
     "greater_than": ">",
     "greater_than_equal": ">=",
@@ -112,6 +112,8 @@ def _reason(error: Any) -> str:
         limit = next(iter(ctx.values()))
         limit = f"{limit:g}" if isinstance(limit, float) else str(limit)
         return f"must be {_COMPARE[kind]} {limit}"
+    if kind == "literal_error" and "expected" in ctx:
+        return f"must be one of {ctx['expected']}"
     if kind == "value_error" and "error" in ctx:
         return str(ctx["error"])
     return _REASONS.get(kind, str(error["msg"]).lower())

@@ -182,4 +182,83 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX orphan_headers_by_profile ON orphan_headers (profile, deleted_at)
         """,
     ),
+    (
+        "0008_order_invoice_links",
+        # Komet documents neither `customerPo` nor `webOrderId` on invoice.list items, so the
+        # kit finds an order's invoice by the web order's `number` (its Order #, read back once
+        # with web-order-details.list) or by its lines; it records which way it was found, and
+        # the transaction fee Komet showed on the web order (`additionalCharges`).
+        """
+        ALTER TABLE orders ADD COLUMN web_order_number TEXT;
+        ALTER TABLE orders ADD COLUMN invoice_found_by TEXT;
+        ALTER TABLE orders ADD COLUMN fee TEXT
+        """,
+    ),
+    (
+        "0009_shipping",
+        # Issue 11: each order ships to its own florist, with the carrier of its ship date.
+        # `ship_tos` is the kit's copy of the FTD customer's Komet ship-tos, kept fresh with
+        # `updatedAsOf`; `ship_to_adds` records a customer.shipto.add BEFORE it is sent, so a
+        # lost answer is read back by code and never creates a second one; `carrier_choices`
+        # caches Komet's suggested carrier per ship date and offer window; `order_shipping`
+        # is each order's decision (ship-to, ship date, carrier), made once, before Komet.
+        """
+        CREATE TABLE ship_tos (
+            profile TEXT NOT NULL,
+            id TEXT NOT NULL,               -- Komet shipToId
+            code TEXT NOT NULL,             -- shipToCode ('' when Komet has none)
+            name TEXT NOT NULL,
+            address TEXT NOT NULL,
+            city TEXT NOT NULL,
+            state TEXT NOT NULL,
+            zipcode TEXT NOT NULL,
+            read_at TEXT NOT NULL,
+            PRIMARY KEY (profile, id)
+        );
+        CREATE TABLE ship_to_adds (
+            profile TEXT NOT NULL,
+            code TEXT NOT NULL,             -- the shipToCode sent: FTD's member code
+            florist TEXT NOT NULL,
+            sent_at TEXT NOT NULL,          -- recorded before the call goes out
+            ship_to_id TEXT,                -- NULL until Komet's answer (or a read-back) gives it
+            run_id TEXT,
+            PRIMARY KEY (profile, code)
+        );
+        CREATE TABLE carrier_choices (
+            profile TEXT NOT NULL,
+            ship_date TEXT NOT NULL,
+            available_from TEXT NOT NULL,
+            available_to TEXT NOT NULL,
+            carrier_id TEXT NOT NULL,
+            carrier_name TEXT NOT NULL,
+            source TEXT NOT NULL,           -- komet (its suggestion) | profile
+            read_at TEXT NOT NULL,
+            PRIMARY KEY (profile, ship_date, available_from, available_to)
+        );
+        CREATE TABLE order_shipping (
+            profile TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            florist TEXT NOT NULL,          -- FTD buyer name and member code, for people
+            member_code TEXT NOT NULL,
+            ship_to_id TEXT,                -- NULL: Komet's default for the customer
+            ship_to_how TEXT NOT NULL,      -- code | address | created | default
+            requested_ship_date TEXT NOT NULL,
+            ship_date TEXT NOT NULL,        -- what goes to Komet (later when moved)
+            carrier_id TEXT NOT NULL,
+            carrier_name TEXT NOT NULL,
+            note TEXT,
+            decided_at TEXT NOT NULL,
+            PRIMARY KEY (profile, order_id)
+        )
+        """,
+    ),
+    (
+        "0010_offer_windows",
+        # The window (availableFrom..availableTo) each offer was published with: an order's
+        # ship date is checked against what the florist bought, without a Komet call per order.
+        """
+        ALTER TABLE offer_history ADD COLUMN available_from TEXT NOT NULL DEFAULT '';
+        ALTER TABLE offer_history ADD COLUMN available_to TEXT NOT NULL DEFAULT ''
+        """,
+    ),
 ]

@@ -1,0 +1,81 @@
+"""The carrier of a web order: the one Komet suggests for its ship date and window.
+
+Carriers do not pick up every day, so `ecommerce/customer-carriers.list` takes the ship date and
+the offer's `availableFrom`/`availableTo` (all three required) and suggests a carrier for them.
+The kit asks once per (date, window) and keeps the answer in the state database
+(`carrier_choices`) for `CACHE_HOURS`: not once for ever, as a carrier read on a Monday is no
+answer for a Sunday. When Komet suggests none, the profile's `komet.carrier_id` is used; with
+neither, the order is parked (`no_carrier`) for a person.
+
+One carrier and one ship date per web order: Komet locks the header after the first item, so
+the choice is made once, before the web order exists (orders/shipping.py), and every line is
+sent with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+from ..state.store import iso
+
+if TYPE_CHECKING:
+    from .cycle import Cycle
+
+CACHE_HOURS = 12  # a suggestion is read again after this long (Komet's schedules change)
+
+
+@dataclass(frozen=True)
+class CarrierChoice:
+    id: str
+    name: str
+    source: str  # "komet" (its suggestion) | "profile"
+
+
+def _cached(cycle: Cycle, key: tuple[str, str, str]) -> CarrierChoice | None:
+    fresh = iso(cycle.now - timedelta(hours=CACHE_HOURS))
+    rows = cycle.ledger.store.query(
+        "SELECT carrier_id, carrier_name, source FROM carrier_choices WHERE profile=? AND "
+        "ship_date=? AND available_from=? AND available_to=? AND read_at>=?",
+        (cycle.profile.name, *key, fresh),
+    )
+    return CarrierChoice(*rows[0]) if rows else None
+
+
+def carrier_for(cycle: Cycle, ship_date: date, available_from: date, available_to: date) -> str:
+    """The carrier id for this ship date and window (see the module docstring)."""
+    return choose(cycle, ship_date, available_from, available_to).id
+
+
+def choose(
+    cycle: Cycle, ship_date: date, available_from: date, available_to: date
+) -> CarrierChoice:
+    from .cycle import Parked  # cycle.py calls into this module
+
+    key = (ship_date.isoformat(), available_from.isoformat(), available_to.isoformat())
+    cached = _cached(cycle, key)
+    if cached is not None:
+        return cached
+    answer = cycle.clients.komet.customer_carriers_list(
+        cycle.customer, ship_date, available_from, available_to
+    )
+    if answer.suggested is not None:
+        choice = CarrierChoice(answer.suggested.id, answer.suggested.name, "komet")
+    elif cycle.profile.carrier_id:
+        name = next((c.name for c in answer if c.id == cycle.profile.carrier_id), "")
+        choice = CarrierChoice(cycle.profile.carrier_id, name, "profile")
+    else:
+        raise Parked(
+            "no_carrier",
+            f"Komet suggests no carrier for the FTD customer on {ship_date} and the profile "
+            "names none: assign the FTD customer a carrier for that day, or set "
+            "komet.carrier_id",
+            retry=True,
+        )
+    with cycle.ledger.store.atomic() as db:
+        db.execute(
+            "INSERT OR REPLACE INTO carrier_choices VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (cycle.profile.name, *key, choice.id, choice.name, choice.source, iso(cycle.now)),
+        )
+    return choice
