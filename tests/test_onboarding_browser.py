@@ -151,8 +151,11 @@ def test_onboarding_in_jupyterlab_with_chromium(chromium: Path, lab: str, twin: 
             )
             statuses = page.locator(".kfo-check-result td.kfo-status")
             expect(statuses).to_have_count(12)
-            expect(page.locator(".kfo-check-summary")).to_contain_text("12 ok, 0 denied")
-            assert statuses.all_inner_texts() == ["ok"] * 12
+            expect(page.locator(".kfo-check-summary")).to_contain_text(
+                "11 ok, 1 denied"
+            )  # ship-tos: hardest switch
+            texts = statuses.all_inner_texts()
+            assert texts.count("ok") == 11 and texts.count("denied") == 1  # customer.shipto.list
             assert page.locator(".kfo-token input").input_value() == ""  # field emptied
             summary = page.locator(".kfo-check-summary").inner_text()
             assert "bound to 5" in summary and "FTD Inc" in summary

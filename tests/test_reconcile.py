@@ -128,6 +128,9 @@ def test_a_clean_day_is_all_matched_or_rejected_lines(market: Market) -> None:
         assert run is not None and run.run_id in market.runs and run.notebook.endswith(".ipynb")
 
 
+# One tamper per invoice: Komet merging two web orders into one invoice would make one tamper
+# touch two orders (merged invoices have their own test below).
+@pytest.mark.switches(merge_invoices="no")
 def test_each_tamper_kind_lands_in_its_category_and_nowhere_else(market: Market) -> None:
     market.trade(10, oversell=0.2, seed=11)
     market.control.confirm()  # the rep confirms the morning's invoices
@@ -231,3 +234,58 @@ def test_the_reconcile_command_runs_the_notebook_and_writes_the_workbook(
 
     again = CliRunner().invoke(reconcile_command, [*args, "--max-problems", "2"])
     assert again.exit_code == 0, again.output
+
+
+# Each value of each switch that shapes invoices, at least once; the first is every switch at
+# its hardest together. The profile says what the account does, as `probe` would record it.
+SWITCH_MATRIX = [
+    {},  # the hardest: no link fields, merged invoices, the fee as a charge, invoice at 1st add
+    {"link_fields": "both", "merge_invoices": "no", "fee_on_invoice": "none",
+     "invoice_exists": "checkout", "messages": "table", "customer_checkout": "no"},
+    {"link_fields": "customerPo", "invoice_exists": "checkout"},
+    {"link_fields": "webOrderId", "merge_invoices": "no"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "switches", SWITCH_MATRIX, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "hardest"
+)
+def test_a_clean_day_reconciles_under_each_switch(home: Path, switches: dict[str, str]) -> None:
+    from conftest import start_twin
+
+    from komet_ftd_ops.komet.switches import hardest
+
+    twin = start_twin(home, switches=switches)
+    try:
+        profile = load_profile("sandbox", Home.at(home))
+        profile = replace(profile, komet_switches={**hardest(), **switches},
+                          orders=replace(profile.orders, confirm_every_minutes=0,
+                                         unknown_settle_seconds=0))  # fmt: skip
+        control = SandboxControl(twin.info)
+        with Store(Home.at(home).state_db) as store, open_clients(profile, store, Home.at(home)) as clients:  # fmt: skip
+            m = Market(twin, home, store, profile, clients, control)
+            m.cycle()
+            m.trade(10, oversell=0.2, seed=11)
+            m.trade(10, oversell=0.1, seed=12)  # same ship dates: Komet may merge them
+            result = m.reconcile()
+        control.close()
+    finally:
+        twin.stop()
+    counts = result.counts()
+    assert counts["matched"] >= 6, (counts, [f.detail for f in result.findings])
+    assert result.problems == 0, [
+        (f.category, f.detail) for f in result.findings if f.category != "matched"
+    ]
+    ways = result.matched_by()
+    if switches.get("link_fields", "neither") == "neither":
+        assert not {"webOrderId", "customerPo"} & set(ways)  # nothing Komet does not give
+    fees = [f.fee for f in result.findings if f.invoice is not None]
+    if switches.get("fee_on_invoice", "charge") == "charge":
+        assert fees and all(fee and fee > 0 for fee in fees)  # expected, shown, not a mismatch
+        assert result.fee_pct == 1.5
+    else:
+        assert not any(fees) and result.fee_pct is None
+    if switches.get("merge_invoices", "yes") == "yes":
+        shared = [f for f in result.findings if f.shared_with]
+        # merged, not duplicates: each order of the shared invoice agrees with it
+        assert shared and all(f.category in ("matched", "rejected_lines") for f in shared)

@@ -103,9 +103,10 @@ def test_boxes_price_or_product_differing_is_a_mismatch(billed: InvoiceLine, wor
     assert found.category == c.MISMATCH and words in found.detail
 
 
-def test_a_moved_ship_date_is_a_mismatch() -> None:
+def test_a_ship_date_changed_in_komet_is_its_own_category() -> None:
     found = classify(order(), invoice(ship_date=SHIP + timedelta(days=1)))
-    assert found.category == c.MISMATCH and "ship date" in found.detail
+    assert found.category == c.SHIP_DATE_DIFFERS and c.SHIP_DATE_DIFFERS in c.PROBLEMS
+    assert f"ships {SHIP + timedelta(days=1)}" in found.detail and str(SHIP) in found.detail
 
 
 def test_no_invoice_is_missing_and_says_why() -> None:
@@ -136,7 +137,9 @@ def test_cancelled_orders_want_no_live_invoice() -> None:
 def test_pending_too_long_uses_the_threshold_and_confirmed_never_ages() -> None:
     assert classify(order(), invoice(age_h=23)).category == c.MATCHED
     assert classify(order(), invoice(age_h=25)).category == c.PENDING_TOO_LONG
-    assert classify(order(), invoice(age_h=25, status=2)).category == c.PENDING_TOO_LONG  # draft
+    # A draft is a web order never checked out (Komet files an Order # from the first add).
+    draft = classify(order(), invoice(age_h=25, status=2))
+    assert draft.category == c.MISSING_INVOICE and "not checked out" in draft.detail
     assert classify(order(), invoice(age_h=500, status=1)).category == c.MATCHED
 
 
@@ -170,8 +173,8 @@ def test_matcher_gives_each_invoice_to_one_order_and_prefers_live_ones() -> None
     matcher = _Matcher([dead, live, twin])
     assert matcher.claim(matcher.strong(order())) == live
     assert matcher.claim(matcher.strong(order())) == twin  # a second claimant gets the next
-    assert matcher.claim(matcher.by_number(order())) == dead
-    assert matcher.claim(matcher.by_number(order())) is None
+    assert matcher.claim(matcher.by_customer_po(order())) == dead
+    assert matcher.claim(matcher.by_customer_po(order())) is None
 
 
 def test_keys_and_komet_records_normalise() -> None:
@@ -204,12 +207,12 @@ LINES = [{"inventoryIds": "428720", "boxes": 2, "units": 200, "price": "0.42", "
 
 def _komet(headers: list[dict], details: list[dict]) -> KometClient:
     """The real Komet client, answered offline: invoice.list, invoice.details.list (two
-    four-day windows over the widened range 2026-11-27..12-03), web-order-details.list."""
+    four-day windows over the widened range 2026-11-27..12-03). No web-order-details.list:
+    the invoice carries the webOrderId here, and nothing lists web orders without an id."""
     fake = ExpectedRequests()
     fake.expect("GET", "/api/invoice.list", json={"status": "1", "invoices": headers})
     for _ in range(2):
         fake.expect("GET", "/api/invoice.details.list", json={"status": "1", "invoices": details})
-    fake.expect("GET", "/api/web-order-details.list", json={"status": "1", "webOrders": []})
     config = KometConfig(base_url="http://komet.test/api/", company_id="1",
                          token=Secret("komet-test-token"))  # fmt: skip
     return KometClient(config, transport=fake.transport())
@@ -281,3 +284,152 @@ def test_an_unreadable_amount_is_its_own_category_never_a_mismatch(
     row = tables.findings_frame(result).iloc[0]
     if "total" in header:  # no invoice total, and no made-up difference against a 0.00
         assert row["invoice_total"] is None and row["difference"] is None
+
+
+# --- the fee, merged invoices, and invoices found without Komet's undocumented link fields ---
+
+
+def test_the_fee_is_expected_on_top_of_the_lines_and_shown() -> None:
+    with_fee = invoice(total="85.26")  # 84.00 of lines + 1.5% = 1.26
+    found = c.classify(order(), with_fee, ftd_status="ACKNOWLEDGED", pending_web_order=None,
+                       now=NOW, pending_hours=24, fee_pct=1.5)  # fmt: skip
+    assert found.category == c.MATCHED, found.detail
+    assert (found.fee, found.expected_total) == (Decimal("1.26"), Decimal("85.26"))
+    # The same invoice where no fee is expected: 1.26 too much.
+    assert classify(order(), with_fee).category == c.MISMATCH
+    # A fee expected but not billed says how to tell the kit Komet bills none.
+    missing = c.classify(order(), invoice(), ftd_status="ACKNOWLEDGED", pending_web_order=None,
+                         now=NOW, pending_hours=24, fee_pct=1.5)  # fmt: skip
+    assert missing.category == c.MISMATCH
+    assert "expected 85.26 (lines 84.00 + fee 1.26), billed 84.00" in missing.detail
+    assert 'fee_on_invoice = "none"' in missing.detail
+
+
+def test_two_orders_merged_into_one_invoice_are_compared_together_not_duplicates() -> None:
+    a = order(order_id="FTD-1", order_number="1")
+    b = order(line("1", "428799", 1, "0.50"), order_id="FTD-2", order_number="2")
+    merged = invoice(
+        InvoiceLine("428720", 2, 200, Decimal("0.42"), Decimal("84.00")),
+        InvoiceLine("428799", 1, 100, Decimal("0.50"), Decimal("50.00")),
+        total="136.01",  # 134.00 + 1.5% (2.01)
+    )
+    for one, other in ((a, b), (b, a)):
+        found = c.classify(one, merged, ftd_status="ACKNOWLEDGED", pending_web_order=None,
+                           now=NOW, pending_hours=24, fee_pct=1.5, shared_with=(other,))  # fmt: skip
+        assert found.category == c.MATCHED, found.detail
+        assert found.shared_with == (other.order_number,) and "merged by Komet" in found.detail
+    # Alone, either order would be a mismatch against the merged invoice.
+    alone = c.classify(a, merged, ftd_status="ACKNOWLEDGED", pending_web_order=None, now=NOW,
+                       pending_hours=24, fee_pct=1.5)  # fmt: skip
+    assert alone.category == c.MISMATCH
+
+
+def _receive(store: Store, order_id: str, number: str, offer: str, boxes: int,
+             web_order_id: str | None) -> None:  # fmt: skip
+    ledger = OrderLedger(store, "acme")
+    body = {"order_id": order_id, "order_number": number, "status": "NEW", "version": 1,
+            "requested_ship_date": "2026-11-30",
+            "lines": [{"line_id": "1", "offer_id": f"om:{offer}", "units_per_box": 100}]}  # fmt: skip
+    lines = [{"line_id": "1", "offer_id": f"om:{offer}", "boxes": boxes, "price": "0.42"}]
+    ledger.receive(FtdOrder.from_wire(body), lines, NOW)
+    ledger.update(order_id, NOW, state="acknowledged", web_order_id=web_order_id)
+
+
+def _bare(id_: str, number: str, offer: str, boxes: int) -> tuple[dict, dict]:
+    """An invoice as invoice.list gives it on an account without link fields, and its lines."""
+    total = f"{Decimal('0.42') * 100 * boxes:.2f}"
+    header = {"id": id_, "number": number, "status": "0", "shipDate": "2026-11-30",
+              "createdOn": "2026-11-28T10:00:00", "total": total}  # fmt: skip
+    lines = [{"inventoryIds": offer, "boxes": boxes, "units": 100 * boxes, "price": "0.42",
+              "total": total}]  # fmt: skip
+    return header, {**header, "details": lines}
+
+
+def test_without_link_fields_invoices_are_found_by_order_number_then_by_lines(
+    tmp_path: Path,
+) -> None:
+    one, two, three, four = (_bare("551001", "21001", "428720", 2),
+                             _bare("551002", "21002", "428730", 3),
+                             _bare("551003", "21003", "428740", 1),
+                             _bare("551004", "21004", "428740", 1))  # fmt: skip
+    headers = [one[0], two[0], three[0], four[0]]
+    fake = ExpectedRequests()
+    fake.expect("GET", "/api/invoice.list", json={"status": "1", "invoices": headers})
+    details = [one[1], two[1], three[1], four[1]]
+    fake.expect("GET", "/api/invoice.details.list", json={"status": "1", "invoices": details})
+    fake.expect("GET", "/api/invoice.details.list", json={"status": "1", "invoices": []})
+
+    def by_id(status: str | None) -> object:
+        def check(request: object) -> None:  # the documented call: webOrderId is always sent
+            params = request.url.params  # type: ignore[attr-defined]
+            assert params["webOrderId"] == "30200" and params.get("statusId") == status
+
+        return check
+
+    # Pending first (Komet's default), then checked out: the Order # is 21001.
+    fake.expect("GET", "/api/web-order-details.list", json={"status": "1", "webOrders": []},
+                check=by_id(None))  # fmt: skip
+    fake.expect("GET", "/api/web-order-details.list", check=by_id("2"),
+                json={"status": "1", "webOrders": [{"id": "30200", "number": "21001",
+                                                    "statusId": "2", "items": []}]})  # fmt: skip
+    config = KometConfig(base_url="http://komet.test/api/", company_id="1",
+                         token=Secret("komet-test-token"))  # fmt: skip
+    none = replace(PROFILE, komet_switches={**PROFILE.komet_switches, "fee_on_invoice": "none"})
+    with Store(tmp_path / "state.sqlite3") as store, KometClient(config, transport=fake.transport()) as komet:  # fmt: skip
+        _receive(store, "FTD-1", "8842317", "428720", 2, "30200")  # Order # read back
+        _receive(store, "FTD-2", "8842318", "428730", 3, None)  # its lines fit one invoice
+        _receive(store, "FTD-3", "8842319", "428740", 1, None)  # two invoices fit FTD-3 and
+        _receive(store, "FTD-4", "8842320", "428740", 1, None)  # FTD-4 alike: for a person
+        clients = SimpleNamespace(komet=komet, calls=SimpleNamespace(today=lambda: 0))
+        result = reconcile(none, store, clients, "2026-11-29", "2026-12-01",
+                           rules=ReconcileRules(ask_ftd=False), now=NOW)  # fmt: skip
+    fake.assert_done()
+    got = {f.order.order_id: (f.category, f.matched_by, f.invoice.number if f.invoice else None)
+           for f in result.findings if f.order}  # fmt: skip
+    assert got == {
+        "FTD-1": ("matched", "Order #", "21001"),
+        "FTD-2": ("matched", "lines", "21002"),
+        "FTD-3": ("ambiguous_match", "lines (ambiguous)", None),
+        "FTD-4": ("ambiguous_match", "lines (ambiguous)", None),
+    }
+    # The two candidate invoices wait for the person; neither is reported as unexpected.
+    assert result.counts()["unexpected_invoice"] == 0 and result.problems == 2
+    assert result.matched_by() == {"Order #": 1, "lines": 1, "lines (ambiguous)": 2}
+    frame = tables.findings_frame(result).set_index("order_id")
+    assert frame.loc["FTD-2", "matched_by"] == "lines"
+
+
+def test_an_order_number_the_range_did_not_list_is_read_with_the_order_filter(
+    tmp_path: Path,
+) -> None:
+    header, details = _bare("551009", "21009", "428720", 2)
+    fake = ExpectedRequests()
+    fake.expect("GET", "/api/invoice.list", json={"status": "1", "invoices": []})
+    for _ in range(2):
+        fake.expect("GET", "/api/invoice.details.list", json={"status": "1", "invoices": []})
+    fake.expect("GET", "/api/web-order-details.list",
+                json={"status": "1", "webOrders": [{"id": "30200", "number": "21009",
+                                                    "statusId": "1", "items": []}]})  # fmt: skip
+
+    def order_filter(request: object) -> None:
+        assert request.url.params["order"] == "21009"  # type: ignore[attr-defined]
+
+    fake.expect("GET", "/api/invoice.list", json={"status": "1", "invoices": [header]},
+                check=order_filter)  # fmt: skip
+    fake.expect("GET", "/api/invoice.details.list", json={"status": "1", "invoices": [details]},
+                check=order_filter)  # fmt: skip
+    config = KometConfig(base_url="http://komet.test/api/", company_id="1",
+                         token=Secret("komet-test-token"))  # fmt: skip
+    none = replace(PROFILE, komet_switches={**PROFILE.komet_switches, "fee_on_invoice": "none"})
+    with Store(tmp_path / "state.sqlite3") as store, KometClient(config, transport=fake.transport()) as komet:  # fmt: skip
+        _receive(store, "FTD-1", "8842317", "428720", 2, "30200")
+        clients = SimpleNamespace(komet=komet, calls=SimpleNamespace(today=lambda: 0))
+        result = reconcile(none, store, clients, "2026-11-29", "2026-12-01",
+                           rules=ReconcileRules(ask_ftd=False), now=NOW)  # fmt: skip
+    fake.assert_done()
+    [found] = result.findings
+    assert (found.category, found.matched_by, found.invoice.number) == (
+        "matched",
+        "Order #",
+        "21009",
+    )

@@ -21,6 +21,12 @@ VALUE_OPTIONS = (
     ("--location-id", "location_id", "companyLocationId (multi-location companies only)."),
     ("--carrier-id", "carrier_id", "Default carrier (else: FTD's first carrier)."),
     ("--ship-to-id", "ship_to_id", "Default ship-to (else: FTD's first ship-to)."),
+    (
+        "--missing-ship-to",
+        "missing_ship_to",
+        "A florist with no ship-to in Komet and no Company token: park (for the sales rep) "
+        "or default (send to the default ship-to).",
+    ),
     ("--paid-users", "paid_users", "Paid Komet users: the daily quota is 1,000 per user."),
     ("--ftd-base-url", "ftd_base_url", "FTD marketplace API base URL."),
     ("--ftd-supplier-id", "ftd_supplier_id", "Your supplier ID at FTD."),

@@ -141,12 +141,18 @@ class Checker:
         carriers = self.attempt(
             "ecommerce/customer-carriers.list", lambda: komet.customer_carriers_list(customer_id)
         )
-        self.result.carriers = carriers if isinstance(carriers, list) else []
+        self.result.carriers = list(carriers) if isinstance(carriers, Sequence) else []
         ship_tos = self.attempt(
             "customer.shipto.list", lambda: komet.customer_shipto_list(customer_id)
         )
         self.result.ship_tos = ship_tos if isinstance(ship_tos, list) else []
-        self.attempt("web-order-details.list", lambda: komet.web_order_details_list(customer_id))
+        # Komet documents this call only with a webOrderId (required); web order 0 exists on
+        # no account, so an empty list (or an "invalid" answer) shows the method is allowed.
+        self.attempt(
+            "web-order-details.list",
+            lambda: komet.web_order_details_list(customer_id, "0"),
+            "probed (web order 0)",
+        )
         self.attempt(
             "invoice.list",
             lambda: komet.invoice_list(today - timedelta(days=7), today, customer_id=customer_id),

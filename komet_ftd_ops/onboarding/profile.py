@@ -32,6 +32,7 @@ VALUE_KEYS: dict[str, tuple[str, str]] = {
     "paid_users": ("komet", "paid_users"),
     "carrier_id": ("komet", "carrier_id"),
     "ship_to_id": ("komet", "ship_to_id"),
+    "missing_ship_to": ("shipping", "missing_ship_to"),
     "ftd_base_url": ("ftd", "base_url"),
     "ftd_supplier_id": ("ftd", "supplier_id"),
     "ftd_token_ref": ("ftd", "token"),

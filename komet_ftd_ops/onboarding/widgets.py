@@ -169,6 +169,15 @@ class OnboardingUI:
         )
         self.carrier = w.Dropdown(description="Carrier", options=[], layout=WIDE, style=LABELS)
         self.ship_to = w.Dropdown(description="Ship-to", options=[], layout=WIDE, style=LABELS)
+        self.missing_ship_to = w.Dropdown(
+            description="No ship-to",
+            options=[
+                ("send to the default ship-to, name the florist in the run", "default"),
+                ("park the order for the sales rep", "park"),
+            ],
+            value=str(values.get("missing_ship_to") or "default"),
+            layout=WIDE, style=LABELS,
+        )  # fmt: skip
         self.finish_out = _output("kfo-finish-result")
         self.candidates.observe(self._picked, names="value")
         self._show_token()
@@ -191,6 +200,7 @@ class OnboardingUI:
             location_id=self.location_id.value.strip(),
             **({"carrier_id": carrier} if carrier else {}),
             **({"ship_to_id": ship_to} if ship_to else {}),
+            missing_ship_to=self.missing_ship_to.value,
         )
 
     def _show_token(self) -> None:
@@ -341,13 +351,22 @@ class OnboardingUI:
         note = w.HTML(
             "<p>Company ID: the number Komet gives your company (sent as X-ACCOUNT). Location: "
             "only for companies with several locations. Carrier and ship-to: the defaults for "
-            "FTD orders, from FTD's customer record in Komet (run the token check to load them).</p>"
+            "FTD orders, from FTD's customer record in Komet (run the token check to load them). "
+            "No ship-to: what happens to an order from a florist Komet has no ship-to for, when "
+            "the kit has no Company token to create one.</p>"
         )
         report = (
             f"Company ID {self.company_id.value or '-'}, location {self.location_id.value or '-'}, "
             f"carrier {self.carrier.value or '-'}, ship-to {self.ship_to.value or '-'}"
         )
-        return _step([note, self.company_id, self.location_id, self.carrier, self.ship_to], report)
+        boxes = [
+            self.company_id,
+            self.location_id,
+            self.carrier,
+            self.ship_to,
+            self.missing_ship_to,
+        ]
+        return _step([note, *boxes], report)
 
     # --- step 5: hand-off ---
 

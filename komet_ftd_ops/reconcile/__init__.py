@@ -2,7 +2,7 @@
 
 ledger_view   the order ledger as the reconciliation reads it (the one module that does)
 sources       Komet invoices and pending web orders, FTD order statuses
-categories    the eight categories and the rules that pick one per order
+categories    the eleven categories and the rules that pick one per order
 core          matching and classifying: `reconcile(...)` → `Reconciliation`
 tables        findings, summary, per-day and pending-age tables (pandas)
 charts        orders per day by category; age of pending confirmations (matplotlib)

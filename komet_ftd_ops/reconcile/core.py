@@ -2,10 +2,24 @@
 
     reconcile(profile, store, clients, first, last)
       ├── the ledger's orders shipping in the range (ledger_view), widened by `margin_days`
-      ├── Komet: invoice.list + invoice.details.list + pending web orders (sources)
+      ├── Komet: invoice.list + invoice.details.list (sources)
       ├── FTD: current status of those orders, and orders the ledger never received
-      ├── match: ledger invoice id / webOrderId first, then customerPo = FTD order number
+      ├── match, strongest key first, each order's way recorded (`Finding.matched_by`):
+      │     1. the ledger's invoice id, or the invoice's webOrderId      (when Komet gives it)
+      │     2. the invoice's customerPo = the FTD order number           (when Komet gives it)
+      │     3. the web order's Order # (`number`: the ledger's, else read back by webOrderId)
+      │        = the invoice's number, else invoice.list's `order` filter (any ship date)
+      │     4. customer, ship date and lines (invoice.details.list): one fit is a match, more
+      │        than one (either way round) is `ambiguous_match`, for a person, never a guess
+      ├── where it ships: the web order of each invoiced order read back by webOrderId (no
+      │     invoice field names a ship-to), against the kit's decision (orders/shipping.py)
       └── classify each order into one category (categories), orphans → unexpected_invoice
+
+`invoice.list` items carry `customerPo`/`webOrderId` only on some accounts (a switch; Komet's
+pages show neither), so keys 3 and 4 are what works on every account. Web orders that Komet
+merged into one invoice all find it (by their Order #) and are compared together, not called
+duplicates. Empty web-order headers that lost creates may have left (orders/orphans.py) are
+listed in the notes for the sales rep.
 
 The range is widened by a margin on both sides so an invoice whose ship date moved a day or two
 still finds its order (and is reported as a mismatch, not as missing plus unexpected); only
@@ -18,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +44,17 @@ from ..runs import index as run_index
 from ..settings.profiles import Profile
 from ..state.store import Store, iso
 from . import ledger_view
-from .categories import CATEGORIES, PROBLEMS, Finding, classify, unexpected
+from .categories import CATEGORIES, PROBLEMS, Finding, ambiguous, classify, unexpected
 from .ledger_view import OrderView
-from .sources import VOIDED, Invoice, Sources, read_ftd, read_komet
+from .sources import (
+    VOIDED,
+    Invoice,
+    Sources,
+    invoices_by_number,
+    read_ftd,
+    read_komet,
+    web_order,
+)
 
 LAST_KEY = "reconcile.last"  # kv key (scope: the profile) of the last result, for health
 
@@ -42,6 +65,7 @@ class ReconcileRules:
     margin_days: int = 2  # read this many ship days more on each side (moved ship dates)
     ftd_lookback_days: int = 45  # FTD listing starts this long before the first ship date
     ask_ftd: bool = True  # read FTD's current order statuses (False: the ledger's view only)
+    check_ship_to: bool = True  # read each invoiced order's web order for its ship-to (1 call)
 
 
 @dataclass(frozen=True)
@@ -65,6 +89,8 @@ class Reconciliation:
     komet_calls: int = 0
     ftd_asked: bool = False
     notes: list[str] = field(default_factory=list)
+    fee_pct: float | None = None  # the fee the invoices were expected to carry (None: none)
+    orphan_headers: list[ledger_view.OrphanView] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Findings per category, every category present (zeros included), in a fixed order."""
@@ -94,7 +120,18 @@ class Reconciliation:
             "pending_hours": self.rules.pending_hours,
             "komet_calls": self.komet_calls,
             "notes": self.notes,
+            "matched_by": self.matched_by(),
+            "fee_billed": str(sum((f.fee for f in self.findings if f.fee), Decimal("0.00"))),
+            "orphan_headers": len(self.orphan_headers),
         }
+
+    def matched_by(self) -> dict[str, int]:
+        """How many orders found their invoice each way (see the module docstring)."""
+        counts: dict[str, int] = defaultdict(int)
+        for finding in self.findings:
+            if finding.order is not None and finding.matched_by:
+                counts[finding.matched_by] += 1
+        return dict(sorted(counts.items()))
 
 
 def _unique(invoices: Iterable[Invoice]) -> list[Invoice]:
@@ -105,33 +142,164 @@ def _unique(invoices: Iterable[Invoice]) -> list[Invoice]:
 
 
 class _Matcher:
-    """Hands each invoice to at most one order: strong keys first, then customerPo."""
+    """Hands each invoice to one order, or to several when Komet merged their web orders."""
 
     def __init__(self, invoices: list[Invoice]) -> None:
-        self.by_id = {i.id: i for i in invoices}
+        self.by_id: dict[str, Invoice] = {}
         self.by_web: dict[str, list[Invoice]] = defaultdict(list)
         self.by_po: dict[str, list[Invoice]] = defaultdict(list)
+        self.by_no: dict[str, list[Invoice]] = defaultdict(list)
+        self.claimed: dict[str, list[str]] = {}  # invoice id -> the orders that claimed it
+        self.held: set[str] = set()  # invoices an ambiguous match leaves for a person
+        self.add(invoices)
+
+    def add(self, invoices: Iterable[Invoice]) -> None:
         for invoice in invoices:
+            if invoice.id in self.by_id:
+                continue
+            self.by_id[invoice.id] = invoice
             if invoice.web_order_id:
                 self.by_web[invoice.web_order_id].append(invoice)
             if invoice.customer_po:
                 self.by_po[invoice.customer_po].append(invoice)
-        self.claimed: set[str] = set()
+            if invoice.number:
+                self.by_no[invoice.number].append(invoice)
 
-    def claim(self, candidates: Iterable[Invoice]) -> Invoice | None:
-        free = [i for i in _unique(candidates) if i.id not in self.claimed]
+    def claim(
+        self, candidates: Iterable[Invoice], order_id: str = "", *, share: bool = False
+    ) -> Invoice | None:
+        """The first live candidate not yet claimed (`share`: claimed ones too: a web order's
+        own Order # names its invoice even when Komet merged another web order into it)."""
+        free = [i for i in _unique(candidates) if share or i.id not in self.claimed]
         live = [i for i in free if i.status != VOIDED]
         pick = live[0] if live else (free[0] if free else None)
         if pick is not None:
-            self.claimed.add(pick.id)
+            self.claimed.setdefault(pick.id, []).append(order_id)
         return pick
 
-    def strong(self, order: OrderView) -> list[Invoice]:
-        found = [self.by_id[order.invoice_id]] if order.invoice_id in self.by_id else []
-        return found + (self.by_web.get(order.web_order_id, []) if order.web_order_id else [])
+    def by_ledger_id(self, order: OrderView) -> list[Invoice]:
+        return [self.by_id[order.invoice_id]] if order.invoice_id in self.by_id else []
 
-    def by_number(self, order: OrderView) -> list[Invoice]:
+    def by_web_order(self, order: OrderView) -> list[Invoice]:
+        return self.by_web.get(order.web_order_id, []) if order.web_order_id else []
+
+    def strong(self, order: OrderView) -> list[Invoice]:
+        return self.by_ledger_id(order) + self.by_web_order(order)
+
+    def by_customer_po(self, order: OrderView) -> list[Invoice]:
         return self.by_po.get(order.order_number, [])
+
+    def by_order_number(self, number: str) -> list[Invoice]:
+        return self.by_no.get(number, [])
+
+    def unclaimed(self) -> list[Invoice]:
+        return [
+            i for i in self.by_id.values() if i.id not in self.claimed and i.id not in self.held
+        ]
+
+
+def _signature(lines: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...] | None:
+    boxes: dict[str, int] = defaultdict(int)
+    for key, count in lines:
+        boxes[key] += count
+    return tuple(sorted(boxes.items())) or None
+
+
+def _order_signature(order: OrderView) -> tuple[tuple[str, int], ...] | None:
+    return _signature((x.inventory_key, x.boxes_expected) for x in order.lines if not x.rejected)
+
+
+def _invoice_signature(invoice: Invoice) -> tuple[tuple[str, int], ...] | None:
+    if invoice.lines is None or any(x.boxes is None for x in invoice.lines):
+        return None
+    return _signature((x.inventory_key, x.boxes or 0) for x in invoice.lines)
+
+
+@dataclass
+class _Match:
+    invoice: Invoice | None = None
+    how: str = ""
+    candidates: list[Invoice] = field(default_factory=list)  # ambiguous: every fitting invoice
+
+
+class _Matching:
+    """The four keys of the module docstring, strongest first, for every order at once."""
+
+    def __init__(self, clients: Clients, customer_id: str, sources: Sources) -> None:
+        self.clients, self.customer_id, self.sources = clients, customer_id, sources
+        self.matcher = _Matcher(sources.invoices)
+
+    def run(self, orders: list[OrderView]) -> dict[str, _Match]:
+        m = self.matcher
+        found = {o.order_id: _Match() for o in orders}
+        for how, key in (("invoice id", m.by_ledger_id), ("webOrderId", m.by_web_order)):
+            for o in orders:
+                if found[o.order_id].invoice is None:
+                    self._take(found[o.order_id], m.claim(key(o), o.order_id), how)
+        for o in orders:  # customerPo only for orders no stronger key matched
+            if found[o.order_id].invoice is None:
+                self._take(
+                    found[o.order_id], m.claim(m.by_customer_po(o), o.order_id), "customerPo"
+                )
+        for o in orders:
+            if found[o.order_id].invoice is None:
+                self._by_order_number(o, found[o.order_id])
+        self._by_lines([o for o in orders if found[o.order_id].invoice is None], found)
+        return found
+
+    @staticmethod
+    def _take(match: _Match, invoice: Invoice | None, how: str) -> None:
+        if invoice is not None:
+            match.invoice, match.how = invoice, how
+
+    def web_order(self, order: OrderView, *, invoiced: bool = False) -> None:
+        """Read the order's web order back by its id, once (documented: webOrderId given);
+        `invoiced`: it has an invoice, so it is most likely checked out (asked first)."""
+        wid = order.web_order_id
+        if wid and wid not in self.sources.web_orders:
+            try:
+                read = web_order(self.clients, self.customer_id, wid, checked_out_first=invoiced)
+            except KometFtdOpsError:
+                return  # what the web order says only refines the detail of a finding
+            if read is not None:
+                self.sources.web_orders[wid] = read
+
+    def _by_order_number(self, order: OrderView, match: _Match) -> None:
+        number = order.web_order_number
+        if not number and order.web_order_id:
+            self.web_order(order)
+            read = self.sources.web_orders.get(order.web_order_id)
+            number = read.number if read else None
+        if not number:
+            return
+        candidates = self.matcher.by_order_number(number)
+        if not candidates and order.ship_date is not None:
+            candidates = invoices_by_number(self.clients, self.customer_id, number, order.ship_date)
+            self.matcher.add(candidates)
+        self._take(match, self.matcher.claim(candidates, order.order_id, share=True), "Order #")
+
+    def _by_lines(self, orders: list[OrderView], found: dict[str, _Match]) -> None:
+        fits: dict[str, list[Invoice]] = {}
+        fitted_by: dict[str, list[str]] = defaultdict(list)
+        for o in orders:
+            signature = _order_signature(o)
+            if signature is None or o.ship_date is None:
+                continue
+            fits[o.order_id] = [
+                i
+                for i in self.matcher.unclaimed()
+                if i.ship_date == o.ship_date and _invoice_signature(i) == signature
+            ]
+            for invoice in fits[o.order_id]:
+                fitted_by[invoice.id].append(o.order_id)
+        for order_id, candidates in fits.items():
+            if len(candidates) == 1 and fitted_by[candidates[0].id] == [order_id]:
+                self._take(found[order_id], self.matcher.claim(candidates, order_id), "lines")
+            elif candidates:
+                found[order_id].candidates = candidates
+                found[order_id].how = "lines (ambiguous)"
+        for match in found.values():
+            self.matcher.held.update(i.id for i in match.candidates)
 
 
 def _orders(
@@ -175,33 +343,56 @@ def reconcile(
             notes.append(f"FTD not read ({type(exc).__name__}: {exc}); using the ledger's view")
     orders = _orders(store, profile, wide_first, wide_last, sources.ftd_orders)
 
-    matcher = _Matcher(sources.invoices)
-    chosen: dict[str, Invoice | None] = {
-        o.order_id: matcher.claim(matcher.strong(o)) for o in orders
-    }
-    for order in orders:  # customerPo only for orders no strong key matched
-        if chosen[order.order_id] is None:
-            chosen[order.order_id] = matcher.claim(matcher.by_number(order))
+    matching = _Matching(clients, profile.ftd_customer_id, sources)
+    found = matching.run(orders)
+    by_invoice: dict[str, list[OrderView]] = defaultdict(list)
+    for order in orders:
+        if found[order.order_id].invoice is not None:
+            by_invoice[found[order.order_id].invoice.id].append(order)  # type: ignore[union-attr]
+    fee_pct = _fee_pct(profile)
 
     findings = []
     for order in orders:
         if order.ship_date is None or not first <= order.ship_date <= last:
             continue
         listed = (sources.ftd_orders or {}).get(order.order_id)
+        ftd_status = (listed.status if listed else "") or order.ftd_status
+        match = found[order.order_id]
+        if match.candidates:
+            findings.append(ambiguous(order, match.candidates, ftd_status))
+            continue
+        invoice = match.invoice
+        if invoice is None:
+            matching.web_order(order)  # why it has none: pending, checked out, gone
+        ships_to = None
+        if invoice is not None and invoice.status != VOIDED and order.decided:
+            if rules.check_ship_to:
+                matching.web_order(order, invoiced=True)  # where it ships now
+            read = sources.web_orders.get(order.web_order_id or "")
+            ships_to = read.ship_to_ids if read is not None else None
+        others = [o for o in by_invoice.get(invoice.id, []) if o is not order] if invoice else []
         findings.append(
             classify(
                 order,
-                chosen[order.order_id],
-                ftd_status=(listed.status if listed else "") or order.ftd_status,
-                pending_web_order=sources.pending_web_orders.get(order.web_order_id or ""),
+                invoice,
+                ftd_status=ftd_status,
+                pending_web_order=sources.web_orders.get(order.web_order_id or ""),
                 now=now,
                 pending_hours=rules.pending_hours,
+                fee_pct=fee_pct,
+                matched_by=match.how,
+                shared_with=tuple(others),
+                ships_to=ships_to,
             )
         )
-    for invoice in sources.invoices:
+    for invoice in matching.matcher.by_id.values():
         in_range = invoice.ship_date is not None and first <= invoice.ship_date <= last
-        if invoice.id not in matcher.claimed and invoice.status != VOIDED and in_range:
+        taken = invoice.id in matching.matcher.claimed or invoice.id in matching.matcher.held
+        if not taken and invoice.status != VOIDED and in_range:
             findings.append(unexpected(invoice, now))
+    orphans = ledger_view.orphan_headers(store, profile.name)
+    if orphans:
+        notes.append(_orphan_note(orphans))
     findings.sort(key=_sort_key)
     return Reconciliation(
         profile=profile.name,
@@ -214,6 +405,31 @@ def reconcile(
         komet_calls=sources.komet_calls,
         ftd_asked=sources.ftd_orders is not None,
         notes=notes,
+        fee_pct=fee_pct,
+        orphan_headers=orphans,
+    )
+
+
+def _fee_pct(profile: Profile) -> float | None:
+    """The fee rate the invoices carry, or None when the profile says Komet bills none."""
+    switches = getattr(profile, "komet_switches", {}) or {}
+    if switches.get("fee_on_invoice", "charge") != "charge":
+        return None
+    return float(getattr(profile, "komet_fee_pct", 1.5))
+
+
+def _orphan_note(orphans: list[ledger_view.OrphanView]) -> str:
+    """For the sales rep: empty web-order headers that lost creates may have left in Komet."""
+    known = [o for o in orphans if o.web_order_id]
+    parts = [f"{o.order_number or o.order_id} (create sent {o.sent_at})" for o in orphans[:10]]
+    more = f" and {len(orphans) - 10} more" if len(orphans) > 10 else ""
+    ids = (
+        f"; known ids, to delete: {', '.join(str(o.web_order_id) for o in known)}" if known else ""
+    )
+    return (
+        f"{len(orphans)} web-order.create answer(s) were lost, so Komet may hold empty pending "
+        f"web orders of the FTD customer (no boxes, no PO) for: {', '.join(parts)}{more}{ids}. "
+        "A sales rep can delete them in Komet (Sales > Web Orders)."
     )
 
 

@@ -1,8 +1,9 @@
 """The reconciliation workbook (openpyxl), formatted for the people who read it.
 
     Summary            the range, when, the threshold, counts and money per category, both charts
-    <category> × 8     one sheet per category (empty ones too, so every workbook looks the same)
+    <category> × 9     one sheet per category (empty ones too, so every workbook looks the same)
     Unreviewed runs    failed runs nobody has reviewed yet (`komet-ftd-ops runs review`)
+    Empty web orders   headers lost creates may have left in Komet (only when there are any)
 
 Every table sheet: a styled header row, frozen below the header and beside the order number,
 an auto-filter, widths from the content, money as numbers with a two-decimal format (never
@@ -35,7 +36,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from . import charts
 from .categories import CATEGORIES, LABELS, PROBLEMS
 from .core import Reconciliation
-from .tables import COLUMNS, MONEY_COLUMNS, findings_frame, summary_frame
+from .tables import COLUMNS, MONEY_COLUMNS, findings_frame, orphans_frame, summary_frame
 
 MONEY_FORMAT = "#,##0.00;[Red]-#,##0.00"
 DATE_FORMAT = "yyyy-mm-dd"
@@ -47,6 +48,12 @@ OK_FILL = PatternFill("solid", fgColor="E2F0D9")
 THIN = Border(bottom=Side(style="thin", color="999999"))
 MAX_WIDTH = 60
 WIDE_COLUMNS = {"detail": 70, "reason": 70, "run_notebook": 50, "notebook": 50}
+ORPHAN_COLUMNS = {
+    "order_number": "FTD order no.",
+    "order_id": "FTD order id",
+    "create_sent_at": "web-order.create sent (UTC)",
+    "web_order_id": "Komet web order (if known)",
+}
 RUN_COLUMNS = {
     "id": "Run",
     "kind": "Kind",
@@ -212,6 +219,11 @@ def write_workbook(
     _table(ws, runs[[c for c in RUN_COLUMNS if c in runs.columns]], RUN_COLUMNS, folder=path.parent)
     ws.freeze_panes = "B2"
     _print_setup(ws, "1:1")
+    if result.orphan_headers:
+        ws = wb.create_sheet("Empty web orders")
+        _table(ws, orphans_frame(result), ORPHAN_COLUMNS, folder=path.parent)
+        ws.freeze_panes = "B2"
+        _print_setup(ws, "1:1")
     tmp = path.with_name(f".{path.name}.tmp")
     wb.save(tmp)
     os.replace(tmp, path)

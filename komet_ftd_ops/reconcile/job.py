@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -52,7 +53,16 @@ class ReconcileReport:
             f"profile {r.profile}, ship dates {r.first} to {r.last}: {len(r.findings)} rows "
             f"({counts or 'nothing'}); {r.problems} problem(s); {len(self.unreviewed)} failed "
             f"run(s) unreviewed; Komet calls {r.komet_calls}; workbook {self.workbook}"
+            f"{self._how()}"
         ) + "".join(f"\nNOTE: {note}" for note in r.notes)
+
+    def _how(self) -> str:
+        """Which way invoices were found, and the fee they bill (Komet's 1.5% by default)."""
+        r = self.result
+        ways = ", ".join(f"{how} {n}" for how, n in r.matched_by().items())
+        fee = sum((f.fee for f in r.findings if f.fee), Decimal("0.00"))
+        expected = f"{r.fee_pct:g}% expected" if r.fee_pct is not None else "none expected"
+        return f"\ninvoices found by: {ways or 'none'}; fee billed {fee} ({expected})"
 
     def summary_table(self) -> pd.DataFrame:
         return tables.summary_frame(self.result).set_index("category")

@@ -14,8 +14,12 @@ What this module assumes about the ledger (check these first when the ledger cha
   (`rejected` = refused for lack of stock, with `reason_code`);
 - the run that handled an order is the `run_id` of its latest ledger event that the kit caused
   (listing updates, `ftd ...` events, are FTD's doing and are skipped);
+- `web_order_number` is the web order's Order # once the pipeline read it back (or None);
 - the FTD order as received is kept in `body` (its lines carry `units_per_box`), read back
-  with `Order.ftd_order()`, the same parse the FTD client applies.
+  with `Order.ftd_order()`, the same parse the FTD client applies;
+- where an order ships (florist, Komet ship-to, carrier, the ship date Komet got) is the
+  pipeline's one decision, read with `orders.shipping.decisions` (orders decided before that
+  table existed have none: they ship on FTD's date, ship-to unknown).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ..http.formats import as_day, as_decimal, as_stamp
 from ..offers.ids import inventory_key as inventory_key
 from ..offers.ids import offer_key
 from ..orders import ledger as orders_ledger
+from ..orders.shipping import Shipping, decisions
 from ..state.store import Store
 
 # What the ledger's order states mean for reconciliation.
@@ -85,6 +90,24 @@ class OrderView:
     run_id: str | None
     lines: tuple[LineView, ...]
     unreadable: tuple[str, ...] = ()  # what FTD sent for the lines that cannot be read
+    web_order_number: str | None = None  # Komet's Order # of the web order, once read back
+    # Where it ships, as the kit decided before its web order (empty: no decision recorded).
+    # `ship_date` above is the date Komet got; FTD's own is `requested_ship_date`.
+    requested_ship_date: date | None = None
+    florist: str = ""  # FTD's buyer: name and member code
+    ship_to_id: str | None = None  # the Komet ship-to sent (None: the customer's default)
+    ship_to_how: str = ""  # code | address | created | default ("" : no decision recorded)
+    carrier: str = ""  # the carrier's name (its id when Komet gave no name)
+    shipping_note: str = ""  # why it moved, or why it went to the default ship-to
+
+    @property
+    def moved(self) -> bool:
+        """The kit shipped it later than FTD asked, on purpose (FTD was told the date)."""
+        return bool(self.requested_ship_date and self.ship_date != self.requested_ship_date)
+
+    @property
+    def decided(self) -> bool:
+        return bool(self.ship_to_how)
 
     @property
     def acknowledged(self) -> bool:
@@ -157,13 +180,25 @@ def _lines(ledger_lines: list[Any], ftd_order: FtdOrder) -> tuple[LineView, ...]
     return tuple(views)
 
 
-def _view(ledger: orders_ledger.OrderLedger, order: orders_ledger.Order) -> OrderView:
+def _view(
+    ledger: orders_ledger.OrderLedger, order: orders_ledger.Order, decided: Shipping | None
+) -> OrderView:
     ftd_order = order.ftd_order()
     lines = _lines(ledger.lines(order.order_id), ftd_order)
+    requested = _day(order.ship_date)
+    where: dict[str, Any] = {"requested_ship_date": requested}
+    if decided is not None:
+        where.update(
+            florist=decided.florist,
+            ship_to_id=decided.ship_to_id,
+            ship_to_how=decided.ship_to_how,
+            carrier=decided.carrier_name or decided.carrier_id,
+            shipping_note=decided.note or "",
+        )
     return OrderView(
         order_id=str(order.order_id),
         order_number=str(order.order_number),
-        ship_date=_day(order.ship_date),
+        ship_date=(_day(decided.ship_date) if decided else None) or requested,
         state=str(order.state),
         ftd_status=str(order.ftd_status),
         web_order_id=str(order.web_order_id) if order.web_order_id else None,
@@ -175,14 +210,29 @@ def _view(ledger: orders_ledger.OrderLedger, order: orders_ledger.Order) -> Orde
         run_id=_run_id(ledger.events(order.order_id)),
         lines=lines,
         unreadable=tuple(f"ledger line {x.line_id}: price" for x in lines if x.price is None),
+        # The pipeline records the Order # once it has read the web order back (migration 0008).
+        web_order_number=getattr(order, "web_order_number", None) or None,
+        **where,
     )
 
 
+def _views(ledger: orders_ledger.OrderLedger, found: list[orders_ledger.Order]) -> list[OrderView]:
+    decided = decisions(ledger.store, ledger.profile, [o.order_id for o in found])
+    return [_view(ledger, order, decided.get(order.order_id)) for order in found]
+
+
 def orders_shipping(store: Store, profile: str, first: date, last: date) -> list[OrderView]:
-    """Every ledger order of the profile with a ship date in [first, last]."""
+    """Every ledger order of the profile that FTD asked to ship, or the kit ships, in
+    [first, last] (an order moved to a later date on purpose is found by either)."""
     ledger = orders_ledger.OrderLedger(store, profile)
     found = ledger.orders("ship_date BETWEEN ? AND ?", (first.isoformat(), last.isoformat()))
-    return [_view(ledger, order) for order in found]
+    held = {o.order_id for o in found}
+    moved_in = decisions(store, profile, shipping_between=(first, last))
+    for order_id in sorted(set(moved_in) - held):
+        order = ledger.order(order_id)
+        if order is not None:
+            found.append(order)
+    return _views(ledger, found)
 
 
 def orders_waiting_for_ack(store: Store, profile: str) -> list[OrderView]:
@@ -190,7 +240,7 @@ def orders_waiting_for_ack(store: Store, profile: str) -> list[OrderView]:
     ledger = orders_ledger.OrderLedger(store, profile)
     marks = ",".join("?" * len(NOT_YET_ACKNOWLEDGED))
     found = ledger.orders(f"state IN ({marks})", tuple(sorted(NOT_YET_ACKNOWLEDGED)))
-    return [_view(ledger, order) for order in found]
+    return _views(ledger, found)
 
 
 @dataclass(frozen=True)
@@ -254,6 +304,8 @@ def from_ftd(order: FtdOrder) -> OrderView:
         order_id=order.order_id,
         order_number=order.order_number,
         ship_date=order.requested_ship_date,
+        requested_ship_date=order.requested_ship_date,
+        florist=", ".join(p for p in (order.buyer.name, order.buyer.member_code) if p),
         state=NOT_IN_LEDGER,
         ftd_status=order.status,
         web_order_id=None,
@@ -266,3 +318,26 @@ def from_ftd(order: FtdOrder) -> OrderView:
         lines=tuple(lines),
         unreadable=tuple(unreadable),
     )
+
+
+@dataclass(frozen=True)
+class OrphanView:
+    """A bare Komet web-order header a lost `web-order.create` may have left (orders/orphans.py)."""
+
+    order_id: str
+    order_number: str  # "" when the ledger no longer holds the order
+    sent_at: str
+    web_order_id: str | None  # known only if Komet's answer turned up later
+
+
+def orphan_headers(store: Store, profile: str) -> list[OrphanView]:
+    """The candidate orphan headers not yet deleted, for the sales rep."""
+    from ..orders.orphans import OrphanHeaders  # the one owner of that table
+
+    ledger = orders_ledger.OrderLedger(store, profile)
+    found = []
+    for header in OrphanHeaders(store, profile).open():
+        order = ledger.order(header.order_id)
+        number = str(order.order_number) if order is not None else ""
+        found.append(OrphanView(header.order_id, number, header.sent_at, header.web_order_id))
+    return found

@@ -20,16 +20,24 @@ COLUMNS = {
     "order_id": "FTD order id",
     "order_number": "FTD order no. (customerPo)",
     "ship_date": "Ship date",
+    "requested_ship_date": "FTD asked to ship",
+    "florist": "Florist",
+    "ship_to": "Komet ship-to (kit's choice)",
+    "ships_to_now": "Komet ship-to now",
+    "carrier": "Carrier (kit's choice)",
+    "invoice_carrier": "Invoice carrier",
     "ftd_status": "FTD status",
     "ledger_state": "Ledger state",
     "web_order_id": "Komet web order",
     "invoice_number": "Komet invoice",
     "invoice_status": "Invoice status",
+    "matched_by": "Matched by",
     "boxes_ordered": "Boxes ordered",
     "boxes_accepted": "Boxes accepted",
     "boxes_invoiced": "Boxes invoiced",
     "expected_total": "Expected total",
     "invoice_total": "Invoice total",
+    "fee": "Fee billed",
     "difference": "Difference",
     "pending_hours": "Pending (h)",
     "park_reason": "Parked",
@@ -37,7 +45,7 @@ COLUMNS = {
     "run_id": "Run",
     "run_notebook": "Run notebook",
 }
-MONEY_COLUMNS = ("expected_total", "invoice_total", "difference")
+MONEY_COLUMNS = ("expected_total", "invoice_total", "fee", "difference")
 
 
 def _row(result: Reconciliation, f: Finding) -> dict[str, object]:
@@ -51,26 +59,38 @@ def _row(result: Reconciliation, f: Finding) -> dict[str, object]:
     difference = None
     # An amount that could not be read leaves the difference empty: it is not a 0.00.
     unread = (invoice is not None and invoice_total is None) or (order and order.unreadable)
-    if not unread and (expected is not None or invoice_total is not None):
+    # A merged invoice bills several orders: its total is compared with all of them (detail).
+    if not unread and not f.shared_with and (expected is not None or invoice_total is not None):
         difference = (invoice_total or Decimal("0.00")) - (expected or Decimal("0.00"))
     run = result.run_of(f)
+    ship_to = None
+    if order is not None and order.decided:
+        ship_to = f"{order.ship_to_id or 'default'} ({order.ship_to_how})"
     return {
         "category": f.category,
         "order_id": order.order_id if order else None,
         "order_number": order.order_number if order else (invoice.customer_po if invoice else None),
         "ship_date": (order.ship_date if order else None)
         or (invoice.ship_date if invoice else None),
+        "requested_ship_date": order.requested_ship_date if order else None,
+        "florist": (order.florist if order else "") or None,
+        "ship_to": ship_to,
+        "ships_to_now": ", ".join(x or "default" for x in f.ships_to) or None,
+        "carrier": (order.carrier if order else "") or None,
+        "invoice_carrier": (invoice.carrier_name if invoice else "") or None,
         "ftd_status": f.ftd_status or None,
         "ledger_state": order.state if order else None,
         "web_order_id": (order.web_order_id if order else None)
         or (invoice.web_order_id if invoice else None),
         "invoice_number": invoice.number if invoice else None,
         "invoice_status": invoice.status_name if invoice else None,
+        "matched_by": f.matched_by or None,
         "boxes_ordered": sum(x.boxes_ordered for x in order.lines) if order else None,
         "boxes_accepted": accepted,
         "boxes_invoiced": billed,
         "expected_total": expected,
         "invoice_total": invoice_total,
+        "fee": f.fee,
         "difference": difference,
         "pending_hours": round(f.pending_hours, 1)
         if f.pending_hours is not None and invoice and invoice.status in AWAITING_CONFIRMATION
@@ -148,5 +168,22 @@ def pending_frame(result: Reconciliation) -> pd.DataFrame:
 def problems_frame(result: Reconciliation, limit: int = 30) -> pd.DataFrame:
     """The first problems, for the notebook (the workbook has them all)."""
     frame = findings_frame(result)
-    keep = ["category", "order_number", "ship_date", "invoice_number", "detail", "run_notebook"]
+    keep = ["category", "order_number", "ship_date", "florist", "invoice_number", "detail",
+            "run_notebook"]  # fmt: skip
     return frame[frame["category"].isin(PROBLEMS)][keep].head(limit).reset_index(drop=True)
+
+
+def orphans_frame(result: Reconciliation) -> pd.DataFrame:
+    """Empty web-order headers lost creates may have left in Komet, for the sales rep."""
+    rows = [
+        {
+            "order_number": o.order_number or None,
+            "order_id": o.order_id,
+            "create_sent_at": o.sent_at,
+            "web_order_id": o.web_order_id,
+        }
+        for o in result.orphan_headers
+    ]
+    return pd.DataFrame(
+        rows, columns=["order_number", "order_id", "create_sent_at", "web_order_id"]
+    )
