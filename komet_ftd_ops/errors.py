@@ -5,8 +5,11 @@
     ├── DataError                    input that cannot be used as it is (bad file, bad rows)
     ├── StateError                   the kit's state database could not record something it must
     │                                (a Komet call's count): the run stops rather than forget
-    │   └── StateDamaged             the state database is damaged, or emptied while the home
-    │                                has runs: refused on open; restore it (`db check` says more)
+    │   ├── StateDamaged             the state database is damaged, or emptied while the home
+    │   │                            has runs: refused on open; restore it (`db check` says more)
+    │   └── StateOutdated            the state database is older than its home (newer run
+    │                                notebooks, or FTD's feed sequence moved): refused before a
+    │                                run; reconcile, then `db accept-restore`
     ├── TransportError               the call did not get a usable answer; retrying can help
     │   ├── ServiceUnavailable       5xx, an HTML error page from a proxy, a body that is not JSON
     │   │                            (`retry_after` when a 503 said how long to wait)
@@ -78,6 +81,12 @@ class StateDamaged(StateError):
     """The state database is not usable: not a SQLite file, truncated, failing SQLite's own
     check, or empty (or gone) while the home has runs. Never retryable and never re-created
     silently: a new database would forget the run history and the order ledger."""
+
+
+class StateOutdated(StateError):
+    """The state database is older than its home: run notebooks newer than its last recorded
+    run, or FTD's feed sequence moved without it (a restored older copy, or a second home).
+    Never retryable: a run on it could create orders in Komet a second time."""
 
 
 class TransportError(KometFtdOpsError):

@@ -15,6 +15,7 @@ import pandas as pd
 from .connect import Clients, open_clients
 from .komet.transport import MAX_PAGE_SIZE
 from .offers.feed import FeedOutcome, FeedState, plan_feed, publish_feed
+from .offers.inventory import read_inventory
 from .offers.quota import QuotaPlan, decide_refresh, plan_quota
 from .offers.transform import OfferBuild, build_offers
 from .runs.headline import feed_part, orders_part
@@ -147,7 +148,7 @@ def run_cycle(
     try:
         decision = decide_refresh(plan, clients.calls.today(), now)
         if decision.refresh:
-            items = clients.komet.inventory_list(profile.ftd_customer_id)
+            items = read_inventory(clients.komet, profile)  # [inventory] source
             store.put(profile.name, "inventory.last_total", len(items))
             shadow = report.orders.shadow_stock() if report.orders is not None else {}
             report.build = build_offers(items, profile.sync, shadow=shadow, today=now)
@@ -198,9 +199,18 @@ def run_sync(
 
 def _sync(home: Home, profile_name: str, dry_run: bool, run_id: str) -> CycleReport:
     from .runs.index import record_counters
+    from .state.witness import refuse_if_older
 
     profile = load_profile(profile_name, home)
     with home.open_store() as store, open_clients(profile, store, home) as clients:
+        # Before anything reaches Komet: is this database older than its home? (exit 78)
+        refuse_if_older(
+            store.conn,
+            home.runs_dir,
+            profile=profile.name,
+            ftd=None if dry_run else clients.ftd,
+            exclude_run=run_id,
+        )
         report = run_cycle(
             profile,
             store,

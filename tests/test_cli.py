@@ -96,9 +96,9 @@ def test_the_kit_from_the_command_line(home: Path) -> None:
 COMMANDS = {
     "sandbox": {"up", "down", "status", "info", "dump", "shop", "confirm", "tamper", "set",
                 "stock", "faults", "check", "export-customers"},
-    "demo": set(), "quota": set(), "onboard": set(),
+    "demo": set(), "quota": set(), "onboard": set(), "probe": set(),
     "run": {"sync"}, "runs": {"list", "prune", "review"}, "schedule": set(),
-    "reconcile": set(), "health": set(), "init": set(), "db": {"check"},
+    "reconcile": set(), "health": set(), "init": set(), "db": {"check", "accept-restore"},
 }  # fmt: skip
 # What a command imports only when it runs, so that `--help` and `sandbox status` stay quick.
 HEAVY = ("pandas", "numpy", "papermill", "nbconvert", "nbformat", "matplotlib", "openpyxl")

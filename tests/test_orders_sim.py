@@ -1,11 +1,17 @@
 """Deterministic simulation of the order pipeline against both twins, in-process.
 
 Thousands of seeded schedules of orders, faults (error, hang, reset, drop-after-commit,
-rate-limit at any call), crashes (before or after any call) and people (the sales rep confirms
-or voids, buyers cancel, florists keep buying); the order invariants must hold after each.
+rate-limit at any call; a hung Komet write may land later), crashes (before or after any call,
+or the runner's parent killed mid-call while a second run tries to start), a value for each
+Komet switch the twin honours, and people (the sales rep confirms or voids, buyers cancel,
+florists keep buying), on a virtual 5-minute clock with the real settle window. After each: the
+order invariants hold, every order is through within two calm cycles, none is parked for a
+reason retrying cures, and every order is final once the sales rep has decided.
 
-    pytest tests/test_orders_sim.py                      # SIM_SCHEDULES schedules (2000)
+    pytest tests/test_orders_sim.py                      # SIM_SCHEDULES schedules (10000)
     SIM_SEED=123 pytest tests/test_orders_sim.py -s      # replay one seed, trace printed
+
+The schedules run in two forked processes, one per core (`WORKERS`).
 """
 
 from __future__ import annotations
@@ -18,21 +24,22 @@ import os
 import random
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from sim.harness import SimWorld, _cycle, run_schedule
-from sim.inproc import KINDS, OK, CallLog
+from sim.harness import FaultSchedule, SimWorld, _cycle, honoured_switches, run_schedule
+from sim.inproc import KINDS, OK, CallLog, virtual_time
 from sim.variants import NoWebOrderIdKomet
 
 from komet_ftd_ops.komet import KometClient
+from komet_ftd_ops.komet.switches import SWITCHES
 from komet_ftd_ops.orders import process_orders
 from komet_ftd_ops.sandbox.ftd import shop as ftd_shop
 from komet_ftd_ops.sandbox.komet import db as komet_db
 from komet_ftd_ops.testing.invariants import violations
 
-SCHEDULES = int(os.environ.get("SIM_SCHEDULES", "2000"))
+SCHEDULES = int(os.environ.get("SIM_SCHEDULES", "10000"))
 WORKERS = 2
 STEPS = ("web-order.create", "web-order-item.add", "web-order.checkout", "POST orders/acknowledge")
 
@@ -56,19 +63,29 @@ def _init_worker() -> None:
 
 def _run_seeds(seeds: list[int]) -> dict[str, Any]:
     assert _world is not None
-    failed, calls, crashes, orders = [], Counter(), 0, 0
+    failed, calls, crashes, orders, late = [], Counter(), 0, 0, 0
+    drawn: Counter[tuple[str, str]] = Counter()
     for seed in seeds:
         outcome = run_schedule(_world, seed)
         calls.update(outcome.calls)
         crashes += outcome.crashes
         orders += outcome.orders
+        late += outcome.late_writes
+        drawn.update(outcome.switches.items())
         if outcome.problems:
             failed.append(outcome.describe())
-    return {"failed": failed, "calls": calls, "crashes": crashes, "orders": orders}
+    return {
+        "failed": failed,
+        "calls": calls,
+        "crashes": crashes,
+        "orders": orders,
+        "late": late,
+        "drawn": drawn,
+    }
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # ~1.5 min on 2 idle cores; a busy machine needs more
+@pytest.mark.timeout(2400)  # see the README's test timings; a busy machine needs more
 def test_every_schedule_keeps_every_order_exactly_once() -> None:
     if os.environ.get("SIM_SEED"):
         _init_worker()
@@ -94,6 +111,11 @@ def test_every_schedule_keeps_every_order_exactly_once() -> None:
             assert calls[(service, step, kind)] > 0, f"no {kind} at {step} in {SCHEDULES} schedules"
     assert sum(r["crashes"] for r in results) > SCHEDULES // 2
     assert sum(r["orders"] for r in results) > SCHEDULES
+    assert sum(r["late"] for r in results) > 0, "no hung write ever landed later"
+    drawn: Counter[tuple[str, str]] = sum((r["drawn"] for r in results), Counter())
+    for name in honoured_switches():  # every value of every switch the twin honours, drawn
+        for value in SWITCHES[name].values:
+            assert drawn[(name, value)] > 0, f"switch {name}={value} never drawn"
 
 
 def test_a_schedule_replays_identically() -> None:
@@ -117,7 +139,7 @@ def _same_day_pair(world: SimWorld, rng: random.Random) -> list[str]:
             count=12,
             oversell=0.0,
             rng=rng,
-            now=datetime.now(UTC),
+            now=world.clock.now(),
             on_oversell=lambda offer: komet_db.take_offer_stock(db, offer),
         )
     by_day: dict[str, list[str]] = {}
@@ -136,16 +158,19 @@ def _offers(world: SimWorld, order_id: str) -> set[str]:
 
 def _run_calm(world: SimWorld, komet_class: type[KometClient]) -> tuple[list[str], list[str]]:
     """Two same-day orders through three calm cycles; the broken invariants and the pair."""
-    world.twins.restore()
-    store = world.fresh_store()
-    pair = _same_day_pair(world, random.Random(5))
-    log = CallLog()
-    for _ in range(3):
-        clients = world.clients(store, _never, log, komet_class)
-        process_orders(
-            world.profile, store, clients, dry_run=False, run_id=None, now=datetime.now(UTC)
-        )
-    dump = world.twins.dump()
+    world.clock.reset()
+    with virtual_time(world.clock):
+        world.twins.restore()
+        store = world.fresh_store()
+        pair = _same_day_pair(world, random.Random(5))
+        log = CallLog()
+        for _ in range(3):
+            clients = world.clients(store, _never, log, komet_class)
+            process_orders(
+                world.profile, store, clients, dry_run=False, run_id=None, now=world.clock.now()
+            )
+            world.clock.advance(300)
+        dump = world.twins.dump()
     customer = world.profile.ftd_customer_id
     return violations(store, "sim", dump["komet"], dump["ftd"], customer), pair
 
@@ -172,26 +197,57 @@ def test_cycle_helper_survives_a_crash() -> None:
     """A crash mid-cycle leaves nothing half-written: the next cycle finishes the order."""
     logging.disable(logging.WARNING)
     world = SimWorld()
-    world.twins.restore()
-    store = world.fresh_store()
-    with world.twins.db.atomic() as conn:
-        ftd_shop.shop(
-            conn,
-            count=2,
-            oversell=0.0,
-            rng=random.Random(1),
-            now=datetime.now(UTC),
-            on_oversell=lambda offer: None,
-        )
-    calls = iter(["ok", "ok", "ok", "crash-after"])
+    world.clock.reset()
+    with virtual_time(world.clock):
+        world.twins.restore()
+        store = world.fresh_store()
+        with world.twins.db.atomic() as conn:
+            ftd_shop.shop(
+                conn,
+                count=2,
+                oversell=0.0,
+                rng=random.Random(1),
+                now=world.clock.now(),
+                on_oversell=lambda offer: None,
+            )
+        calls = iter(["ok", "ok", "ok", "crash-after"])
 
-    def crash_on_fourth(service: str, name: str) -> str:
-        return next(calls, OK)
+        def crash_on_fourth(service: str, name: str) -> str:
+            return next(calls, OK)
 
-    log, trace = CallLog(), []
-    assert _cycle(world, store, world.profile, crash_on_fourth, log, trace) is False
-    for _ in range(3):
-        assert _cycle(world, store, world.profile, _never, log, trace)
-    dump = world.twins.dump()
+        log, trace = CallLog(), []
+        assert _cycle(world, store, world.profile, crash_on_fourth, log, trace) is False
+        for _ in range(3):  # 5 virtual minutes apart: past the 60 s settle window each time
+            assert _cycle(world, store, world.profile, _never, log, trace)
+        dump = world.twins.dump()
     assert violations(store, "sim", dump["komet"], dump["ftd"], world.profile.ftd_customer_id) == []
     assert {o["status"] for o in dump["ftd"]["orders"]} == {"ACKNOWLEDGED"}
+
+
+def test_the_liveness_check_catches_an_order_that_never_drains() -> None:
+    """With a settle window longer than the calm cycles, a lost write is never re-sent in
+    time: the schedule must report the stalled order, not pass it as 'safe'."""
+    logging.disable(logging.WARNING)
+    world = SimWorld()
+    day = 24 * 3600
+    world.profile = replace(
+        world.profile, orders=replace(world.profile.orders, unknown_settle_seconds=day)
+    )
+    stalled = [run_schedule(world, seed) for seed in range(40)]
+    stuck = [o for o in stalled if any("not through" in p for p in o.problems)]
+    assert stuck, "no schedule with a day-long settle window was reported as stalled"
+
+
+def test_a_second_run_is_refused_only_while_a_cycle_holds_the_lock() -> None:
+    """The overlap detector bites: outside a cycle nothing holds the lock, so a second run
+    would start (counted as an overlap); inside, the lock refuses it."""
+    logging.disable(logging.WARNING)
+    world = SimWorld()
+    idle = FaultSchedule(random.Random(3), rate=0.0, crash_rate=1.0)
+    idle.second_run_refused = world.second_run_refused
+    kinds = [idle("komet", "web-order.create") for _ in range(60)]
+    assert "kill-parent" in kinds and idle.overlaps == kinds.count("kill-parent")
+    outcomes = [run_schedule(world, seed) for seed in range(30)]
+    kills = sum(n for o in outcomes for (_, _, kind), n in o.calls.items() if kind == "kill-parent")
+    assert kills > 0
+    assert not [p for o in outcomes for p in o.problems if "second run" in p]

@@ -8,8 +8,9 @@ The command list below is the whole CLI: `cli` is complete as soon as this modul
     jobs.py        demo, quota
     runs.py        run sync, runs list|prune|review, schedule
     onboard.py     onboard
+    probe.py       probe (the conformance probe of a live Komet account)
     reconcile.py   reconcile, health
-    db.py          db check
+    db.py          db check|accept-restore
 
 The command modules import only light things at the top; pandas, papermill and the like are
 imported inside the command functions that need them, so `--help` stays quick.
@@ -22,7 +23,7 @@ import sys
 import click
 
 from ..errors import KometFtdOpsError
-from . import db, home, jobs, onboard, reconcile, runs, sandbox
+from . import db, home, jobs, onboard, probe, reconcile, runs, sandbox
 
 COMMANDS: tuple[click.Command, ...] = (
     home.init,
@@ -30,6 +31,7 @@ COMMANDS: tuple[click.Command, ...] = (
     jobs.demo,
     jobs.quota,
     onboard.onboard,
+    probe.probe,
     runs.run,
     runs.runs,
     runs.schedule,

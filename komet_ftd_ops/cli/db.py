@@ -1,13 +1,25 @@
-"""`komet-ftd-ops db check`: is the state database usable, and if not, what is wrong with it."""
+"""`komet-ftd-ops db check | accept-restore`: is the state database usable and as new as its
+home; and, after reconciling, accepting an older one deliberately."""
 
 from __future__ import annotations
 
 import sqlite3
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from .home import kit_home
+
+if TYPE_CHECKING:
+    from ..settings.home import Home
+    from ..state.witness import Witness
+
+_PROFILE = click.option(
+    "--profile",
+    default=None,
+    help="Also ask FTD whether its feed sequence moved without this database (one FTD call).",
+)
 
 
 @click.group()
@@ -16,15 +28,18 @@ def db() -> None:
 
 
 @db.command()
-def check() -> None:
-    """Say whether the state database is usable: ok, damaged (with SQLite's own message), or
-    empty or missing while the home has runs. Exit 0 when usable, 78 when not (restore the file
-    from a backup), 74 when it cannot be read at all. Reads only: never creates or repairs.
+@_PROFILE
+def check(profile: str | None) -> None:
+    """Say whether the state database is usable and as new as its home: ok; damaged (with
+    SQLite's own message); empty or missing while the home has runs; older than its runs (run
+    notebooks newer than its last recorded run); feed sequence moved (with --profile: FTD holds a
+    feed this database never sent). Exit 0 when usable, 78 when not, 74 when it cannot be read
+    at all. Reads only: never creates or repairs (the FTD question is a delta FTD refuses).
 
-    Example: komet-ftd-ops db check
+    Example: komet-ftd-ops db check --profile acme
     """
     from ..runs.runner import EXIT_CONFIG, EXIT_IOERR
-    from ..state.integrity import examine
+    from ..state.integrity import OK, examine
 
     home = kit_home()
     try:
@@ -32,8 +47,63 @@ def check() -> None:
     except (OSError, sqlite3.OperationalError) as exc:
         click.echo(f"cannot read the state database {home.state_db}: {exc}", err=True)
         sys.exit(EXIT_IOERR)
-    if finding.usable:
+    if not finding.usable:
+        click.echo(finding.line(), err=True)
+        sys.exit(EXIT_CONFIG)
+    if finding.state != OK:  # new: nothing in it to be older than anything
         click.echo(finding.line())
         return
-    click.echo(finding.line(), err=True)
-    sys.exit(EXIT_CONFIG)
+    try:
+        witnesses = _witnesses(home, profile)
+    except (OSError, sqlite3.OperationalError) as exc:
+        click.echo(f"cannot read the state database {home.state_db}: {exc}", err=True)
+        sys.exit(EXIT_IOERR)
+    refused = [w for w in witnesses if w.refused]
+    if refused:
+        click.echo(refused[0].line(), err=True)
+        sys.exit(EXIT_CONFIG)
+    click.echo(f"{finding.line()}; " + "; ".join(w.line().removeprefix("ok: ") for w in witnesses))
+
+
+def _witnesses(home: Home, profile: str | None) -> list[Witness]:
+    from ..connect import ftd_client
+    from ..settings.profiles import load_profile
+    from ..state.witness import check_feed, check_runs
+
+    conn = sqlite3.connect(f"{home.state_db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        found = [check_runs(conn, home.runs_dir)]
+        if profile is not None:
+            ftd = ftd_client(load_profile(profile, home), home=home)
+            try:
+                found.append(check_feed(conn, profile, ftd))
+            finally:
+                ftd.close()
+        return found
+    finally:
+        conn.close()
+
+
+@db.command("accept-restore")
+@_PROFILE
+def accept_restore(profile: str | None) -> None:
+    """Accept a state database older than its home, deliberately: after restoring an older copy
+    (or stopping a second home) and reconciling what Komet and FTD hold, record the run notebooks
+    and (with --profile) FTD's feed sequence as known, so runs go on. The next sync then sends a
+    full feed past FTD's sequence.
+
+    Example: komet-ftd-ops db accept-restore --profile acme
+    """
+    from ..connect import ftd_client
+    from ..settings.profiles import load_profile
+    from ..state.witness import accept
+
+    home = kit_home()
+    with home.open_store() as store:
+        ftd = ftd_client(load_profile(profile, home), home=home) if profile else None
+        try:
+            said = accept(store, home.runs_dir, profile=profile, ftd=ftd)
+        finally:
+            if ftd is not None:
+                ftd.close()
+    click.echo("accepted: " + ("; ".join(said) if said else "nothing to accept"))

@@ -6,6 +6,8 @@
       ├── flock <home>/locks/<profile>.lock        held → a `skipped` row, back at once; the
       │                                              child and its kernel inherit the lock and
       │                                              die with their parent (runs.processes)
+      ├── a sync: refuse a database older than      StateOutdated, exit 78, nothing recorded
+      │   its runs (state.witness)                   (FTD's feed base is asked in the kernel)
       ├── check runs/ is writable and has room      else a failed row (filesystem), exit 74
       ├── insert the `runs` row (status running)   the notebook writes its counters into it
       ├── papermill in a child process, own session, killed with its kernel at the deadline
@@ -47,6 +49,7 @@ from ..errors import ConfigError, KometFtdOpsError
 from ..settings.home import HOME_VARIABLE, Home, environment
 from ..settings.profiles import load_profile
 from ..state.store import Store, utcnow
+from ..state.witness import refuse_if_older
 from . import index as runs
 from .alerts import alert_on_health_change
 from .filesystem import check_room, filesystem_error, is_filesystem_errno, set_aside_partial
@@ -323,6 +326,8 @@ def run_notebook(
         with acquire_profile_lock(home, profile, note=note) as lock:
             if lock.fd is None:
                 return _record_skipped(store, job, lock.held_by or "another process")
+            if kind == "sync":  # nothing of the run exists yet; FTD is asked in the kernel
+                refuse_if_older(store.conn, home.runs_dir)
             return _execute(store, job, lock.fd)
     finally:
         store.close()

@@ -102,12 +102,15 @@ def violations(
                 f"web order {w['id']} ({len(w['items'])} items, status {w['status']}) "
                 "belongs to no FTD order"
             )
+    # customer_checkout=no: the web order is never checked out and carries no customerPo; its
+    # invoice (from the first add) is what the sales rep confirms.
+    placed = (komet_dump.get("settings") or {}).get("customer_checkout") == "no"
     by_po = Counter(
         str(w["customerPo"]) for w in web.values() if w["status"] in LIVE and w["customerPo"]
     )
     for ftd_order in ftd_dump["orders"]:
         found = _check_order(
-            ftd_order, orders.get(ftd_order["order_id"]), web, invoices, by_po, final
+            ftd_order, orders.get(ftd_order["order_id"]), web, invoices, by_po, final, placed
         )
         problems += [f"{ftd_order['order_id']}: {text}" for text in found]
     return problems
@@ -130,6 +133,7 @@ def _check_order(
     invoices: Mapping[str, Mapping[str, Any]],
     by_po: Counter[str],
     final: bool,
+    placed: bool = False,
 ) -> list[str]:
     status, number = ftd_order["status"], str(ftd_order["order_number"])
     if order is None:
@@ -144,9 +148,10 @@ def _check_order(
                 f"acknowledged with ref {ack.get('supplier_ref')!r}, ledger holds web "
                 f"order {order.web_order_id}"
             )
-        if w is None or w["status"] != WebOrderStatus.CHECKED_OUT:
+        unchecked = placed and w is not None and w["status"] in LIVE and w.get("invoiceId")
+        if w is None or (w["status"] != WebOrderStatus.CHECKED_OUT and not unchecked):
             return out + [f"accepted on FTD but web order {order.web_order_id} is not checked out"]
-        if str(w["customerPo"]) != number:
+        if str(w["customerPo"]) != number and not (placed and not w["customerPo"]):
             out.append(f"web order {w['id']} has customerPo {w['customerPo']!r}")
         have = Counter(_item(i["inventoryIds"], i["quantity"], i["price"]) for i in w["items"])
         if have != _accepted_items(ftd_order):
@@ -162,8 +167,11 @@ def _check_order(
             out.append("rejected on FTD but a live Komet web order holds it")
     elif status == "CANCELLED":
         invoice = invoices.get(str(w["invoiceId"])) if w and w.get("invoiceId") else None
-        pending = live and w is not None and w["status"] == WebOrderStatus.PENDING
-        if pending or (invoice and invoice["status"] != InvoiceStatus.VOIDED):
+        voided = invoice is not None and invoice["status"] == InvoiceStatus.VOIDED
+        # A pending web order whose invoice is voided (placed without a checkout, then voided by
+        # the sales rep) holds nothing any more.
+        pending = live and w is not None and w["status"] == WebOrderStatus.PENDING and not voided
+        if pending or (invoice and not voided):
             out.append("cancelled on FTD but Komet still holds it")
     elif status == "NEW" and final and not order.parked:
         out.append(f"still NEW on FTD and not parked (ledger state {order.state})")

@@ -7,14 +7,21 @@ restored from a seeded template before each schedule.
 
 Faults are injected here, at the transport, with the same meaning as the twin's fault middleware
 (`komet_ftd_ops/sandbox/faults.py`), plus the crash: the process "dies" before or after the
-service handled a call (`SimCrash`, a BaseException nothing in the kit catches).
+service handled a call (`SimCrash`, a BaseException nothing in the kit catches), or the runner's
+parent is killed mid-call (`KILL_PARENT`: its kernel dies with it, see `runs/processes.py`).
+
+Time is virtual: `virtual_time(clock)` makes both twins read a `VirtualClock`, and a write that
+hangs may still land on Komet later (the `late_writes` switch), within the same cycle: sooner
+than any settle window, which is shorter than the 5 minutes between cycles.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +37,7 @@ from komet_ftd_ops.sandbox.komet import app as komet_app
 from komet_ftd_ops.sandbox.komet import db as komet_db
 from komet_ftd_ops.sandbox.server import TWIN_MIGRATIONS
 from komet_ftd_ops.state.store import Store
+from komet_ftd_ops.testing.clock import VirtualClock
 
 KOMET_BASE = "http://komet.sim/api/"
 FTD_BASE = "http://ftd.sim"
@@ -48,7 +56,12 @@ DROP = "drop-after-commit"  # the service did the work, the answer is lost
 RATE_LIMIT = "rate-limit"  # Komet: its daily-limit message; FTD: 429
 CRASH_BEFORE = "crash-before"
 CRASH_AFTER = "crash-after"
-KINDS = (ERROR, HANG, RESET, DROP, RATE_LIMIT, CRASH_BEFORE, CRASH_AFTER)
+KILL_PARENT = "kill-parent"  # the runner's parent killed mid-call: the service did the work
+FAULTS = (ERROR, HANG, RESET, DROP, RATE_LIMIT)
+CRASHES = (CRASH_BEFORE, CRASH_AFTER, KILL_PARENT)
+KINDS = FAULTS + CRASHES
+# Komet's writes: a hung one may land later when the twin's `late_writes` switch says so.
+KOMET_WRITES = ("web-order.create", "web-order-item.add", "web-order.checkout", "web-order.delete")
 
 Decide = Callable[[str, str], str]  # (service, call name) -> kind
 
@@ -59,6 +72,55 @@ class CallLog:
 
     def count(self, service: str, kind: str | None = None) -> int:
         return sum(1 for s, _, k in self.calls if s == service and (kind is None or k == kind))
+
+
+@contextmanager
+def virtual_time(clock: VirtualClock) -> Iterator[None]:
+    """Both twins read `clock` (stamps, today's date, feed timers) while inside."""
+    patches = [
+        (komet_db, "now_stamp", lambda: clock.now().strftime("%Y-%m-%dT%H:%M:%S")),
+        (komet_db, "today", lambda: clock.now().date()),
+        (ftd_app, "_now", clock.now),
+        (ftd_app, "_now_ms", clock.epoch_ms),
+    ]
+    saved = [(module, name, getattr(module, name)) for module, name, _ in patches]
+    for module, name, value in patches:
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for module, name, value in saved:
+            setattr(module, name, value)
+
+
+@dataclass
+class LateWrites:
+    """Writes that hung on the client and land on the twin a few calls later (or at the end
+    of the cycle at the latest): what a slow Komet does, which only the settle window guards."""
+
+    rng: random.Random
+    on: bool = False  # the `late_writes` switch: "later"
+    queue: list[tuple[int, str, httpx.Request]] = field(default_factory=list)
+    landed: int = 0
+
+    def hold(self, service: str, request: httpx.Request) -> None:
+        self.queue.append((self.rng.randint(0, 3), service, request))
+
+    def tick(self, twins: InProcessTwins) -> None:
+        """One more call went by: land what is due."""
+        due = [item for item in self.queue if item[0] <= 0]
+        self.queue = [(n - 1, s, r) for n, s, r in self.queue if n > 0]
+        for _, service, request in due:
+            self._land(twins, service, request)
+
+    def flush(self, twins: InProcessTwins) -> None:
+        queue, self.queue = self.queue, []
+        for _, service, request in queue:
+            self._land(twins, service, request)
+
+    def _land(self, twins: InProcessTwins, service: str, request: httpx.Request) -> None:
+        twins.call(service, request)
+        self.landed += 1
 
 
 class _Transport:
@@ -126,11 +188,19 @@ def _request(
 class AppTransport(httpx.BaseTransport):
     """An httpx transport that hands each request to an aiohttp app, with faults."""
 
-    def __init__(self, twins: InProcessTwins, service: str, decide: Decide, log: CallLog) -> None:
+    def __init__(
+        self,
+        twins: InProcessTwins,
+        service: str,
+        decide: Decide,
+        log: CallLog,
+        late: LateWrites | None = None,
+    ) -> None:
         self.twins = twins
         self.service = service
         self.decide = decide
         self.log = log
+        self.late = late
 
     def _name(self, request: httpx.Request) -> str:
         path = request.url.path
@@ -142,6 +212,8 @@ class AppTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         name = self._name(request)
+        if self.late is not None and self.late.queue:
+            self.late.tick(self.twins)
         kind = self.decide(self.service, name)
         self.log.calls.append((self.service, name, kind))
         if kind == CRASH_BEFORE:
@@ -153,6 +225,9 @@ class AppTransport(httpx.BaseTransport):
                 headers={"content-type": "text/html"},
             )
         if kind == HANG:
+            late = self.late
+            if late is not None and late.on and self.service == "komet" and name in KOMET_WRITES:
+                late.hold(self.service, request)
             raise httpx.ReadTimeout("simulated hang", request=request)
         if kind == RESET:
             raise httpx.RemoteProtocolError("simulated reset", request=request)
@@ -161,8 +236,8 @@ class AppTransport(httpx.BaseTransport):
         response = self.twins.call(self.service, request)
         if kind == DROP:
             raise httpx.ReadError("simulated drop after commit", request=request)
-        if kind == CRASH_AFTER:
-            raise SimCrash(f"crash after {self.service} {name}")
+        if kind in (CRASH_AFTER, KILL_PARENT):
+            raise SimCrash(f"{kind} at {self.service} {name}")
         return response
 
     def _rate_limited(self) -> httpx.Response:
@@ -210,11 +285,25 @@ class InProcessTwins:
         self.template.backup(self.db.conn)
         self._build_apps()  # fresh in-memory listing noise, seeded as on a restarted twin
 
-    def transport(self, service: str, decide: Decide, log: CallLog) -> AppTransport:
-        return AppTransport(self, service, decide, log)
+    def transport(
+        self, service: str, decide: Decide, log: CallLog, late: LateWrites | None = None
+    ) -> AppTransport:
+        return AppTransport(self, service, decide, log, late)
 
     def call(self, service: str, request: httpx.Request) -> httpx.Response:
-        return self.loop.run_until_complete(self._call(self.apps[service], request))
+        """Drive the app's coroutine by hand: an in-memory twin never waits on anything, so the
+        event loop's scheduling (a tenth of a schedule's time) is skipped; a coroutine that does
+        wait is finished on the loop instead."""
+        coro = self._call(self.apps[service], request)
+        asyncio.events._set_running_loop(self.loop)
+        try:
+            waiting = coro.send(None)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        finally:
+            asyncio.events._set_running_loop(None)
+        coro.close()
+        raise RuntimeError(f"the in-process twin waited on {waiting!r}; nothing in it should")
 
     async def _call(self, app: web.Application, request: httpx.Request) -> httpx.Response:
         answer = await app._handle(_request(app, request, self.loop))
