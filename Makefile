@@ -45,8 +45,11 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy komet_ftd_ops
 
+# Two workers by default (this machine's cores); the simulation forks two more processes of its
+# own. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 test: venv lint browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 bench: venv
 	$(BIN)/python bench/sync.py
