@@ -29,6 +29,7 @@ import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from komet_ftd_ops.connect import open_clients
 from komet_ftd_ops.orders import OrderLedger, process_orders
@@ -36,7 +37,8 @@ from komet_ftd_ops.sandbox import catalogue, control
 from komet_ftd_ops.sandbox.ftd.orders import create_order
 from komet_ftd_ops.sandbox.server import open_twin_db
 from komet_ftd_ops.settings.home import Home
-from komet_ftd_ops.settings.profiles import load_profile
+from komet_ftd_ops.settings.profiles import Profile, load_profile
+from komet_ftd_ops.state.store import Store
 from komet_ftd_ops.sync import run_cycle
 from komet_ftd_ops.testing.clock import CYCLE_SECONDS, VirtualClock
 from komet_ftd_ops.testing.invariants import violations
@@ -46,6 +48,15 @@ MINIMUM = 1 + LINES + 1  # create, one add per line, checkout
 WRITES = ("web-order.create", "web-order-item.add", "web-order.checkout")
 THROUGH = ("acknowledged", "rejected")  # FTD has the kit's answer
 MAX_VIRTUAL_CYCLES = 48  # four virtual hours
+
+
+def _problems(sandbox: Any, store: Store, profile: Profile) -> list[str]:
+    """Faults off, then the exactly-once invariants over both twins' state."""
+    sandbox.clear_faults()
+    dump = sandbox.dump()
+    return violations(
+        store, profile.name, dump["komet"], dump["ftd"], profile.ftd_customer_id, final=False
+    )
 
 
 def make_orders(home: Path, count: int, seed: int) -> list[str]:
@@ -152,16 +163,7 @@ def run(count: int, latency_ms: int, fault_rate: float, seed: int) -> dict[str, 
                             break
                     seconds = time.perf_counter() - started
                     calls = clients.calls.today() - before
-                sandbox.clear_faults()
-                dump = sandbox.dump()
-                problems = violations(
-                    store,
-                    profile.name,
-                    dump["komet"],
-                    dump["ftd"],
-                    profile.ftd_customer_id,
-                    final=False,
-                )
+                problems = _problems(sandbox, store, profile)
                 done = sum(ledger.get(o).state == "acknowledged" for o in orders)
         finally:
             sandbox.close()
@@ -218,16 +220,7 @@ def run_virtual(count: int, fault_rate: float, seed: int) -> dict[str, float]:
                                 through_in.setdefault(order_id, cycles)
                         clock.advance(CYCLE_SECONDS)
                     calls = clients.calls.today() - before
-                sandbox.clear_faults()
-                dump = sandbox.dump()
-                problems = violations(
-                    store,
-                    profile.name,
-                    dump["komet"],
-                    dump["ftd"],
-                    profile.ftd_customer_id,
-                    final=False,
-                )
+                problems = _problems(sandbox, store, profile)
         finally:
             sandbox.close()
             control.down(Home.at(home))

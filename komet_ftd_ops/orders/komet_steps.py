@@ -49,7 +49,6 @@ from .ledger import (
     CREATING,
     DELETING,
     LINE_ADDING,
-    LINE_REJECTED,
     PENDING,
     RECEIVED,
     UNDECIDED,
@@ -227,14 +226,8 @@ def _not_available(cycle: Cycle, order: Order, line: Line, asked: int, left: int
             detail=f"{left} of {line.boxes} boxes left",
         )
         return
-    cycle.ledger.update_line(
-        order.order_id,
-        line.line_id,
-        cycle.now,
-        state=LINE_REJECTED,
-        qty_sent=0,
-        reason_code=OUT_OF_STOCK,
-        detail=f"{left} boxes left in Komet",
+    cycle.ledger.reject_line(
+        order.order_id, line.line_id, cycle.now, OUT_OF_STOCK, f"{left} boxes left in Komet"
     )
     cycle.report.lines_rejected += 1
 
@@ -369,18 +362,14 @@ def step_checking_out(cycle: Cycle, order: Order, lines: list[Line], lost: str =
 
 def _placed(cycle: Cycle, order: Order) -> bool:
     """No checkout (customer_checkout = no): the order is placed once its items are added."""
-    fresh = cycle.ledger.get(order.order_id)
-    lines = cycle.ledger.lines(order.order_id)
-    record_acknowledging(cycle, fresh, ack_body(fresh, lines), event="placed without checkout")
-    cycle.report.invoiced += 1
-    cycle.invoice_cache.clear()  # an invoice the cycle's earlier invoice.list did not see
+    _checked_out(cycle, order, event="placed without checkout")
     return True
 
 
-def _checked_out(cycle: Cycle, order: Order) -> None:
+def _checked_out(cycle: Cycle, order: Order, event: str = "checked out") -> None:
     fresh = cycle.ledger.get(order.order_id)
     lines = cycle.ledger.lines(order.order_id)
-    record_acknowledging(cycle, fresh, ack_body(fresh, lines), event="checked out")
+    record_acknowledging(cycle, fresh, ack_body(fresh, lines), event=event)
     cycle.report.invoiced += 1
     cycle.invoice_cache.clear()  # an invoice the cycle's earlier invoice.list did not see
 

@@ -387,6 +387,20 @@ class OrderLedger:
                 self._event(db, order_id, f"line {line_id} {values['state']}", detail, stamp)
         self.touched.append(order_id)
 
+    def reject_line(
+        self,
+        order_id: str,
+        line_id: str,
+        now: datetime,
+        reason_code: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """The line goes back to FTD rejected: no boxes, with FTD's reason code when given."""
+        values: dict[str, Any] = {"state": LINE_REJECTED, "qty_sent": 0}
+        if reason_code is not None:
+            values["reason_code"] = reason_code
+        self.update_line(order_id, line_id, now, detail=detail, **values)
+
     def park(self, order_id: str, reason: str, detail: str, *, retry: bool, now: datetime) -> None:
         """Stop an order with a reason; `retry` says whether later cycles try again alone."""
         current = self.get(order_id)

@@ -29,7 +29,7 @@ from . import dates
 from .carriers import choose
 from .cycle import Cycle
 from .ftd_steps import NO_SHIP_TO, ack_body, record_acknowledging
-from .ledger import LINE_REJECTED, UNDECIDED, Line, Order
+from .ledger import UNDECIDED, Line, Order
 from .shiptos import Florist, find_ship_to
 
 
@@ -155,10 +155,7 @@ def _window(item: dict[str, Any]) -> dates.Window | None:
 
 def _reject(cycle: Cycle, order: Order, rejected: dict[str, str], note: str) -> None:
     for line_id, reason in rejected.items():
-        cycle.ledger.update_line(
-            order.order_id, line_id, cycle.now, state=LINE_REJECTED, qty_sent=0,
-            reason_code=reason, detail=note or reason,
-        )  # fmt: skip
+        cycle.ledger.reject_line(order.order_id, line_id, cycle.now, reason, note or reason)
         cycle.report.lines_rejected += 1
 
 

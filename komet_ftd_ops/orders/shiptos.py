@@ -145,7 +145,7 @@ class ShipToBook:
 
     # -- which client may list -------------------------------------------------------------
 
-    def _company(self) -> KometClient | None:
+    def company(self) -> KometClient | None:
         factory = getattr(self.cycle.clients, "company", None)
         return factory() if factory is not None else None
 
@@ -154,7 +154,7 @@ class ShipToBook:
         cycle = self.cycle
         if cycle.switch("customer_shipto_list") == "yes":
             return cycle.clients.komet
-        company = self._company()
+        company = self.company()
         if company is not None:
             return company
         refused = self.store.get(self.profile, REFUSED_KEY)
@@ -359,7 +359,7 @@ def find_ship_to(cycle: Cycle, florist: Florist) -> Found:
         found = book.match(florist)
         if found is not None:
             return Found(found, book.how(florist, found))
-    company = book._company()
+    company = book.company()
     if company is not None and florist.member_code:
         return Found(create(cycle, company, book, florist), "created")
     if cycle.profile.shipping.missing_ship_to == "park":

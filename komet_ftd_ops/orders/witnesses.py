@@ -34,7 +34,7 @@ from ..komet.models import InvoiceStatus, WebOrderItem, WebOrderStatus
 from ..offers.ids import OfferId, inventory_ids_of
 from .cycle import FTD, Cycle, Parked, classify
 from .ftd_steps import OUT_OF_STOCK, ack_body, record_acknowledging
-from .ledger import ACKNOWLEDGED, ADDED, CANCELLED, LINE_REJECTED, REJECTED, Line, Order
+from .ledger import ACKNOWLEDGED, ADDED, CANCELLED, REJECTED, Line, Order
 
 BLIND = "the Komet witness is blind: invoice.list items carry no customerPo (link_fields={})"
 HALF_CENT = Decimal("0.005")  # Komet keeps prices to the cent
@@ -135,9 +135,7 @@ def _komet_witness(cycle: Cycle, order: Order) -> str:
 def _decided(cycle: Cycle, order: Order, lines: list[Line], state: str, why: str) -> None:
     with cycle.ledger.store.atomic():
         for line in lines:
-            cycle.ledger.update_line(
-                order.order_id, line.line_id, cycle.now, state=LINE_REJECTED, qty_sent=0
-            )
+            cycle.ledger.reject_line(order.order_id, line.line_id, cycle.now)
         cycle.ledger.update(order.order_id, cycle.now, state=state, event="witness", detail=why)
 
 
@@ -167,14 +165,7 @@ def _adopt(
         for line in lines:
             item = taken.get(line.line_id)
             if item is None:
-                cycle.ledger.update_line(
-                    order.order_id,
-                    line.line_id,
-                    cycle.now,
-                    state=LINE_REJECTED,
-                    qty_sent=0,
-                    reason_code=OUT_OF_STOCK,
-                )
+                cycle.ledger.reject_line(order.order_id, line.line_id, cycle.now, OUT_OF_STOCK)
             else:
                 cycle.ledger.update_line(
                     order.order_id,

@@ -22,11 +22,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from ...komet.switches import SWITCHES
 from ...state.store import Store
 from .. import catalogue
 from . import db as komet_db
-from .wire import Call, Refusal, invalid, required
+from .wire import Call, invalid, required
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -108,15 +107,6 @@ def belongs(db: Store, ship_to_id: int, customer_id: int) -> bool:
     )
 
 
-def _switch(call: Call, name: str) -> str:
-    """A switch's value: `komet_db.switch` once the twin has it, else the settings, else the
-    default (read defensively while the switch table is being built)."""
-    reader = getattr(komet_db, "switch", None)
-    if reader is not None:
-        return str(reader(call.db, name))
-    return str(call.settings.get(name, SWITCHES[name].default))
-
-
 def _json(row: Any) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -134,9 +124,10 @@ def _json(row: Any) -> dict[str, Any]:
 
 
 def ship_to_list(call: Call) -> dict[str, Any]:
-    """`shiptos[]` for at least one of `customerId`, `name` (LIKE), `updatedAsOf` (GMT)."""
-    if call.token["type"] == "customer" and _switch(call, "customer_shipto_list") != "yes":
-        raise Refusal("Method not allowed for this token.")
+    """`shiptos[]` for at least one of `customerId`, `name` (LIKE), `updatedAsOf` (GMT).
+
+    Whether a Customer token may call it at all is the app's permission check (the
+    customer_shipto_list switch, `app.method_allowed`)."""
     given = [call.raw(k) is not None for k in ("customerId", "name", "updatedAsOf")]
     if not any(given):
         raise required("customerId")
