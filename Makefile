@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test venv lint browser bench lab clean
+.PHONY: run test venv lint browser postgres bench lab clean airflow
 
 venv: $(STAMP)
 
@@ -25,6 +25,35 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else \
 	    echo "the browser test needs $(CHROMIUM): run 'sudo apt-get install chromium' (or set CHROMIUM=...)"; exit 1; \
+	  fi; \
+	fi
+
+# Airflow pins its own dependencies (SQLAlchemy, pydantic, FastAPI...), so it gets its own
+# virtualenv: the kit with its `airflow` extra, and pytest for tests/airflow (which the main
+# run does not collect: tests/conftest.py).
+AIRFLOW_VENV ?= .venv-airflow
+AIRFLOW_BIN := $(AIRFLOW_VENV)/bin
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+
+airflow: $(AIRFLOW_STAMP)
+
+$(AIRFLOW_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_BIN)/python -m pip install -q --upgrade pip
+	$(AIRFLOW_BIN)/python -m pip install -q -e '.[airflow]' 'pytest>=8.0' 'pytest-timeout>=2.3'
+	$(AIRFLOW_BIN)/python -m ipykernel install --prefix $(AIRFLOW_VENV) --name python3 >/dev/null
+	touch $(AIRFLOW_STAMP)
+
+# The PostgreSQL tests start a throwaway cluster of Debian's server (tests/pg.py): initdb and
+# pg_ctl from /usr/lib/postgresql/*/bin, run as the `postgres` user when make runs as root.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing postgresql (Debian package) for the PostgreSQL tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "the PostgreSQL tests need Debian's server: run 'sudo apt-get install postgresql'"; exit 1; \
 	  fi; \
 	fi
 
@@ -48,12 +77,13 @@ lint: venv
 # Two workers by default (this machine's cores); the simulation forks two more processes of its
 # own. TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 2
-test: venv lint browser
+test: venv lint browser postgres airflow
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(AIRFLOW_BIN)/python -m pytest -q tests/airflow
 
 bench: venv
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/orders.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache

@@ -19,6 +19,9 @@
     │                                dropped connection): read back before sending it again
     ├── RateLimited                  the service asked us to slow down (`retry_after` seconds,
     │                                None when it did not say how long)
+    ├── LeaseLost                    the run's lease on the PostgreSQL state database is gone
+    │                                (or could not be reached): nothing written; the next cycle
+    │                                tries again (`state.lease`)
     ├── DeadlineExceeded             the whole run took longer than its deadline
     ├── FilesystemError              the kit's files could not be written (read-only runs/, full
     │                                disk): a person must make room or fix the mount
@@ -128,6 +131,15 @@ class RateLimited(KometFtdOpsError):
     def __init__(self, message: str, retry_after: float | None = None, **details: object) -> None:
         super().__init__(message, **details)
         self.retry_after = retry_after
+
+
+class LeaseLost(KometFtdOpsError):
+    """The run's lease on the PostgreSQL state database is no longer held by its runner, or the
+    database could not be reached to take it: the write it guards did not happen. Retryable: the
+    next cycle takes the lease afresh (or finds another machine's run holding it)."""
+
+    retryable = True
+    failure_class = UPSTREAM
 
 
 class DeadlineExceeded(KometFtdOpsError):

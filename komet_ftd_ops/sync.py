@@ -205,7 +205,7 @@ def _sync(home: Home, profile_name: str, dry_run: bool, run_id: str) -> CycleRep
     with home.open_store() as store, open_clients(profile, store, home) as clients:
         # Before anything reaches Komet: is this database older than its home? (exit 78)
         refuse_if_older(
-            store.conn,
+            store,
             home.runs_dir,
             profile=profile.name,
             ftd=None if dry_run else clients.ftd,

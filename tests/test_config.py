@@ -13,6 +13,7 @@ from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.settings.profiles import load_profile
 from komet_ftd_ops.settings.secrets import Secret, resolve_secret, write_secret
 from komet_ftd_ops.state.calls import CallCounter
+from komet_ftd_ops.state.sqlite_file import SQLiteFile
 from komet_ftd_ops.state.store import Store
 
 PROFILE = """
@@ -129,7 +130,7 @@ def test_a_semicolon_in_a_migration_comment_or_string_is_not_a_statement_end(
             "CREATE TABLE t (x TEXT DEFAULT ';'); -- one; two\nCREATE TABLE u (y INT) -- last; no end",
         ),
     ]
-    with Store(tmp_path / "m.sqlite3", migrations=migrations) as store:
+    with SQLiteFile(tmp_path / "m.sqlite3", migrations=migrations) as store:  # the twin's
         names = {r[0] for r in store.query("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"t", "u"} <= names
 
@@ -152,3 +153,83 @@ def test_many_processes_opening_a_new_state_file_at_once_all_succeed(tmp_path: P
     assert [p.returncode for p in procs] == [0] * 8, [e for e in errors if e][:1]
     with Store(path) as store:
         assert CallCounter(store).today() == 8
+
+
+# --- where the state database is: database_url --------------------------------------------
+
+DB_PASSWORD = "pg-Pa55word-never-shown"
+
+
+def write_settings(home: Path, text: str) -> None:
+    (home / "komet-ftd-ops.toml").write_text(text)
+
+
+def test_the_state_database_is_the_variable_then_the_settings_file_then_the_home_file(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KOMET_FTD_OPS_DATABASE_URL", raising=False)
+    kit = Home.at(home)
+    assert kit.state_file() == kit.state_db  # nothing set: the SQLite file in the home
+    write_settings(home, 'database_url = "sqlite:///elsewhere/s.sqlite3"\n')
+    assert kit.state_file() == kit.root / "elsewhere" / "s.sqlite3"  # relative: the home's
+    with kit.open_store() as store:
+        assert store.backend == "sqlite" and store.path == kit.root / "elsewhere" / "s.sqlite3"
+    assert (home / "elsewhere" / "s.sqlite3").stat().st_size > 0
+
+    write_settings(home, 'database_url = "env:KFO_DB"\n')
+    monkeypatch.setenv("KFO_DB", f"postgresql://kfo:{DB_PASSWORD}@db.example:5432/kfo")
+    url = kit.database_url()
+    assert url.drivername == "postgresql+psycopg" and url.password == DB_PASSWORD
+    assert kit.state_file() is None
+    assert DB_PASSWORD not in str(url) and DB_PASSWORD not in repr(url)
+
+    write_secret("database_url", f"postgresql+psycopg://kfo:{DB_PASSWORD}@file.example/k", kit)
+    write_settings(home, 'database_url = "file:database_url"\n')
+    assert kit.database_url().host == "file.example"
+
+    monkeypatch.setenv("KOMET_FTD_OPS_DATABASE_URL", "postgresql://o@override.example/k")
+    assert kit.database_url().host == "override.example"  # the variable wins
+
+
+@pytest.mark.parametrize(
+    "value, said",
+    [
+        (f"mysql://kfo:{DB_PASSWORD}@db.example/kfo", "SQLite or on PostgreSQL"),
+        (f"postgresql://kfo:{DB_PASSWORD}@db.example:notaport/kfo", "not a URL"),
+        ("env:KFO_DB_MISSING", "KFO_DB_MISSING"),
+    ],
+    ids=["other-database", "bad-url", "unset-reference"],
+)
+def test_a_bad_database_url_is_one_line_without_the_password(
+    home: Path, monkeypatch: pytest.MonkeyPatch, value: str, said: str
+) -> None:
+    monkeypatch.delenv("KOMET_FTD_OPS_DATABASE_URL", raising=False)
+    write_settings(home, f'database_url = "{value}"\n')
+    with pytest.raises(ConfigError, match=said) as caught:
+        Home.at(home).open_store()
+    assert DB_PASSWORD not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_an_unreachable_database_is_named_without_its_password() -> None:
+    from komet_ftd_ops.errors import ConnectionFailed
+
+    url = f"postgresql+psycopg://kfo:{DB_PASSWORD}@127.0.0.1:9/kfo?connect_timeout=2"
+    with pytest.raises(ConnectionFailed, match="cannot connect to the state database") as caught:
+        Store(url)
+    assert DB_PASSWORD not in str(caught.value) and "kfo:***@127.0.0.1:9" in str(caught.value)
+    assert caught.value.retryable  # exit 75: the next cycle tries again
+
+
+def test_the_database_password_is_one_of_the_secrets_a_run_notebook_is_scanned_for(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from komet_ftd_ops.runs.secretscan import profile_secrets
+
+    monkeypatch.delenv("KOMET_FTD_OPS_DATABASE_URL", raising=False)
+    write_profile(home, "acme", PROFILE)
+    assert not any(DB_PASSWORD in v for v in profile_secrets("acme", Home.at(home)))
+    write_settings(home, 'database_url = "env:KFO_DB"\n')
+    monkeypatch.setenv("KFO_DB", f"postgresql://kfo:{DB_PASSWORD}@db.example/kfo")
+    values = profile_secrets("acme", Home.at(home))
+    assert DB_PASSWORD in values  # alone: a traceback may print it without the URL
+    assert any(v.startswith("postgresql") and DB_PASSWORD in v for v in values)

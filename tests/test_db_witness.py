@@ -151,9 +151,9 @@ def test_notebook_stamps_and_a_home_without_rows(tmp_path: Path) -> None:
     from komet_ftd_ops.state.store import Store
 
     with Store(tmp_path / "state.sqlite3", runs_dir=tmp_path / "elsewhere") as store:
-        found = witness.check_runs(store.conn, runs)
+        found = witness.check_runs(store, runs)
         assert found.refused and "last recorded run: none" in found.line()
         witness.accept(store, runs)
-        assert not witness.check_runs(store.conn, runs).refused
+        assert not witness.check_runs(store, runs).refused
         (day / "130000Z-sync.ipynb").write_text("{}")  # a run after the acceptance
-        assert witness.check_runs(store.conn, runs).refused
+        assert witness.check_runs(store, runs).refused

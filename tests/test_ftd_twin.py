@@ -24,7 +24,7 @@ from aiohttp import web
 
 from komet_ftd_ops.sandbox import faults
 from komet_ftd_ops.sandbox.ftd import app as ftd_app
-from komet_ftd_ops.state.store import Store
+from komet_ftd_ops.state.sqlite_file import SQLiteFile as Store
 
 TODAY = datetime.now(UTC).date()
 ORDER_KEYS = [

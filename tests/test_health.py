@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 import test_reconcile
 from click.testing import CliRunner
+from conftest import TEST_PROFILE_TOML
 from test_reconcile import Market
 
 from komet_ftd_ops.cli.reconcile import health as health_command
@@ -141,3 +143,66 @@ def test_tampering_turns_health_red_and_a_fix_turns_it_green(market: Market) -> 
     market.control.confirm(str(forgotten["invoice_id"]))  # a person confirms it at last
     save_last(market.store, market.reconcile())
     assert check_health(market.store, "sandbox", rules=rules, now=market.now).ok
+
+
+# --- health --all: every profile of the home ------------------------------------------------
+
+
+def _profiles(home: Path, *names: str) -> None:
+    (home / "profiles").mkdir(exist_ok=True)
+    for name in names:
+        (home / "profiles" / f"{name}.toml").write_text(TEST_PROFILE_TOML)
+
+
+def _recent_sync(store: Store, profile: str, status: str = "ok") -> None:
+    started = datetime.now(UTC) - timedelta(minutes=2)
+    run_id = run_index.new_run_id("sync", started)
+    run_index.create_run(store, run_id=run_id, profile=profile, kind="sync", started_at=started,
+                         kit_version="t")  # fmt: skip
+    run_index.finish_run(store, run_id, status=status, duration_s=1, reason="Komet 503",
+                         failure_class="upstream" if status == "failed" else None,
+                         finished_at=started + timedelta(seconds=1))  # fmt: skip
+
+
+def test_health_all_lists_every_profile_failing_ones_first_and_exits_with_the_worst(
+    home: Path, store: Store
+) -> None:
+    _profiles(home, "alpha", "beta", "gamma")
+    _recent_sync(store, "alpha")
+    _recent_sync(store, "beta")
+    for _ in range(3):
+        _recent_sync(store, "beta", "failed")
+    # gamma never ran
+
+    red = CliRunner().invoke(health_command, ["--all"])
+
+    assert red.exit_code == 2
+    lines = red.output.splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == ["beta", "gamma", "alpha"]
+    assert lines[0].startswith("critical: beta: 3 sync cycles failed in a row (last: Komet 503)")
+    assert lines[1].startswith("critical: gamma: no sync has ever succeeded")
+    # every line says the profile's last success, orders waiting, held orders and failures
+    assert lines[2].startswith("ok: alpha: ") and "last sync ok 2 min ago" in lines[2]
+    assert "0 order(s) NEW" in lines[2] and "no order held" in lines[2]
+    assert "0 failed in a row" in lines[2] and "last sync ok" in lines[0]
+
+    as_json = CliRunner().invoke(health_command, ["--all", "--json"])
+    assert as_json.exit_code == 2
+    listed = json.loads(as_json.output)
+    assert [(h["profile"], h["ok"]) for h in listed] == [
+        ("beta", False), ("gamma", False), ("alpha", True),
+    ]  # fmt: skip
+
+    _recent_sync(store, "beta")
+    _recent_sync(store, "gamma")
+    green = CliRunner().invoke(health_command, ["--all"])
+    assert green.exit_code == 0
+    assert [line[:3] for line in green.output.splitlines()] == ["ok:"] * 3
+
+
+def test_health_wants_one_profile_or_all(home: Path) -> None:
+    assert CliRunner().invoke(health_command, []).exit_code == 2
+    both = CliRunner().invoke(health_command, ["--all", "--profile", "acme"])
+    assert both.exit_code == 2 and "either --profile NAME or --all" in both.output
+    none = CliRunner().invoke(health_command, ["--all"])
+    assert none.exit_code == 2 and none.output.startswith("critical: no profiles under ")

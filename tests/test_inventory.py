@@ -253,7 +253,8 @@ def test_a_delta_on_the_accepted_state_equals_a_full_feed(
         _accept(
             state, "f2", "delta", delta.sequence, target, delta.upserts, delta.withdrawals, 0, later
         )
-        history = dict(store.query("SELECT offer_id, price FROM offer_history WHERE profile='p'"))
+        rows = store.query("SELECT offer_id, price FROM offer_history WHERE profile = 'p'")
+        history = {r["offer_id"]: r["price"] for r in rows}
         ever = {o["offer_id"]: o["price_per_unit"] for o in _apply(ftd_side, full).values()}
         ever.update(
             {o["offer_id"]: o["price_per_unit"] for o in offers_as_dicts(delta.upserts, "t")}

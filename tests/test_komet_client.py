@@ -6,7 +6,6 @@ import email.utils
 import json
 import logging
 import re
-import sqlite3
 import traceback
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -15,6 +14,7 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+import sqlalchemy.exc
 
 from komet_ftd_ops.errors import (
     ApiError,
@@ -729,18 +729,20 @@ def test_a_count_that_cannot_be_saved_fails_loudly_after_the_answer() -> None:
     fake.expect("POST", "/api/web-order.create", json=ok(webOrderId="30200"))
     fake.expect("GET", "/api/customer.list", json=ok(customers=[]))
     client = KometClient(make_config(), transport=fake.transport(), on_call=counter)
-    store.conn.execute("ALTER TABLE api_calls RENAME TO api_calls_away")  # the save will fail
+    with store.atomic() as tx:
+        tx.execute("ALTER TABLE api_calls RENAME TO api_calls_away")  # the save will fail
     with pytest.raises(StateError) as info:
         client.web_order_create(CUSTOMER)
     exc = info.value
-    assert not exc.retryable and isinstance(exc.__cause__, sqlite3.OperationalError)
+    assert not exc.retryable and isinstance(exc.__cause__, sqlalchemy.exc.OperationalError)
     assert "web-order.create" in str(exc) and "could not be counted" in str(exc)
     assert exc.details["answer"]["webOrderId"] == "30200"  # Komet's answer is not lost
     assert len(fake.seen) == 1  # the write was sent once, not resent
     assert_no_token(exc)
 
     # The count was kept in memory, not dropped: the next call saves it with its own.
-    store.conn.execute("ALTER TABLE api_calls_away RENAME TO api_calls")
+    with store.atomic() as tx:
+        tx.execute("ALTER TABLE api_calls_away RENAME TO api_calls")
     assert client.customer_list() == []
     assert counter.by_method() == {"customer.list": 1, "web-order.create": 1}
     fake.assert_done()

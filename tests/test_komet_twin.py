@@ -25,7 +25,7 @@ from komet_ftd_ops.sandbox import catalogue, faults
 from komet_ftd_ops.sandbox.komet import app as komet_app
 from komet_ftd_ops.sandbox.komet import db as komet_db
 from komet_ftd_ops.sandbox.komet.shiptos import CARRIER_DAYS
-from komet_ftd_ops.state.store import Store
+from komet_ftd_ops.state.sqlite_file import SQLiteFile as Store
 
 KOMET_MIGRATIONS = faults.MIGRATIONS + komet_app.MIGRATIONS
 

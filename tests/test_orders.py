@@ -271,8 +271,9 @@ def _spend_quota(case: Case) -> None:
     day = datetime.now(UTC).date().isoformat()
     with case.store.atomic() as db:
         db.execute(
-            "INSERT INTO api_calls VALUES (?, 'komet', 'inventory.list', ?)",
-            (day, case.profile.daily_quota),
+            "INSERT INTO api_calls (day, service, method, calls) "
+            "VALUES (:day, 'komet', 'inventory.list', :calls)",
+            {"day": day, "calls": case.profile.daily_quota},
         )
 
 

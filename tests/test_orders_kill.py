@@ -2,7 +2,8 @@
 
 Each run: its own twin, florists buying (some stock already sold in Komet), then rounds of a
 sync process killed after a random number of HTTP calls, with the sales rep and buyers acting in
-between; then an undisturbed process finishes. No order may be lost or doubled.
+between; then an undisturbed process finishes. No order may be lost or doubled, with the state
+in SQLite or (the first third of the seeds) in PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,13 +17,18 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, start_twin
+from conftest import REPO, StateBackend, start_twin
 from sim.twin_world import TwinWorld
 
 from komet_ftd_ops.sandbox.control import SandboxControl
 
 WORKER = REPO / "tests" / "sim" / "sync_worker.py"
 RUNS = int(os.environ.get("KILL_RUNS", "3"))
+PG_RUNS = max(1, RUNS // 3)  # the same seeds on PostgreSQL state: the first third of them
+CASES = [pytest.param(run, "sqlite", id=f"sqlite-{run}") for run in range(RUNS)] + [
+    pytest.param(run, "postgresql", id=f"postgresql-{run}", marks=pytest.mark.postgres)
+    for run in range(PG_RUNS)
+]
 ROUNDS = 5
 
 
@@ -70,8 +76,10 @@ def _people(control: SandboxControl, rng: random.Random) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("run", range(RUNS))
-def test_a_killed_sync_process_loses_and_doubles_nothing(tmp_path: Path, run: int) -> None:
+@pytest.mark.parametrize(("run", "state_backend"), CASES, indirect=["state_backend"])
+def test_a_killed_sync_process_loses_and_doubles_nothing(
+    tmp_path: Path, run: int, state_backend: StateBackend
+) -> None:
     twin = start_twin(tmp_path)
     try:
         world = TwinWorld(tmp_path, twin.info)  # lists the inventory on FTD

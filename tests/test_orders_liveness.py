@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import REPO, start_twin
+from conftest import REPO, StateBackend, start_twin
 from sim.twin_world import TwinWorld
 
 from komet_ftd_ops.connect import Clients, ftd_client, komet_client
@@ -93,7 +93,10 @@ class CountedWorld(TwinWorld):
 
 
 @pytest.fixture
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CountedWorld]:
+def world(
+    tmp_path_factory: pytest.TempPathFactory, state_backend: StateBackend
+) -> Iterator[CountedWorld]:
+    """The counted twin world, its state in SQLite or PostgreSQL (each test runs on both)."""
     home = tmp_path_factory.mktemp("orders-liveness")
     twin = start_twin(home)
     try:
@@ -127,7 +130,9 @@ def run_sync_cli(home: Path) -> int:
 
 def test_the_fault_mix_drains_without_stalls_through_run_sync(tmp_path: Path) -> None:
     """Issue 10, point 1's mix plus FTD acknowledgement errors, through the CLI, on the strict
-    twin with every switch at its hardest (the twin's defaults)."""
+    twin with every switch at its hardest (the twin's defaults). SQLite only: the same mix runs
+    on both backends in-process below, and whole CLI runs on PostgreSQL state in
+    test_run_kill.py and test_two_machines.py (a minute each is enough)."""
     (tmp_path / "profiles").mkdir()
     (tmp_path / "profiles" / "sandbox.toml").write_text(CLI_PROFILE)
     twin = start_twin(tmp_path)
@@ -231,7 +236,7 @@ def test_a_cycle_that_held_orders_back_exits_75_after_publishing(world: CountedW
         run_sync("sandbox", home=Home.at(world.home))
     assert exit_code_for(caught.value) == 75
     assert failure_class_for(type(caught.value).__name__) == "upstream"  # from a notebook too
-    (row,) = world.store.query("SELECT counters FROM runs ORDER BY rowid DESC LIMIT 1")
-    counters = json.loads(row[0])
+    (row,) = world.store.query("SELECT counters FROM runs ORDER BY started_at DESC LIMIT 1")
+    counters = json.loads(row["counters"])
     assert counters["orders_held_back"] == 2  # recorded before the error went up
     assert counters["inventory_refreshed"] is True  # and the feed still went out

@@ -28,7 +28,15 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from sim.harness import FaultSchedule, SimWorld, _cycle, honoured_switches, run_schedule
+from conftest import KIT_TEMPLATE
+from sim.harness import (
+    FaultSchedule,
+    PostgresState,
+    SimWorld,
+    _cycle,
+    honoured_switches,
+    run_schedule,
+)
 from sim.inproc import KINDS, OK, CallLog, virtual_time
 from sim.variants import NoWebOrderIdKomet
 
@@ -40,6 +48,8 @@ from komet_ftd_ops.sandbox.komet import db as komet_db
 from komet_ftd_ops.testing.invariants import violations
 
 SCHEDULES = int(os.environ.get("SIM_SCHEDULES", "10000"))
+# The first of the same seeds again with the kit's state in PostgreSQL (a database per schedule).
+PG_SCHEDULES = int(os.environ.get("SIM_PG_SCHEDULES", str(min(100, SCHEDULES))))
 WORKERS = 2
 STEPS = ("web-order.create", "web-order-item.add", "web-order.checkout", "POST orders/acknowledge")
 
@@ -53,12 +63,12 @@ def _logging_back_on() -> Iterator[None]:
     logging.disable(logging.NOTSET)
 
 
-def _init_worker() -> None:
+def _init_worker(postgres: Any = None) -> None:
     global _world
     # A forked worker inherits pytest's whole heap: without this, every full collection walks it.
     gc.freeze()
     logging.disable(logging.WARNING)  # the clients log every retry; thousands of them here
-    _world = SimWorld()
+    _world = SimWorld(postgres=None if postgres is None else PostgresState(postgres, KIT_TEMPLATE))
 
 
 def _run_seeds(seeds: list[int]) -> dict[str, Any]:
@@ -116,6 +126,35 @@ def test_every_schedule_keeps_every_order_exactly_once() -> None:
     for name in honoured_switches():  # every value of every switch the twin honours, drawn
         for value in SWITCHES[name].values:
             assert drawn[(name, value)] > 0, f"switch {name}={value} never drawn"
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_share_of_the_schedules_on_postgresql(postgres_server: Any, _kit_template: str) -> None:
+    """The first PG_SCHEDULES seeds with the state (and the profile lock) in PostgreSQL.
+    Replay one: SIM_SEED=<seed> pytest tests/test_orders_sim.py -k postgresql -s"""
+    if os.environ.get("SIM_SEED"):
+        _init_worker(postgres_server)
+        assert _world is not None
+        outcome = run_schedule(_world, int(os.environ["SIM_SEED"]))
+        print(outcome.describe())
+        assert not outcome.problems, outcome.describe()
+        return
+    seeds = list(range(PG_SCHEDULES))
+    chunks = [seeds[i::WORKERS] for i in range(WORKERS)]
+    context = multiprocessing.get_context("fork")
+    with context.Pool(WORKERS, initializer=_init_worker, initargs=(postgres_server,)) as pool:
+        results = pool.map(_run_seeds, chunks)
+    failed = [text for r in results for text in r["failed"]]
+    assert not failed, (
+        f"{len(failed)} of {PG_SCHEDULES} schedules on PostgreSQL broke an invariant; replay "
+        f"one with SIM_SEED=<seed> pytest tests/test_orders_sim.py -k postgresql -s\n\n"
+        + "\n\n".join(failed[:3])
+    )
+    calls: Counter[tuple[str, str, str]] = sum((r["calls"] for r in results), Counter())
+    assert sum(n for (_, _, kind), n in calls.items() if kind == "kill-parent") > 0
+    assert sum(r["crashes"] for r in results) > PG_SCHEDULES // 2
+    assert sum(r["orders"] for r in results) > PG_SCHEDULES
 
 
 def test_a_schedule_replays_identically() -> None:

@@ -12,7 +12,6 @@ checkout, and the witnesses asked before a create.
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -335,9 +334,8 @@ def _invoice_of(world: SwitchWorld, web_order_id: str | None) -> Any:
 
 def _older_copy(world: SwitchWorld, path: Any) -> Store:
     """The kit's database as it is now, to be put back later (a restore)."""
-    target = sqlite3.connect(path)
-    world.store.conn.backup(target)
-    target.close()
+    with Store(path) as copy:
+        world.store.backup_to(copy)
     return Store(path)
 
 

@@ -121,7 +121,8 @@ def test_a_clean_day_is_all_matched_or_rejected_lines(market: Market) -> None:
     assert result.problems == 0, [f.detail for f in result.findings if f.category != "matched"]
     assert counts["matched"] > 0 and counts["rejected_lines"] >= 1  # oversold lines were refused
     ledger_orders = market.store.query("SELECT order_number FROM orders WHERE profile='sandbox'")
-    assert sorted(by_order(result)) == sorted(r[0] for r in ledger_orders)  # each exactly once
+    numbers = sorted(r["order_number"] for r in ledger_orders)
+    assert sorted(by_order(result)) == numbers  # each exactly once
     # Each order names the run that handled it, and that run's notebook.
     for finding in result.findings:
         run = result.run_of(finding)
@@ -178,9 +179,8 @@ def test_a_cancellation_the_rep_voided_is_matched_not_voided(market: Market) -> 
     market.cycle()
     market.twin.control("ftd", "POST", "cancel", json={"order_id": ordered[0]})
     market.cycle()  # the kit sees the request; the invoice waits for the rep (cancel_review)
-    number = market.store.query("SELECT order_number FROM orders WHERE order_id=?", (ordered[0],))[
-        0
-    ][0]
+    (row,) = market.store.query("SELECT order_number FROM orders WHERE order_id=?", (ordered[0],))
+    number = row["order_number"]
     invoice = next(
         i for i in market.control.dump()["komet"]["invoices"] if i["customerPo"] == number
     )

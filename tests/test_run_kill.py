@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 import test_reconcile
-from conftest import REPO, start_twin
+from conftest import REPO, StateBackend, start_twin
 from test_reconcile import Market
 
 from komet_ftd_ops.orders import OrderLedger
@@ -91,19 +91,36 @@ def _wait_for_kernel(top: subprocess.Popen[bytes], timeout: float = 90) -> list[
     raise AssertionError("no kernel started")
 
 
-def _never_unlocked_while_alive(home: Path, profile: str, old: list[psutil.Process]) -> float:
+# PostgreSQL: only the runner holds the lease; its child and kernel die with it (a parent-death
+# signal, delivered as the runner exits) and re-check the lease before every write. So the lease
+# may be free a moment before they are gone, but never while one of them could still write.
+DYING_S = 1.0
+
+
+def _never_unlocked_while_alive(
+    home: Path, profile: str, old: list[psutil.Process], backend: str = "sqlite"
+) -> float:
     """Probe the lock until the old processes are gone; returns how long they took to die.
 
-    Getting the lock while one of them still lives is the overlap this file is about.
+    Getting the lock while one of them still lives is the overlap this file is about (on
+    PostgreSQL: one of them still alive `DYING_S` after).
     """
     t0 = time.monotonic()
     while True:
         with profile_lock(Home.at(home), profile, note="probe") as held_by:
             if held_by is None:
+                if backend == "postgresql":
+                    _wait_gone(old, DYING_S)
                 survivors = [p.pid for p in old if _alive(p)]
                 assert survivors == [], f"processes {survivors} of a killed run work unlocked"
                 return time.monotonic() - t0
         assert time.monotonic() - t0 < 20, "the killed run's processes did not die with it"
+        time.sleep(0.01)
+
+
+def _wait_gone(processes: list[psutil.Process], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while any(_alive(p) for p in processes) and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
@@ -123,11 +140,13 @@ def _sleepy_cli(home: Path) -> subprocess.Popen[bytes]:
     return _run_sync_cli(home, "test", "--notebook", str(FIXTURES / "sleepy.ipynb"))
 
 
-def test_a_killed_cli_takes_its_child_and_kernel_along(home: Path, profile: str) -> None:
+def test_a_killed_cli_takes_its_child_and_kernel_along(
+    home: Path, profile: str, state_backend: StateBackend
+) -> None:
     cli = _sleepy_cli(home)
     old = _kill_mid_run(cli, random.Random(1))
     assert len(old) >= 2  # the papermill child and its kernel (seen before the kill)
-    assert _never_unlocked_while_alive(home, profile, old) < 10
+    assert _never_unlocked_while_alive(home, profile, old, state_backend.name) < 10
     with Home.at(home).open_store() as store:
         (row,) = runs.list_runs(store)
     assert row.status == runs.RUNNING  # the runner died before it could finish its row
@@ -142,7 +161,7 @@ def test_a_killed_cli_takes_its_child_and_kernel_along(home: Path, profile: str)
 
 @pytest.mark.parametrize("victim", ["child", "kernel"])
 def test_a_killed_child_or_kernel_ends_the_run_and_frees_the_lock(
-    home: Path, profile: str, victim: str
+    home: Path, profile: str, victim: str, state_backend: StateBackend
 ) -> None:
     cli = _sleepy_cli(home)
     old = _wait_for_kernel(cli)
@@ -158,7 +177,9 @@ def test_a_killed_child_or_kernel_ends_the_run_and_frees_the_lock(
     assert row.status == runs.FAILED and row.failure_class == "needs_person"
 
 
-def test_a_second_run_while_a_kernel_works_is_skipped(home: Path, profile: str) -> None:
+def test_a_second_run_while_a_kernel_works_is_skipped(
+    home: Path, profile: str, state_backend: StateBackend
+) -> None:
     cli = _sleepy_cli(home)
     try:
         _wait_for_kernel(cli)
@@ -216,9 +237,17 @@ def _killer_scheduler(home: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("start", [_killer_cli, _killer_scheduler], ids=["cli", "scheduler"])
+@pytest.mark.parametrize(
+    ("start", "state_backend"),
+    [
+        pytest.param(_killer_cli, "sqlite", id="cli"),
+        pytest.param(_killer_scheduler, "sqlite", id="scheduler"),
+        pytest.param(_killer_cli, "postgresql", id="cli-postgresql", marks=pytest.mark.postgres),
+    ],
+    indirect=["state_backend"],
+)
 def test_a_killed_runner_never_overlaps_the_next_run_and_orders_still_get_through(
-    tmp_path: Path, start: Callable[[Path], subprocess.Popen[bytes]]
+    tmp_path: Path, start: Callable[[Path], subprocess.Popen[bytes]], state_backend: StateBackend
 ) -> None:
     twin = start_twin(tmp_path, lines=120, seed=5)
     try:
@@ -236,7 +265,7 @@ def test_a_killed_runner_never_overlaps_the_next_run_and_orders_still_get_throug
                 control.add_fault(service, "latency", None, 1.0, 150)
             old = _kill_mid_run(start(tmp_path), rng)
             nxt = _run_sync_cli(tmp_path, "sandbox")  # at once
-            _never_unlocked_while_alive(tmp_path, "sandbox", old)
+            _never_unlocked_while_alive(tmp_path, "sandbox", old, state_backend.name)
             assert nxt.wait(300) in (0, 75)
             control.clear_faults()
         _until_idle(tmp_path, control)

@@ -210,7 +210,7 @@ def test_a_run_with_a_parked_order_comes_first_marked_as_a_problem(
         "1 order(s) parked" in needs_a_look
         and f"{now - timedelta(hours=1):%H:%M:%S}" not in needs_a_look
     )
-    first_row = page[page.index("<tbody>") :].split("</tr>")[0]
+    first_row = needs_a_look[needs_a_look.index("<tbody>") :].split("</tr>")[0]
     assert '<tr class="problem">' in first_row and "5 received, 4 invoiced" in first_row
     assert "1 parked" in first_row
     idle_row = next(r for r in page.split("</tr>") if f"{now - timedelta(hours=1):%H:%M:%S}" in r)

@@ -26,7 +26,7 @@ from komet_ftd_ops.sandbox.ftd import app as ftd_app
 from komet_ftd_ops.sandbox.komet import app as komet_app
 from komet_ftd_ops.sandbox.server import TWIN_MIGRATIONS, open_twin_db
 from komet_ftd_ops.settings.home import SETTINGS_FILE, Home
-from komet_ftd_ops.state.store import Store
+from komet_ftd_ops.state.sqlite_file import SQLiteFile as Store
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

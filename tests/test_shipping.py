@@ -213,7 +213,7 @@ def check_every_web_order(shop: Shop) -> dict[str, dict[str, Any]]:
     web_orders = {str(w["id"]): w for w in dump["komet"]["web_orders"]}
     ftd = {o["order_id"]: o for o in dump["ftd"]["orders"]}
     checked: dict[str, dict[str, Any]] = {}
-    for order in shop.ledger().orders("web_order_id IS NOT NULL"):
+    for order in shop.ledger().orders(with_web_order=True):
         web = web_orders[str(order.web_order_id)]
         bought = ftd[order.order_id]
         member, street = florist_of(bought)
@@ -266,8 +266,8 @@ def test_ten_florists_three_new_with_a_company_token(shop: Shop) -> None:
     assert sorted(s["shipToCode"] for s in created) == expected  # one each, not two
     rows = shop.store.query("SELECT member_code, ship_to_how FROM order_shipping")
     for member in expected:  # created by its first order, found by code for the next
-        assert [r[1] for r in rows if r[0] == member].count("created") == 1
-    how = dict(rows)
+        assert [r["ship_to_how"] for r in rows if r["member_code"] == member].count("created") == 1
+    how = {r["member_code"]: r["ship_to_how"] for r in rows}
     by_address = [f[0] for f in catalogue.FLORISTS if f[7] == "address"]
     assert {how[m] for m in shipped if m in by_address} <= {"address"}
     assert {how[m] for m in shipped if m in KNOWN and m not in by_address} == {"code"}
@@ -303,7 +303,7 @@ def test_without_a_company_token_the_profile_decides(shop: Shop) -> None:
     assert moved.web_order_id and not moved.parked
     web = next(w for w in shop.dump()["komet"]["web_orders"] if str(w["id"]) == moved.web_order_id)
     assert str(web["shipToId"]) == default
-    note = shop.store.query("SELECT note FROM order_shipping WHERE order_id=?", (new,))[0][0]
+    note = shop.store.query("SELECT note FROM order_shipping WHERE order_id=?", (new,))[0]["note"]
     assert NEW[3] in note and "has no ship-to in Komet" in note
 
 
@@ -324,7 +324,7 @@ def test_a_lost_ship_to_add_answer_creates_one_ship_to_not_two(shop: Shop) -> No
     made = [s for s in shop.dump()["komet"]["shiptos"] if s["shipToCode"] == NEW[0]]
     assert len(made) == 1
     add = shop.store.query("SELECT ship_to_id FROM ship_to_adds WHERE code=?", (NEW[0],))
-    assert [r[0] for r in add] == [str(made[0]["id"])]
+    assert [r["ship_to_id"] for r in add] == [str(made[0]["id"])]
     assert shop.ledger().get(order_id).web_order_id
     check_every_web_order(shop)
 
@@ -358,8 +358,8 @@ def test_twenty_orders_from_the_shop_each_ship_right(shop: Shop) -> None:
     assert len(checked) >= 15
     days = {w["items"][0]["date"] for w in checked.values()}
     cached = shop.store.query("SELECT DISTINCT ship_date FROM carrier_choices")
-    assert {r[0] for r in cached} >= days  # asked per ship date, not once for ever
-    assert len(days) < 2 or len({r[0] for r in cached}) > 1
+    assert {r["ship_date"] for r in cached} >= days  # asked per ship date, not once for ever
+    assert len(days) < 2 or len({r["ship_date"] for r in cached}) > 1
 
 
 def test_the_carrier_is_asked_per_date_and_window(shop: Shop) -> None:

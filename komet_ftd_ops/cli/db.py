@@ -1,5 +1,6 @@
-"""`komet-ftd-ops db check | accept-restore`: is the state database usable and as new as its
-home; and, after reconciling, accepting an older one deliberately."""
+"""`komet-ftd-ops db check | upgrade | accept-restore`: is the state database usable and as new
+as its home; bringing its schema to the kit's; and, after reconciling, accepting an older one
+deliberately."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ _PROFILE = click.option(
 
 @click.group()
 def db() -> None:
-    """The kit's state database (state.sqlite3 in the kit home)."""
+    """The kit's state database (state.sqlite3 in the kit home, or `database_url`)."""
 
 
 @db.command()
@@ -40,48 +41,76 @@ def check(profile: str | None) -> None:
     """
     from ..runs.runner import EXIT_CONFIG, EXIT_IOERR
     from ..state.integrity import OK, examine
+    from ..state.schema import HEAD
 
     home = kit_home()
+    path = home.state_file()
+    if path is None:  # PostgreSQL: no file to examine; the schema revision instead
+        first = f"ok: the state database at {home.database_url()} is at revision {HEAD}"
+    else:
+        try:
+            finding = examine(path, home.runs_dir)
+        except (OSError, sqlite3.OperationalError) as exc:
+            click.echo(f"cannot read the state database {path}: {exc}", err=True)
+            sys.exit(EXIT_IOERR)
+        if not finding.usable:
+            click.echo(finding.line(), err=True)
+            sys.exit(EXIT_CONFIG)
+        if finding.state != OK:  # new: nothing in it to be older than anything
+            click.echo(finding.line())
+            return
+        first = finding.line()
     try:
-        finding = examine(home.state_db, home.runs_dir)
+        witnesses = _witnesses(home, profile, check_revision=path is None)
     except (OSError, sqlite3.OperationalError) as exc:
-        click.echo(f"cannot read the state database {home.state_db}: {exc}", err=True)
-        sys.exit(EXIT_IOERR)
-    if not finding.usable:
-        click.echo(finding.line(), err=True)
-        sys.exit(EXIT_CONFIG)
-    if finding.state != OK:  # new: nothing in it to be older than anything
-        click.echo(finding.line())
-        return
-    try:
-        witnesses = _witnesses(home, profile)
-    except (OSError, sqlite3.OperationalError) as exc:
-        click.echo(f"cannot read the state database {home.state_db}: {exc}", err=True)
+        click.echo(f"cannot read the state database {path}: {exc}", err=True)
         sys.exit(EXIT_IOERR)
     refused = [w for w in witnesses if w.refused]
     if refused:
         click.echo(refused[0].line(), err=True)
         sys.exit(EXIT_CONFIG)
-    click.echo(f"{finding.line()}; " + "; ".join(w.line().removeprefix("ok: ") for w in witnesses))
+    click.echo(f"{first}; " + "; ".join(w.line().removeprefix("ok: ") for w in witnesses))
 
 
-def _witnesses(home: Home, profile: str | None) -> list[Witness]:
+def _witnesses(home: Home, profile: str | None, *, check_revision: bool) -> list[Witness]:
     from ..connect import ftd_client
     from ..settings.profiles import load_profile
+    from ..state.store import Store
     from ..state.witness import check_feed, check_runs
 
-    conn = sqlite3.connect(f"{home.state_db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-    try:
-        found = [check_runs(conn, home.runs_dir)]
+    # Reads only: no migration, and on SQLite a file of any revision (a restored old backup
+    # too) is read as it is; PostgreSQL behind the kit is refused with what to run.
+    with Store(
+        home.database_url(), runs_dir=home.runs_dir, upgrade=False, check_revision=check_revision
+    ) as store:
+        found = [check_runs(store, home.runs_dir)]
         if profile is not None:
             ftd = ftd_client(load_profile(profile, home), home=home)
             try:
-                found.append(check_feed(conn, profile, ftd))
+                found.append(check_feed(store, profile, ftd))
             finally:
                 ftd.close()
         return found
-    finally:
-        conn.close()
+
+
+@db.command()
+def upgrade() -> None:
+    """Bring the state database's schema to this kit's (Alembic migrations): needed once per
+    kit version on PostgreSQL, where runs never migrate and refuse a database behind the kit
+    (exit 78). On SQLite every open migrates already; this does the same explicitly. Safe to
+    repeat, and to run from two machines at once (one waits for the other).
+
+    Example: KOMET_FTD_OPS_DATABASE_URL=postgresql+psycopg://kfo:...@db/kfo komet-ftd-ops db upgrade
+    """
+    from ..state.schema import HEAD
+
+    home = kit_home()
+    with home.open_store(upgrade=True) as store:
+        applied = store.applied
+    if applied:
+        click.echo(f"upgraded the state database at {store} to {HEAD} ({', '.join(applied)})")
+    else:
+        click.echo(f"the state database at {store} is at {HEAD} already")
 
 
 @db.command("accept-restore")

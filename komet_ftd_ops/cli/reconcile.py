@@ -25,6 +25,7 @@ from .home import kit_home
 
 if TYPE_CHECKING:
     from ..ftd.models import FtdOrder
+    from ..runs.health import HealthRules
 
 RECONCILE_DEADLINE_S = 900.0  # a month of ship dates reads ~10 Komet pages; leave room
 
@@ -127,7 +128,9 @@ def reconcile(
 
 
 @click.command()
-@click.option("--profile", required=True, help="Profile name (profiles/<name>.toml).")
+@click.option("--profile", default=None, help="Profile name (profiles/<name>.toml).")
+@click.option("--all", "all_profiles", is_flag=True,
+              help="Every profile of the home: one line each, failing ones first.")  # fmt: skip
 @click.option("--max-silence-min", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Critical when no sync succeeded in this many minutes.")  # fmt: skip
 @click.option("--max-failures", type=click.IntRange(min=1), default=3, show_default=True,
@@ -139,7 +142,8 @@ def reconcile(
 @click.option("--ask-ftd", is_flag=True, help="Also list FTD's NEW orders (one FTD call).")
 @click.option("--json", "as_json", is_flag=True, help="Every check as JSON (still one exit code).")
 def health(
-    profile: str,
+    profile: str | None,
+    all_profiles: bool,
     max_silence_min: float,
     max_failures: int,
     max_new_min: float,
@@ -154,14 +158,25 @@ def health(
     reconciliation found more than --max-problems problems. Reads the state database only
     (never Komet), so it costs no quota; --ask-ftd adds FTD's own list of NEW orders.
 
-    Example: komet-ftd-ops health --profile acme --max-silence-min 20
+    With --all, one line per profile of the home (every check, failing ones first), the
+    failing profiles first; the exit code is the worst of them; --json lists them all.
+
+    \b
+    Example:
+      komet-ftd-ops health --profile acme --max-silence-min 20
+      komet-ftd-ops health --all --json
     """
     from ..errors import StateDamaged
     from ..runs.alerts import alert_on_health_change
     from ..runs.health import EXIT_CRITICAL, HealthRules, check_health, state_damaged
 
+    if all_profiles == (profile is not None):
+        raise click.UsageError("give either --profile NAME or --all.")
     home = kit_home()
     rules = HealthRules(max_silence_min, max_failures, max_new_min, max_problems)
+    if profile is None:
+        _health_all(home, rules, ask_ftd, as_json)
+        return
     try:
         store = home.open_store()
     except StateDamaged as exc:  # a damaged database is a critical health, exit 2 like the rest
@@ -178,6 +193,49 @@ def health(
         alert_on_health_change(store, home, profile, health=result)
     click.echo(json.dumps(result.to_json(), indent=2) if as_json else result.line())
     if not result.ok:
+        sys.exit(EXIT_CRITICAL)
+
+
+def _health_all(home: Home, rules: HealthRules, ask_ftd: bool, as_json: bool) -> None:
+    """`health --all`: every profile's line (or JSON), the exit code the worst of them."""
+    from ..errors import StateDamaged
+    from ..runs.alerts import alert_on_health_change
+    from ..runs.health import EXIT_CRITICAL, Check, Health, check_all, state_damaged
+    from ..settings.profiles import profile_names
+
+    profiles = profile_names(home)
+    if not profiles:
+        click.echo(f"critical: no profiles under {home.profiles_dir}")
+        sys.exit(EXIT_CRITICAL)
+    try:
+        store = home.open_store()
+    except StateDamaged as exc:
+        results = [state_damaged(p, exc) for p in profiles]
+    else:
+        with store:
+            unasked: dict[str, str] = {}
+            ftd_new: dict[str, list[FtdOrder]] = {}
+            for name in profiles if ask_ftd else ():
+                found = _ftd_new_orders(name, home)
+                if isinstance(found, str):
+                    unasked[name] = found
+                else:
+                    ftd_new[name] = found
+            results = [
+                Health(h.profile, [*h.checks, Check("ftd", False, unasked[h.profile])])
+                if h.profile in unasked
+                else h
+                for h in check_all(store, profiles, rules=rules, ftd_new=ftd_new)
+            ]
+            results.sort(key=lambda h: (h.ok, h.profile))
+            for result in results:
+                alert_on_health_change(store, home, result.profile, health=result)
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in results], indent=2))
+    else:
+        for result in results:
+            click.echo(result.full_line())
+    if not all(r.ok for r in results):
         sys.exit(EXIT_CRITICAL)
 
 

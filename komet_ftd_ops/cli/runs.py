@@ -180,19 +180,38 @@ def review(run_id: str, note: str) -> None:
 
 
 @click.command()
-@_PROFILE
+@click.option("--profile", default=None, help="Profile name (profiles/<name>.toml).")
+@click.option(
+    "--all", "all_profiles", is_flag=True, help="Every profile of the home whose preflight passes."
+)
 @click.option(
     "--every",
     default=None,
     help="Interval such as 30s, 5m, 1h  [default: the profile's sync.every_minutes].",
 )
 @click.option(
-    "--max-cycles", "max_ticks", type=click.IntRange(min=1), default=None, help="Stop after N runs."
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --all: runs at once  [default: the number of cores].",
+)
+@click.option(
+    "--max-cycles",
+    "max_ticks",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after N runs (with --all: N in all).",
 )
 @click.option("--dry-run", is_flag=True, help="Every run computes its feed but sends nothing.")
 @_NOTEBOOK
 def schedule(
-    profile: str, every: str | None, max_ticks: int | None, dry_run: bool, notebook: Path | None
+    profile: str | None,
+    all_profiles: bool,
+    every: str | None,
+    jobs: int | None,
+    max_ticks: int | None,
+    dry_run: bool,
+    notebook: Path | None,
 ) -> None:
     """Run sync on the clock until Ctrl-C or SIGTERM; never two at once, no catch-up burst.
 
@@ -200,10 +219,29 @@ def schedule(
     overruns, or a pause of the machine, leads to one late run, never a burst. Each cycle's
     lateness is logged. Stopping kills the current run and records it as interrupted.
 
-    Example: komet-ftd-ops schedule --profile sandbox --every 5m
+    With --all, every profile under the home whose onboarding preflight passes runs on its own
+    interval, at most --jobs at once, oldest-due first (none starves); a profile that fails its
+    preflight is named once and checked again at its next tick, so one onboarded later joins
+    without a restart. Each run is its own process, stopped at the profile's deadline.
+
+    \b
+    Example:
+      komet-ftd-ops schedule --profile sandbox --every 5m
+      komet-ftd-ops schedule --all --jobs 4
     """
+    if all_profiles == (profile is not None):
+        raise click.UsageError("give either --profile NAME or --all.")
+    if jobs is not None and not all_profiles:
+        raise click.UsageError("--jobs goes with --all.")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     home = kit_home()
+    if profile is None:
+        from ..runs.fleet import schedule_all
+
+        every_all = parse_every(every) if every else None
+        schedule_all(home, every_s=every_all, jobs=jobs, max_runs=max_ticks, dry_run=dry_run,
+                     notebook=notebook)  # fmt: skip
+        return
     every_s = parse_every(every) if every else 60.0 * load_profile(profile, home).sync.every_minutes
     run_schedule(profile, every_s, home, max_ticks=max_ticks, dry_run=dry_run, notebook=notebook)

@@ -9,11 +9,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from ..errors import ConfigError
 from ..komet.switches import SWITCHES
 from ..sandbox import control
 from ..sandbox import faults as twin_faults
+from ..sandbox import profiles as twin_profiles
 from ..sandbox.faults import KINDS
 from ..sandbox.komet.tamper import KINDS as TAMPER_KINDS
+from ..sandbox.tenants import MAX_WHOLESALERS
 from .home import kit_home
 
 
@@ -23,6 +26,25 @@ def _echo_json(data: object) -> None:
 
 def _control() -> control.SandboxControl:
     return control.SandboxControl.for_home(kit_home())
+
+
+def _one(info: dict[str, Any], wholesaler: int) -> dict[str, Any]:
+    """Wholesaler K's part of info.json; one clear line when the twin serves fewer."""
+    try:
+        return control.wholesaler(info, wholesaler)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+# Which wholesaler a command acts on, in a twin serving several (`up --wholesalers N`).
+_wholesaler = click.option(
+    "--wholesaler",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="K",
+    help="Which wholesaler of the twin (profile sandbox, sandbox-2, ...).",
+)
 
 
 def _warn_active_faults(info: dict[str, Any]) -> None:
@@ -55,24 +77,56 @@ def sandbox() -> None:
     metavar="BYTES",
     help="FTD's request body limit (413 above it); the sandbox profile follows it.",
 )
-def up(komet_port: int, ftd_port: int, lines: int, seed: int, ftd_max_body: int) -> None:
+@click.option(
+    "--wholesalers",
+    type=click.IntRange(1, MAX_WHOLESALERS),
+    default=1,
+    show_default=True,
+    help="Wholesalers served side by side (a Komet company and an FTD supplier each, "
+    "--lines each); profiles sandbox, sandbox-2, ... point at them.",
+)
+@click.option(
+    "--onboard",
+    is_flag=True,
+    help="Onboard each wholesaler's profile whose preflight has not passed (as `make run` "
+    "does for sandbox), so `schedule` runs them.",
+)
+def up(
+    komet_port: int,
+    ftd_port: int,
+    lines: int,
+    seed: int,
+    ftd_max_body: int,
+    wholesalers: int,
+    onboard: bool,
+) -> None:
     """Start both twins in the background; returns once they answer.
 
     \b
     Example:
       komet-ftd-ops sandbox up --lines 20000
       komet-ftd-ops sandbox up --ftd-max-body 20000   # full feeds go out in many parts
+      komet-ftd-ops sandbox up --wholesalers 3 --onboard   # profiles sandbox, sandbox-2, sandbox-3
     """
+    home = kit_home()
     info = control.up(
-        kit_home(),
+        home,
         komet_port=komet_port,
         ftd_port=ftd_port,
         lines=lines,
         seed=seed,
         ftd_max_body=ftd_max_body,
+        wholesalers=wholesalers,
+        timeout=60 + wholesalers * lines / 1000,  # seeding on a first start: ~0.1 s per 1,000 lines
     )
     click.echo(f"komet twin: {info['komet']['base_url']}")
     click.echo(f"ftd twin:   {info['ftd']['base_url']}")
+    names = twin_profiles.write_profiles(home, info)
+    if wholesalers > 1:
+        click.echo(f"wholesalers: {wholesalers} (profiles {', '.join(names)})")
+    if onboard:
+        for name, outcome in twin_profiles.onboard(home, names).items():
+            click.echo(f"onboarding of {name}: {outcome}")
     _warn_active_faults(info)
 
 
@@ -103,16 +157,18 @@ def status() -> None:
 
 @sandbox.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def info(as_json: bool) -> None:
+@_wholesaler
+def info(as_json: bool, wholesaler: int) -> None:
     """Base URLs, ids and the sandbox tokens (sandbox tokens only: they guard nothing real).
 
-    Example: komet-ftd-ops sandbox info --json
+    Example: komet-ftd-ops sandbox info --json --wholesaler 2
     """
-    data = control.read_info(kit_home())
-    if data is None:
+    running = control.read_info(kit_home())
+    if running is None:
         raise click.ClickException(
             "the twin is not running; start it with `komet-ftd-ops sandbox up`."
         )
+    data = _one(running, wholesaler)
     keep = {
         "komet": {
             k: data["komet"][k] for k in ("base_url", "company_id", "ftd_customer_id", "tokens")
@@ -129,12 +185,14 @@ def info(as_json: bool) -> None:
 
 @sandbox.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the default).")
-def dump(as_json: bool) -> None:
-    """The state of both twins: web orders, invoices, calls today, FTD orders and offers.
+@_wholesaler
+def dump(as_json: bool, wholesaler: int) -> None:
+    """The state of both twins: web orders, invoices, calls today, FTD orders and offers
+    (of one wholesaler: its Komet company and its FTD supplier).
 
-    Example: komet-ftd-ops sandbox dump --json | jq '.komet.invoices | length'
+    Example: komet-ftd-ops sandbox dump --json --wholesaler 2 | jq '.komet.invoices | length'
     """
-    _echo_json(_control().dump())
+    _echo_json(_control().dump(wholesaler))
 
 
 @sandbox.command(name="export-customers")
@@ -144,7 +202,8 @@ def dump(as_json: bool) -> None:
     default=None,
     help="Where to write it [default: <home>/sandbox/customers.xlsx].",
 )
-def export_customers(out: Path | None) -> None:
+@_wholesaler
+def export_customers(out: Path | None, wholesaler: int) -> None:
     """The twin's customers as Komet's customer export (.xlsx), to rehearse onboarding with.
 
     Prints the file's path; give it to `onboard --customers-xlsx`.
@@ -156,7 +215,7 @@ def export_customers(out: Path | None) -> None:
     """
     from ..sandbox.customers_export import export_customers as write_export
 
-    click.echo(str(write_export(kit_home(), out.expanduser() if out else None)))
+    click.echo(str(write_export(kit_home(), out.expanduser() if out else None, wholesaler)))
 
 
 @sandbox.command()
@@ -174,28 +233,38 @@ def export_customers(out: Path | None) -> None:
     help="Share of orders with a line whose offer is not available on the ship date.",
 )
 @click.option("--seed", type=int, default=None, help="Seed for a repeatable shopping spree.")
+@_wholesaler
 def shop(
-    orders: int, oversell: float, late: float, outside_window: float, seed: int | None
+    orders: int,
+    oversell: float,
+    late: float,
+    outside_window: float,
+    seed: int | None,
+    wholesaler: int,
 ) -> None:
     """Florists check out offers listed on FTD: regular florists (some known to Komet, some
-    new) and now and then a one-off shop.
+    new) and now and then a one-off shop; from one wholesaler's supplier listing.
 
     Example: komet-ftd-ops sandbox shop --orders 10 --oversell 0.2 --late 0.1
     """
-    _echo_json(_control().shop(orders, oversell, seed, late=late, outside_window=outside_window))
+    result = _control().shop(
+        orders, oversell, seed, late=late, outside_window=outside_window, wholesaler=wholesaler
+    )
+    _echo_json(result)
 
 
 @sandbox.command()
 @click.option("--all", "all_", is_flag=True, help="Confirm every pending invoice.")
 @click.option("--invoice", "invoice_id", default=None, help="Confirm one invoice by id.")
-def confirm(all_: bool, invoice_id: str | None) -> None:
+@_wholesaler
+def confirm(all_: bool, invoice_id: str | None, wholesaler: int) -> None:
     """The sales rep confirms invoices in Komet; prints the ids confirmed (why none, on stderr).
 
     Example: komet-ftd-ops sandbox confirm --all
     """
     if all_ == bool(invoice_id):
         raise click.UsageError("give exactly one of --all or --invoice ID")
-    result = _control().confirm(invoice_id)
+    result = _control().confirm(invoice_id, wholesaler)
     note = result.pop("note", None)
     _echo_json(result)
     if note:
@@ -209,7 +278,8 @@ def confirm(all_: bool, invoice_id: str | None) -> None:
     "--age-hours", type=float, default=None, help="never-confirm: how old they look [72]."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the twin's JSON answer.")
-def tamper(kind: str, count: int, age_hours: float | None, as_json: bool) -> None:
+@_wholesaler
+def tamper(kind: str, count: int, age_hours: float | None, as_json: bool, wholesaler: int) -> None:
     """Change Komet behind the kit's back, as people do; prints the invoices changed.
 
     Each tamper picks invoices no earlier tamper touched. never-confirm invoices are skipped
@@ -217,7 +287,7 @@ def tamper(kind: str, count: int, age_hours: float | None, as_json: bool) -> Non
 
     Example: komet-ftd-ops sandbox tamper --kind void-invoice --count 2
     """
-    result = _control().tamper(kind, count, age_hours)
+    result = _control().tamper(kind, count, age_hours, wholesaler=wholesaler)
     if as_json:
         _echo_json(result)
     else:
@@ -275,25 +345,42 @@ def _switch_options(command: Any) -> Any:
     help="Seconds until a write the client gave up on lands (late-writes later).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--wholesaler",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="K",
+    help="Change one wholesaler's company only [default: every wholesaler; shown: the first].",
+)
 @_switch_options
-def set_(as_json: bool, **options: Any) -> None:
+def set_(as_json: bool, wholesaler: int | None, **options: Any) -> None:
     """Show (no option) or change the Komet twin's settings and switches.
 
     Every switch of komet/switches.py is an option, its name with dashes; without options
-    every setting and switch is printed with its value.
+    every setting and switch is printed with its value. The twin keeps them per company: a
+    change goes to every wholesaler it serves, or to one with --wholesaler.
 
     \b
     Example:
       komet-ftd-ops sandbox set
       komet-ftd-ops sandbox set --invoice-exists checkout --link-fields both
       komet-ftd-ops sandbox set --autoconfirm on --json-style numbers
+      komet-ftd-ops sandbox set --wholesaler 2 --quota 50
     """
     values: dict[str, object] = {k: v for k, v in options.items() if v is not None}
     for flag in ("autoconfirm", "multi_location"):
         if flag in values:
             values[flag] = values[flag] == "on"
     ctl = _control()
-    current = ctl.settings("komet", **values) if values else ctl.call("komet", "GET", "settings")
+    count = control.wholesaler_count(ctl.info)
+    if wholesaler is not None and wholesaler > count:
+        raise click.UsageError(f"--wholesaler: this twin serves wholesalers 1..{count}")
+    targets = [wholesaler] if wholesaler else list(range(count, 0, -1))  # the first last
+    if values:
+        for number in targets:
+            current = ctl.settings("komet", wholesaler=number, **values)
+    else:
+        current = ctl.call("komet", "GET", "settings", wholesaler=targets[-1])
     if as_json:
         _echo_json(current)
         return
@@ -307,12 +394,13 @@ def set_(as_json: bool, **options: Any) -> None:
 @click.option(
     "--sell-elsewhere", type=float, required=True, help="Share of boxes other channels take."
 )
-def stock(sell_elsewhere: float) -> None:
-    """Other sales channels take a share of the open-market stock.
+@_wholesaler
+def stock(sell_elsewhere: float, wholesaler: int) -> None:
+    """Other sales channels take a share of one wholesaler's open-market stock.
 
     Example: komet-ftd-ops sandbox stock --sell-elsewhere 0.3
     """
-    _echo_json(_control().stock(sell_elsewhere))
+    _echo_json(_control().stock(sell_elsewhere, wholesaler))
 
 
 @sandbox.command()
@@ -327,6 +415,7 @@ def faults(
 ) -> None:
     """Inject faults: latency, errors, hangs, resets, drops after commit, rate limits, sequence gaps.
 
+    Faults are the twin's: they strike every wholesaler it serves alike.
     Without --service and --kind, lists the active faults. A --method the twin does not serve
     is refused (exit 2), as a fault that never strikes would make a fault test a happy-path one.
 
@@ -372,7 +461,8 @@ def check(profile: str, final: bool) -> None:
 
     home = kit_home()
     prof = load_profile(profile, home)
-    state = _control().dump()
+    ctl = _control()
+    state = ctl.dump(control.wholesaler_of(ctl.info, prof.komet_company_id))
     with home.open_store() as store:
         problems = violations(
             store, prof.name, state["komet"], state["ftd"], prof.ftd_customer_id, final=final

@@ -22,6 +22,7 @@ import pandas as pd
 from ..errors import Conflict, RequestTooLarge
 from ..ftd import FeedResult, FtdClient
 from ..settings.profiles import Profile
+from ..state import feeds
 from ..state.store import Store, iso
 from .transform import fingerprints, offers_as_dicts
 
@@ -84,13 +85,8 @@ class FeedState:
         self.profile = profile
 
     def snapshot(self) -> pd.DataFrame:
-        rows = self.store.query(
-            "SELECT offer_id, fingerprint, quantity, price FROM published_offers WHERE profile=?",
-            (self.profile,),
-        )
-        frame = pd.DataFrame(
-            [dict(r) for r in rows], columns=["offer_id", "fingerprint", "quantity", "price"]
-        )
+        rows = feeds.published_snapshot(self.store, self.profile)
+        frame = pd.DataFrame(rows, columns=list(feeds.SNAPSHOT_COLUMNS))
         return frame.set_index("offer_id")
 
     def last_sequence(self) -> int | None:
@@ -105,11 +101,7 @@ class FeedState:
         return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
     def unsettled_feed(self) -> str | None:
-        rows = self.store.query(
-            "SELECT feed_id FROM feeds WHERE profile=? AND status='sending' ORDER BY created_at DESC LIMIT 1",
-            (self.profile,),
-        )
-        return rows[0]["feed_id"] if rows else None
+        return feeds.unsettled_feed(self.store, self.profile)
 
 
 def plan_feed(
@@ -222,17 +214,9 @@ def publish_feed(
 
     status = ftd.wait_feed(feed_id, timeout=profile.sync.feed_status_timeout_seconds)
     rejected = list(status.get("rejected") or [])
-    with state.store.atomic() as db:
-        db.execute(
-            "UPDATE feeds SET status=? WHERE feed_id=?", (status.get("status", "done"), feed_id)
-        )
-        db.executemany(
-            "INSERT OR REPLACE INTO feed_rejections VALUES (?, ?, ?, ?)",
-            [
-                (feed_id, r.get("offer_id", ""), r.get("code", ""), r.get("message", ""))
-                for r in rejected
-            ],
-        )
+    with state.store.atomic() as tx:
+        feeds.set_status(tx, feed_id, status.get("status", "done"))
+        feeds.record_rejections(tx, feed_id, rejected)
     return FeedOutcome(
         kind, reason, feed_id, sequence, True, len(upserts), len(withdrawals),
         bytes_sent=result.bytes_sent, parts=result.parts, status=status.get("status", ""),
@@ -294,57 +278,53 @@ def _record_sending(
     state: FeedState, feed_id: str, kind: str, sequence: int, base: int | None,
     offers: int, withdrawals: int, run_id: str | None,
 ) -> None:  # fmt: skip
-    with state.store.atomic() as db:
-        db.execute(
-            "INSERT INTO feeds VALUES (?, ?, ?, ?, ?, ?, ?, 0, 'sending', NULL, ?, ?)",
-            (feed_id, state.profile, kind, sequence, base, offers, withdrawals, iso(), run_id),
-        )
+    with state.store.atomic() as tx:
+        feeds.record_sending(
+            tx, feed_id=feed_id, profile=state.profile, kind=kind, sequence=sequence,
+            base_sequence=base, offers=offers, withdrawals=withdrawals, run_id=run_id,
+        )  # fmt: skip
 
 
 def _settle(state: FeedState, feed_id: str, status: str, reason: str) -> None:
-    with state.store.atomic() as db:
-        db.execute("UPDATE feeds SET status=?, reason=? WHERE feed_id=?", (status, reason, feed_id))
+    with state.store.atomic() as tx:
+        feeds.set_status(tx, feed_id, status, reason)
 
 
 def _accept(
     state: FeedState, feed_id: str, kind: str, sequence: int, offers: pd.DataFrame,
     upserts: pd.DataFrame, withdrawals: list[str], bytes_sent: int, now: datetime,
 ) -> None:  # fmt: skip
-    """FTD accepted the feed: move the snapshot and the sequence in one transaction."""
-    prints = fingerprints(upserts)
-    rows = list(
-        zip(
-            [state.profile] * len(upserts), upserts["offer_id"], prints.to_numpy(),
-            upserts["quantity_available"].astype(int), upserts["price_per_unit"], strict=True,
-        )
-    )  # fmt: skip
+    """FTD accepted the feed: move the snapshot and the sequence in one transaction.
+
+    The rows are built column-wise (`tolist()`: plain Python values, the column types of the
+    schema) and written with one bulk statement per table."""
     profile = state.profile
-    with state.store.atomic() as db:
+    offer_ids = upserts["offer_id"].astype(str).tolist()
+    prices = upserts["price_per_unit"].tolist()
+    published = [
+        {"profile": profile, "offer_id": o, "fingerprint": f, "quantity": q, "price": p}
+        for o, f, q, p in zip(
+            offer_ids, fingerprints(upserts).tolist(),
+            upserts["quantity_available"].astype(int).tolist(), prices, strict=True,
+        )
+    ]  # fmt: skip
+    at = iso(now)
+    history = [
+        {"profile": profile, "offer_id": o, "price": p, "last_published_at": at,
+         "available_from": start, "available_to": end}
+        for o, p, start, end in zip(
+            offer_ids, prices, upserts["available_from"].tolist(),
+            upserts["available_to"].tolist(), strict=True,
+        )
+    ]  # fmt: skip
+    with state.store.atomic() as tx:
         if kind == "full":
-            db.execute("DELETE FROM published_offers WHERE profile=?", (profile,))
-            db.execute(
-                "UPDATE feeds SET status='superseded' WHERE profile=? AND status='sending' AND feed_id<>?",
-                (profile, feed_id),
-            )
-        db.executemany("INSERT OR REPLACE INTO published_offers VALUES (?, ?, ?, ?, ?)", rows)
-        db.executemany(
-            "INSERT OR REPLACE INTO offer_history (profile, offer_id, price, last_published_at, "
-            "available_from, available_to) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (profile, r[1], r[4], iso(now), start, end)
-                for r, start, end in zip(
-                    rows, upserts["available_from"], upserts["available_to"], strict=True
-                )
-            ],
-        )
-        db.executemany(
-            "DELETE FROM published_offers WHERE profile=? AND offer_id=?",
-            [(profile, o) for o in withdrawals],
-        )
-        db.execute(
-            "UPDATE feeds SET status='accepted', bytes_sent=? WHERE feed_id=?",
-            (bytes_sent, feed_id),
-        )
+            feeds.clear_published(tx, profile)
+            feeds.supersede_sending(tx, profile, except_feed=feed_id)
+        feeds.upsert_published(tx, published)
+        feeds.upsert_history(tx, history)
+        feeds.withdraw_published(tx, profile, withdrawals)
+        feeds.mark_accepted(tx, feed_id, bytes_sent)
         state.store.put(profile, "feed.last_sequence", sequence)
         state.store.put(profile, "feed.last_success_at", iso(now))
         if kind == "full":

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from ..state import shipping as shipping_rows
 from ..state.store import iso
 
 if TYPE_CHECKING:
@@ -35,12 +36,12 @@ class CarrierChoice:
 
 def _cached(cycle: Cycle, key: tuple[str, str, str]) -> CarrierChoice | None:
     fresh = iso(cycle.now - timedelta(hours=CACHE_HOURS))
-    rows = cycle.ledger.store.query(
-        "SELECT carrier_id, carrier_name, source FROM carrier_choices WHERE profile=? AND "
-        "ship_date=? AND available_from=? AND available_to=? AND read_at>=?",
-        (cycle.profile.name, *key, fresh),
+    row = shipping_rows.cached_carrier(
+        cycle.ledger.store, cycle.profile.name, *key, read_since=fresh
     )
-    return CarrierChoice(*rows[0]) if rows else None
+    if row is None:
+        return None
+    return CarrierChoice(str(row["carrier_id"]), str(row["carrier_name"]), str(row["source"]))
 
 
 def carrier_for(cycle: Cycle, ship_date: date, available_from: date, available_to: date) -> str:
@@ -73,9 +74,14 @@ def choose(
             "komet.carrier_id",
             retry=True,
         )
-    with cycle.ledger.store.atomic() as db:
-        db.execute(
-            "INSERT OR REPLACE INTO carrier_choices VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (cycle.profile.name, *key, choice.id, choice.name, choice.source, iso(cycle.now)),
+    with cycle.ledger.store.atomic() as tx:
+        shipping_rows.save_carrier(
+            tx,
+            cycle.profile.name,
+            *key,
+            carrier_id=choice.id,
+            carrier_name=choice.name,
+            source=choice.source,
+            read_at=iso(cycle.now),
         )
     return choice

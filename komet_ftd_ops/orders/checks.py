@@ -10,17 +10,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ..offers.ids import inventory_ids_of
+from ..state import feeds
 from .cycle import Cycle, Parked
 from .ledger import Line, Order
 
 
 def published_prices(cycle: Cycle, offer_ids: list[str]) -> dict[str, Decimal]:
-    marks = ",".join("?" * len(offer_ids))
-    rows = cycle.ledger.store.query(
-        f"SELECT offer_id, price FROM offer_history WHERE profile=? AND offer_id IN ({marks})",
-        (cycle.profile.name, *offer_ids),
-    )
-    return {r["offer_id"]: Decimal(str(r["price"])) for r in rows}
+    published = feeds.offer_history(cycle.ledger.store, cycle.profile.name, offer_ids)
+    return {offer_id: Decimal(str(row["price"])) for offer_id, row in published.items()}
 
 
 def check_order(cycle: Cycle, order: Order, lines: list[Line]) -> None:

@@ -46,7 +46,7 @@ def follow_invoices(cycle: Cycle, force: bool = False) -> list[str]:
 
     Returns the orders it moved; an ambiguous match parks its order (retry=False)."""
     ledger, store, name = cycle.ledger, cycle.ledger.store, cycle.profile.name
-    waiting = ledger.orders("state IN (?, ?)", (ACKNOWLEDGED, CANCEL_REVIEW))
+    waiting = ledger.orders(states=(ACKNOWLEDGED, CANCEL_REVIEW))
     last = store.get(name, INVOICES_READ_KEY)
     every = timedelta(minutes=max(0, cycle.rules.confirm_every_minutes))
     if not waiting or KOMET in cycle.stopped:

@@ -2,7 +2,8 @@
 
 The ledger is the truth the pipeline acts on. Each state is written (in one `Store.atomic()`
 transaction) BEFORE the external call it guards, so after a crash at any point the next cycle
-knows which call may have gone out and reads it back before sending anything again.
+knows which call may have gone out and reads it back before sending anything again. The rows
+themselves are read and written by `state/orders.py`; this module is the state machine.
 
 Order states (`orders.state`):
 
@@ -37,15 +38,15 @@ keeps its place in the machine, so releasing it resumes exactly where it stopped
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from ..ftd.models import FtdOrder
-from ..state.store import Store, iso
+from ..state import orders as ledger_rows
+from ..state.store import Store, Tx, iso
 
 # Order states, in the order an order moves through them.
 RECEIVED = "received"
@@ -171,7 +172,7 @@ class Order:
         return FtdOrder.from_wire(self.ftd_body())
 
 
-def _build(cls: type, row: Mapping[str, Any] | sqlite3.Row) -> Any:
+def _build(cls: type, row: Mapping[str, Any]) -> Any:
     return cls(**{f.name: row[f.name] for f in fields(cls)})
 
 
@@ -193,10 +194,8 @@ class OrderLedger:
     # -- reads ---------------------------------------------------------------------------------
 
     def order(self, order_id: str) -> Order | None:
-        rows = self.store.query(
-            "SELECT * FROM orders WHERE profile=? AND order_id=?", (self.profile, order_id)
-        )
-        return _build(Order, rows[0]) if rows else None
+        row = ledger_rows.order_row(self.store, self.profile, order_id)
+        return _build(Order, row) if row is not None else None
 
     def get(self, order_id: str) -> Order:
         order = self.order(order_id)
@@ -205,35 +204,42 @@ class OrderLedger:
         return order
 
     def lines(self, order_id: str) -> list[Line]:
-        rows = self.store.query(
-            "SELECT * FROM order_lines WHERE profile=? AND order_id=? ORDER BY CAST(line_id AS "
-            "INTEGER), line_id",
-            (self.profile, order_id),
-        )
-        return [_build(Line, r) for r in rows]
+        return [_build(Line, r) for r in ledger_rows.line_rows(self.store, self.profile, order_id)]
 
-    def orders(self, where: str = "1", params: tuple[Any, ...] = ()) -> list[Order]:
-        rows = self.store.query(
-            f"SELECT * FROM orders WHERE profile=? AND ({where}) ORDER BY received_at, order_id",
-            (self.profile, *params),
+    def orders(
+        self,
+        *,
+        states: Collection[str] | None = None,
+        ship_between: tuple[date, date] | None = None,
+        parked: bool | None = None,
+        with_web_order: bool | None = None,
+    ) -> list[Order]:
+        """The profile's orders, oldest first; each filter given must hold (see
+        `state.orders.order_rows`)."""
+        between = None
+        if ship_between is not None:
+            between = (ship_between[0].isoformat(), ship_between[1].isoformat())
+        found = ledger_rows.order_rows(
+            self.store,
+            self.profile,
+            states=states,
+            ship_between=between,
+            parked=parked,
+            with_web_order=with_web_order,
         )
-        return [_build(Order, r) for r in rows]
+        return [_build(Order, r) for r in found]
 
     def open_orders(self) -> list[Order]:
         """Orders the pipeline may still move: not final, or confirmed with a cancel request."""
-        marks = ",".join("?" * len(FINAL))
-        return self.orders(
-            f"state NOT IN ({marks}) OR (state=? AND cancel_version IS NOT NULL)",
-            (*FINAL, CONFIRMED),
-        )
+        found = ledger_rows.open_order_rows(self.store, self.profile, FINAL, CONFIRMED)
+        return [_build(Order, r) for r in found]
 
     def parked_orders(self) -> list[Order]:
-        return self.orders("park_reason IS NOT NULL")
+        return self.orders(parked=True)
 
     def claimed_web_orders(self) -> set[str]:
         """Every Komet web order any order of any profile holds: never adopt one of these."""
-        rows = self.store.query("SELECT web_order_id FROM orders WHERE web_order_id IS NOT NULL")
-        return {str(r[0]) for r in rows}
+        return ledger_rows.claimed_web_orders(self.store)
 
     def shadow_stock(self, today: date) -> dict[str, int]:
         """Boxes sold on FTD and not yet added to a Komet web order, per offer.
@@ -241,40 +247,22 @@ class OrderLedger:
         Counted for every order still able to go through (parked ones included: when released
         they will take these boxes), for ship dates not yet past.
         """
-        rows = self.store.query(
-            "SELECT l.offer_id, SUM(COALESCE(l.qty_sent, l.boxes)) FROM order_lines l "
-            "JOIN orders o ON o.profile=l.profile AND o.order_id=l.order_id "
-            "WHERE l.profile=? AND l.state IN (?, ?) AND o.state NOT IN (?, ?, ?, ?) "
-            "AND o.cancel_version IS NULL AND o.ship_date >= ? GROUP BY l.offer_id "
-            "ORDER BY l.offer_id",
-            (
-                self.profile,
-                PENDING,
-                LINE_ADDING,
-                REJECTED,
-                CANCELLED,
-                CANCEL_DELETING,
-                FOREIGN,
-                today.isoformat(),
-            ),
+        return ledger_rows.boxes_open(
+            self.store,
+            self.profile,
+            line_states=(PENDING, LINE_ADDING),
+            order_states_out=(REJECTED, CANCELLED, CANCEL_DELETING, FOREIGN),
+            ship_from=today.isoformat(),
         )
-        return {str(r[0]): int(r[1]) for r in rows if r[1]}
 
     def events(self, order_id: str) -> list[dict[str, Any]]:
-        rows = self.store.query(
-            "SELECT at, run_id, event, detail FROM order_events WHERE profile=? AND order_id=? "
-            "ORDER BY id",
-            (self.profile, order_id),
-        )
-        return [dict(r) for r in rows]
+        return ledger_rows.event_rows(self.store, self.profile, order_id)
 
     # -- writes --------------------------------------------------------------------------------
 
-    def _event(self, db: Any, order_id: str, event: str, detail: str | None, now: str) -> None:
-        db.execute(
-            "INSERT INTO order_events (profile, order_id, at, run_id, event, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (self.profile, order_id, now, self.run_id, event, detail),
+    def _event(self, tx: Tx, order_id: str, event: str, detail: str | None, now: str) -> None:
+        ledger_rows.insert_event(
+            tx, self.profile, order_id, at=now, run_id=self.run_id, event=event, detail=detail
         )
 
     def receive(
@@ -290,42 +278,21 @@ class OrderLedger:
         """
         stamp = iso(now)
         order_id = ftd_order.order_id
-        with self.store.atomic() as db:
-            db.execute(
-                "INSERT INTO orders (profile, order_id, order_number, ship_date, body, "
-                "intake_version, ftd_version, ftd_status, state, received_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    self.profile,
-                    order_id,
-                    ftd_order.order_number,
-                    ftd_order.ship_date_text(),
-                    json.dumps(ftd_order.raw, sort_keys=True),
-                    ftd_order.version,
-                    ftd_order.version,
-                    ftd_order.status,
-                    state,
-                    stamp,
-                    stamp,
-                ),
+        with self.store.atomic() as tx:
+            ledger_rows.insert_order(
+                tx,
+                self.profile,
+                order_id=order_id,
+                order_number=ftd_order.order_number,
+                ship_date=ftd_order.ship_date_text(),
+                body=json.dumps(ftd_order.raw, sort_keys=True),
+                version=ftd_order.version,
+                ftd_status=ftd_order.status,
+                state=state,
+                at=stamp,
             )
-            db.executemany(
-                "INSERT INTO order_lines (profile, order_id, line_id, offer_id, boxes, price, "
-                "state) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        self.profile,
-                        order_id,
-                        line["line_id"],
-                        line["offer_id"],
-                        line["boxes"],
-                        line["price"],
-                        PENDING,
-                    )
-                    for line in lines
-                ],
-            )
-            self._event(db, order_id, state, None, stamp)
+            ledger_rows.insert_lines(tx, self.profile, order_id, lines, PENDING)
+            self._event(tx, order_id, state, None, stamp)
         self.touched.append(order_id)
 
     def update(
@@ -342,17 +309,11 @@ class OrderLedger:
         stamp = iso(now)
         if sent:
             values["sent_at"] = stamp
-        sets = "".join(f", {name}=?" for name in values)
-        with self.store.atomic() as db:
-            cursor = db.execute(
-                f"UPDATE orders SET updated_at=?, attempts=attempts+?{sets} "
-                "WHERE profile=? AND order_id=?",
-                (stamp, int(sent), *values.values(), self.profile, order_id),
-            )
-            if cursor.rowcount != 1:
+        with self.store.atomic() as tx:
+            if ledger_rows.update_order(tx, self.profile, order_id, stamp, int(sent), values) != 1:
                 raise KeyError(order_id)
             if event or "state" in values:
-                self._event(db, order_id, event or values["state"], detail, stamp)
+                self._event(tx, order_id, event or values["state"], detail, stamp)
         self.touched.append(order_id)
 
     def update_line(
@@ -369,22 +330,12 @@ class OrderLedger:
         stamp = iso(now)
         if sent:
             values["sent_at"] = stamp
-        sets = ", ".join(f"{name}=?" for name in values)
-        with self.store.atomic() as db:
-            cursor = db.execute(
-                f"UPDATE order_lines SET attempts=attempts+?, {sets} "
-                "WHERE profile=? AND order_id=? AND line_id=?",
-                (int(sent), *values.values(), self.profile, order_id, line_id),
-            )
-            if cursor.rowcount != 1:
+        with self.store.atomic() as tx:
+            if ledger_rows.update_line(tx, self.profile, order_id, line_id, int(sent), values) != 1:
                 raise KeyError((order_id, line_id))
-            db.execute(
-                "UPDATE orders SET updated_at=?, attempts=attempts+? WHERE profile=? AND "
-                "order_id=?",
-                (stamp, int(sent), self.profile, order_id),
-            )
+            ledger_rows.update_order(tx, self.profile, order_id, stamp, int(sent), {})
             if "state" in values:
-                self._event(db, order_id, f"line {line_id} {values['state']}", detail, stamp)
+                self._event(tx, order_id, f"line {line_id} {values['state']}", detail, stamp)
         self.touched.append(order_id)
 
     def reject_line(

@@ -6,7 +6,8 @@ simply creates again, and the header that may exist is recorded here, one row pe
 for the sales rep (the run report and reconciliation list them). If the header's id is ever
 learnt, `learnt` records it and `delete_learnt` removes it from Komet.
 
-This module is the one owner of the `orphan_headers` table (migration 0007).
+This module owns the `orphan_headers` table (migration 0007); its rows are read and written
+by `state/orders.py`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime
 
 from ..errors import ApiError, InvalidParameter, NotFound, RateLimited, TransportError
 from ..komet.client import KometClient
+from ..state import orders as ledger_rows
 from ..state.store import Store, iso
 
 COLUMNS = ["order_id", "sent_at", "recorded_at", "web_order_id"]
@@ -41,33 +43,23 @@ class OrphanHeaders:
     def record(self, order_id: str, sent_at: str | None, now: datetime) -> None:
         """A create of `order_id` sent at `sent_at` got no answer: its header may exist."""
         stamp = iso(now)
-        with self.store.atomic() as db:
-            seen = db.execute(
-                "SELECT 1 FROM orphan_headers WHERE profile=? AND order_id=? AND sent_at=?",
-                (self.profile, order_id, sent_at or stamp),
-            ).fetchone()
-            if seen is None:  # the same lost create is recorded once, however often resumed
-                db.execute(
-                    "INSERT INTO orphan_headers (profile, order_id, sent_at, recorded_at, run_id) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (self.profile, order_id, sent_at or stamp, stamp, self.run_id),
-                )
+        with self.store.atomic() as tx:  # the same lost create is recorded once, however often
+            ledger_rows.record_orphan(
+                tx,
+                self.profile,
+                order_id,
+                sent_at=sent_at or stamp,
+                recorded_at=stamp,
+                run_id=self.run_id,
+            )
 
     def open(self) -> list[OrphanHeader]:
         """Candidates not deleted in Komet: what the sales rep may find as empty web orders."""
-        rows = self.store.query(
-            "SELECT id, order_id, sent_at, recorded_at, web_order_id FROM orphan_headers "
-            "WHERE profile=? AND deleted_at IS NULL ORDER BY id",
-            (self.profile,),
-        )
-        return [OrphanHeader(*tuple(r)) for r in rows]
+        return [OrphanHeader(**r) for r in ledger_rows.open_orphan_rows(self.store, self.profile)]
 
     def learnt(self, candidate_id: int, web_order_id: str) -> None:
-        with self.store.atomic() as db:
-            db.execute(
-                "UPDATE orphan_headers SET web_order_id=? WHERE profile=? AND id=?",
-                (str(web_order_id), self.profile, candidate_id),
-            )
+        with self.store.atomic() as tx:
+            ledger_rows.orphan_learnt(tx, self.profile, candidate_id, web_order_id)
 
     def delete_learnt(self, komet: KometClient, customer_id: str, now: datetime) -> list[str]:
         """Delete every candidate whose id is known (`web-order.delete`); the ids deleted.
@@ -84,10 +76,7 @@ class OrphanHeaders:
                 pass  # not pending any more: nothing left to delete
             except (TransportError, RateLimited, ApiError):
                 continue
-            with self.store.atomic() as db:
-                db.execute(
-                    "UPDATE orphan_headers SET deleted_at=? WHERE profile=? AND id=?",
-                    (iso(now), self.profile, header.id),
-                )
+            with self.store.atomic() as tx:
+                ledger_rows.orphan_deleted(tx, self.profile, header.id, iso(now))
             deleted.append(header.web_order_id)
         return deleted

@@ -18,12 +18,14 @@ web orders at all.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
 from ..komet.models import InventoryOrigin
 from ..offers.ids import OfferId, inventory_ids_of
+from ..state import feeds
+from ..state import shipping as shipping_rows
 from ..state.store import Store, iso
 from . import dates
 from .carriers import choose
@@ -52,13 +54,13 @@ class Shipping:
         return self.ship_date != self.requested_ship_date
 
 
+def _shipping(row: dict[str, Any]) -> Shipping:
+    return Shipping(**{c: row[c] for c in shipping_rows.SHIPPING_COLUMNS})
+
+
 def shipping_of(cycle: Cycle, order: Order) -> Shipping | None:
-    rows = cycle.ledger.store.query(
-        "SELECT florist, member_code, ship_to_id, ship_to_how, requested_ship_date, ship_date, "
-        "carrier_id, carrier_name, note FROM order_shipping WHERE profile=? AND order_id=?",
-        (cycle.profile.name, order.order_id),
-    )
-    return Shipping(*rows[0]) if rows else None
+    row = shipping_rows.shipping_row(cycle.ledger.store, cycle.profile.name, order.order_id)
+    return _shipping(row) if row is not None else None
 
 
 def decisions(
@@ -70,26 +72,13 @@ def decisions(
     """The recorded decisions of these orders, and of every order whose decided ship date lies
     in `shipping_between`: what the run's table and the reconciliation read (never the table
     itself), by order id; an order decided before `order_shipping` existed has none."""
-    columns = (
-        "order_id, florist, member_code, ship_to_id, ship_to_how, requested_ship_date, "
-        "ship_date, carrier_id, carrier_name, note"
-    )
-    wanted = list(dict.fromkeys(order_ids))
-    rows: list[Any] = []
-    for start in range(0, len(wanted), 500):  # SQLite's limit on bound values, with room
-        part = wanted[start : start + 500]
-        rows += store.query(
-            f"SELECT {columns} FROM order_shipping WHERE profile=? AND order_id IN "
-            f"({','.join('?' * len(part))})",
-            (profile, *part),
-        )
+    found = shipping_rows.shipping_rows(store, profile, order_ids)
     if shipping_between is not None:
         first, last = shipping_between
-        rows += store.query(
-            f"SELECT {columns} FROM order_shipping WHERE profile=? AND ship_date BETWEEN ? AND ?",
-            (profile, first.isoformat(), last.isoformat()),
+        found.update(
+            shipping_rows.shipping_between(store, profile, first.isoformat(), last.isoformat())
         )
-    return {str(r[0]): Shipping(*r[1:]) for r in rows}
+    return {order_id: _shipping(row) for order_id, row in found.items()}
 
 
 def moved_ship_date(cycle: Cycle, order: Order) -> str | None:
@@ -112,17 +101,14 @@ def line_windows(cycle: Cycle, order: Order, lines: list[Line]) -> dict[str, dat
 
 
 def _published_windows(cycle: Cycle, offer_ids: list[str]) -> dict[str, dates.Window]:
-    marks = ",".join("?" * len(offer_ids))
-    rows = cycle.ledger.store.query(
-        "SELECT offer_id, available_from, available_to FROM offer_history "
-        f"WHERE profile=? AND offer_id IN ({marks})",
-        (cycle.profile.name, *offer_ids),
-    )
+    published = feeds.offer_history(cycle.ledger.store, cycle.profile.name, offer_ids)
     found = {}
-    for row in rows:
-        window = _window({"availableFrom": row[1], "availableTo": row[2]})
+    for offer_id, row in published.items():
+        window = _window(
+            {"availableFrom": row["available_from"], "availableTo": row["available_to"]}
+        )
         if window is not None:
-            found[str(row[0])] = window
+            found[offer_id] = window
     return found
 
 
@@ -191,14 +177,22 @@ def decide_shipping(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
     shipping = {k: w for k, w in windows.items() if k not in when.rejected}
     carrier = choose(cycle, when.ship_date, *dates.order_window(shipping, when.ship_date))
     note = "; ".join(n for n in (when.note, found.note) if n) or None
-    with cycle.ledger.store.atomic() as db:
+    with cycle.ledger.store.atomic() as tx:
         _reject(cycle, order, when.rejected, when.note)
-        db.execute(
-            "INSERT INTO order_shipping VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (cycle.profile.name, order.order_id, florist.label, florist.member_code,
-             found.ship_to_id, found.how, order.ship_date, when.ship_date.isoformat(),
-             carrier.id, carrier.name, note, iso(cycle.now)),
-        )  # fmt: skip
+        decision = Shipping(
+            florist=florist.label,
+            member_code=florist.member_code,
+            ship_to_id=found.ship_to_id,
+            ship_to_how=found.how,
+            requested_ship_date=order.ship_date,
+            ship_date=when.ship_date.isoformat(),
+            carrier_id=carrier.id,
+            carrier_name=carrier.name,
+            note=note,
+        )
+        shipping_rows.save_shipping(
+            tx, cycle.profile.name, order.order_id, asdict(decision), iso(cycle.now)
+        )
         cycle.ledger.update(
             order.order_id,
             cycle.now,
@@ -220,13 +214,26 @@ def shipping_for_lines(cycle: Cycle, order: Order) -> Shipping:
     day = order.ship_day()
     carrier = choose(cycle, day, day, day)
     ship_to = cycle.profile.ship_to_id or None
-    with cycle.ledger.store.atomic() as db:
-        db.execute(
-            "INSERT OR IGNORE INTO order_shipping VALUES (?, ?, '', '', ?, 'default', ?, ?, ?, ?, "
-            "?, ?)",
-            (cycle.profile.name, order.order_id, ship_to, order.ship_date, order.ship_date,
-             carrier.id, carrier.name, "decided at the first line", iso(cycle.now)),
-        )  # fmt: skip
+    decision = Shipping(
+        florist="",
+        member_code="",
+        ship_to_id=ship_to,
+        ship_to_how="default",
+        requested_ship_date=order.ship_date,
+        ship_date=order.ship_date,
+        carrier_id=carrier.id,
+        carrier_name=carrier.name,
+        note="decided at the first line",
+    )
+    with cycle.ledger.store.atomic() as tx:
+        shipping_rows.save_shipping(
+            tx,
+            cycle.profile.name,
+            order.order_id,
+            asdict(decision),
+            iso(cycle.now),
+            keep_existing=True,
+        )
     result = shipping_of(cycle, order)
     assert result is not None
     return result

@@ -37,6 +37,7 @@ from ..errors import (
 from ..ftd.models import FtdOrder
 from ..komet.client import KometClient
 from ..komet.models import ShipTo
+from ..state import shipping as shipping_rows
 from ..state.store import iso
 from .cycle import KOMET, OUTCOME_UNKNOWN, Parked
 
@@ -200,35 +201,27 @@ class ShipToBook:
             self.profile, READ_KEY, {**last, "cycle": iso(self.cycle.now), "listable": listable}
         )
 
-    def merge(self, rows: list[ShipTo], *, replace: bool = False) -> None:
+    def merge(self, found: list[ShipTo], *, replace: bool = False) -> None:
         stamp = iso(self.cycle.now)
-        with self.store.atomic() as db:
+        with self.store.atomic() as tx:
             if replace:
-                db.execute("DELETE FROM ship_tos WHERE profile=?", (self.profile,))
-            db.executemany(
-                "INSERT OR REPLACE INTO ship_tos VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (self.profile, r.id, r.code, r.name, r.address, r.city, r.state, r.zipcode,
-                     stamp)
-                    for r in rows
-                    if r.id
-                ],
-            )  # fmt: skip
+                shipping_rows.forget_ship_tos(tx, self.profile)
+            shipping_rows.save_ship_tos(
+                tx,
+                self.profile,
+                [{c: getattr(r, c) for c in shipping_rows.SHIP_TO_COLUMNS} for r in found if r.id],
+                stamp,
+            )
 
     def by_code(self, code: str) -> list[str]:
-        rows = self.store.query(
-            "SELECT id FROM ship_tos WHERE profile=? AND code<>'' AND UPPER(TRIM(code))=? "
-            "ORDER BY id",
-            (self.profile, code.strip().upper()),
-        )
-        return [str(r[0]) for r in rows]
+        return shipping_rows.ship_to_ids_by_code(self.store, self.profile, code)
 
     def by_address(self, key: str) -> list[str]:
-        rows = self.store.query(
-            "SELECT id, name, address, city, zipcode FROM ship_tos WHERE profile=? ORDER BY id",
-            (self.profile,),
-        )
-        return [str(r["id"]) for r in rows if address_key(*tuple(r)[1:]) == key]
+        return [
+            str(r["id"])
+            for r in shipping_rows.ship_to_addresses(self.store, self.profile)
+            if address_key(r["name"], r["address"], r["city"], r["zipcode"]) == key
+        ]
 
     def match(self, florist: Florist) -> str | None:
         """The one ship-to of this florist, None when there is none; parks when two fit."""
@@ -255,25 +248,22 @@ class ShipToBook:
 
 
 def _pending_add(cycle: Cycle, code: str) -> dict[str, Any] | None:
-    rows = cycle.ledger.store.query(
-        "SELECT * FROM ship_to_adds WHERE profile=? AND code=?", (cycle.profile.name, code)
-    )
-    return dict(rows[0]) if rows else None
+    return shipping_rows.ship_to_add(cycle.ledger.store, cycle.profile.name, code)
 
 
 def _record_add(cycle: Cycle, florist: Florist, ship_to_id: str | None) -> None:
-    with cycle.ledger.store.atomic() as db:
+    with cycle.ledger.store.atomic() as tx:
         if ship_to_id is None:  # before the call: this is what a crash leaves behind
-            db.execute(
-                "INSERT OR REPLACE INTO ship_to_adds VALUES (?, ?, ?, ?, NULL, ?)",
-                (cycle.profile.name, florist.member_code, florist.label, iso(cycle.now),
-                 cycle.ledger.run_id),
-            )  # fmt: skip
-        else:
-            db.execute(
-                "UPDATE ship_to_adds SET ship_to_id=? WHERE profile=? AND code=?",
-                (ship_to_id, cycle.profile.name, florist.member_code),
+            shipping_rows.add_sending(
+                tx,
+                cycle.profile.name,
+                florist.member_code,
+                florist=florist.label,
+                sent_at=iso(cycle.now),
+                run_id=cycle.ledger.run_id,
             )
+        else:
+            shipping_rows.add_answered(tx, cycle.profile.name, florist.member_code, ship_to_id)
 
 
 def _read_back(cycle: Cycle, company: KometClient, book: ShipToBook, florist: Florist,
@@ -326,11 +316,8 @@ def create(cycle: Cycle, company: KometClient, book: ShipToBook, florist: Floris
             raise _add_unknown(florist) from None
         ship_to_id = found
     except ApiError:
-        with cycle.ledger.store.atomic() as db:  # refused: nothing was created
-            db.execute(
-                "DELETE FROM ship_to_adds WHERE profile=? AND code=?",
-                (cycle.profile.name, florist.member_code),
-            )
+        with cycle.ledger.store.atomic() as tx:  # refused: nothing was created
+            shipping_rows.forget_add(tx, cycle.profile.name, florist.member_code)
         raise
     _record_add(cycle, florist, ship_to_id)
     book.merge([ShipTo(ship_to_id, florist.member_code, florist.name, florist.street,

@@ -6,7 +6,7 @@ stable `OrderView`/`LineView` below, so adapting to a ledger change touches this
 
 What this module assumes about the ledger (check these first when the ledger changes):
 
-- `OrderLedger(store, profile).orders(where, params)` and `.lines(order_id)` and
+- `OrderLedger(store, profile).orders(states=..., ship_between=...)` and `.lines(order_id)` and
   `.events(order_id)` return the order and line records of `orders/ledger.py`;
 - an order's lines carry `offer_id` ("om:<line>[-<line>...]", from Komet inventory line ids),
   `boxes` (bought on FTD), `qty_sent` (boxes added to Komet), `price` (the unit price the
@@ -225,7 +225,7 @@ def orders_shipping(store: Store, profile: str, first: date, last: date) -> list
     """Every ledger order of the profile that FTD asked to ship, or the kit ships, in
     [first, last] (an order moved to a later date on purpose is found by either)."""
     ledger = orders_ledger.OrderLedger(store, profile)
-    found = ledger.orders("ship_date BETWEEN ? AND ?", (first.isoformat(), last.isoformat()))
+    found = ledger.orders(ship_between=(first, last))
     held = {o.order_id for o in found}
     moved_in = decisions(store, profile, shipping_between=(first, last))
     for order_id in sorted(set(moved_in) - held):
@@ -238,8 +238,7 @@ def orders_shipping(store: Store, profile: str, first: date, last: date) -> list
 def orders_waiting_for_ack(store: Store, profile: str) -> list[OrderView]:
     """Orders FTD still shows NEW because the kit has not acknowledged them (for health)."""
     ledger = orders_ledger.OrderLedger(store, profile)
-    marks = ",".join("?" * len(NOT_YET_ACKNOWLEDGED))
-    found = ledger.orders(f"state IN ({marks})", tuple(sorted(NOT_YET_ACKNOWLEDGED)))
+    found = ledger.orders(states=NOT_YET_ACKNOWLEDGED)
     return _views(ledger, found)
 
 

@@ -16,7 +16,9 @@ runner runs this in its own session and kills the whole group at the deadline.
 No run may outlive its lock, nor its runner: this process dies with the runner (a parent-death
 signal), the kernel dies with this process (the same, set before the kernel's exec), and both
 inherit the locked descriptor, so the profile stays locked until the last of them is gone
-(`runs.processes.acquire_profile_lock`).
+(`runs.processes.acquire_profile_lock`). With the state in PostgreSQL the runner alone holds the
+lease; the kernel inherits `KOMET_FTD_OPS_LEASE` in its environment and its store re-checks the
+lease before every write (`state.lease`).
 """
 
 import sys

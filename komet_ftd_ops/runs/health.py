@@ -21,7 +21,7 @@ Five checks, all from the state database (no Komet call, so health never spends 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -68,6 +68,14 @@ class Health:
         if failing:
             return f"critical: {self.profile}: " + "; ".join(failing)
         return f"ok: {self.profile}: " + "; ".join(c.text for c in self.checks)
+
+    def full_line(self) -> str:
+        """Every check on one line, failing ones first: a profile's line in `health --all`
+        (its last success, orders waiting, orders held, failures in a row, reconciliation)."""
+        checks = sorted(self.checks, key=lambda c: c.ok)
+        return f"{'ok' if self.ok else 'critical'}: {self.profile}: " + "; ".join(
+            c.text for c in checks
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -213,3 +221,20 @@ def check_health(
             check_reconciliation(last_result(store, profile), rules.max_problems),
         ],
     )
+
+
+def check_all(
+    store: Store,
+    profiles: Iterable[str],
+    *,
+    rules: HealthRules | None = None,
+    now: datetime | None = None,
+    ftd_new: Mapping[str, list[FtdOrder]] | None = None,
+) -> list[Health]:
+    """`check_health` for each profile, failing ones first, then by name (`health --all`)."""
+    now = now or datetime.now(UTC)
+    found = [
+        check_health(store, p, rules=rules, now=now, ftd_new=(ftd_new or {}).get(p))
+        for p in profiles
+    ]
+    return sorted(found, key=lambda h: (h.ok, h.profile))

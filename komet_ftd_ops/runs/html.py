@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from ..settings.home import Home
+from ..settings.profiles import profile_names
+from ..state.fleet import ProfileOverview, profile_overview
 from ..state.store import Store, iso, utcnow
 from .chart import day_chart
 from .filesystem import filesystem_error, is_filesystem_errno
 from .headline import headline, problems
 from .index import INDEX_ROWS, PROBLEMS, RunRecord, list_runs
+from .remote import remote_target
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,9 @@ def _fmt_seconds(value: float | None) -> str:
 def _link(record: RunRecord, home: Home) -> str:
     if record.html is None or not record.html.exists():
         return '<span class="muted">pruned</span>' if record.pruned_at else ""
-    href = Path(os.path.relpath(record.html, home.runs_dir)).as_posix()
+    # a remote runs_url holds the copy the index links to
+    local = Path(os.path.relpath(record.html, home.runs_dir)).as_posix()
+    href = remote_target(home, record.html) or local
     return f'<a href="{html.escape(href)}">{html.escape(record.html.name)}</a>'
 
 
@@ -122,11 +127,62 @@ def _table(records: list[RunRecord], home: Home, css_id: str) -> str:
     return f'<table id="{css_id}"><thead><tr>{head}</tr></thead><tbody>\n{rows}\n</tbody></table>'
 
 
-def render_index(records: list[RunRecord], home: Home, now: datetime | None = None) -> str:
-    """The static index page: a chart of the last day, the runs that need a look (problems
-    first, newest first, unreviewed), then every run newest first. Inline CSS and SVG, no
-    script; links relative to runs/."""
+def _ago(ts: datetime | None, now: datetime) -> str:
+    if ts is None:
+        return '<span class="muted">never</span>'
+    minutes = max(0.0, (now - ts).total_seconds() / 60)
+    said = f"{minutes:.0f} min ago" if minutes < 120 else f"{minutes / 60:.1f} h ago"
+    return f'<span title="{iso(ts)}">{said}</span>'
+
+
+def _profiles_table(profiles: list[ProfileOverview], now: datetime) -> str:
+    """One row per profile, the failing ones first (most failures, then most parked)."""
+    rows = []
+    for p in sorted(profiles, key=lambda p: (not p.needs_look, -p.failing, -p.parked, p.profile)):
+        last = ""
+        if p.last_status:
+            last = f'<span class="status {html.escape(p.last_status)}">'
+            last += f"{html.escape(p.last_status)}</span> {html.escape(p.last_reason or '')}"
+        rows.append(
+            f'<tr class="{"problem" if p.needs_look else "routine"}">'
+            f"<td>{html.escape(p.profile)}</td><td>{_ago(p.last_ok_at, now)}</td>"
+            f'<td class="num">{p.waiting}</td><td class="num">{p.parked}</td>'
+            f'<td class="num">{p.failing}</td><td class="reason">{last}</td></tr>'
+        )
+    head = (
+        "<th>profile</th><th>last success</th><th>orders waiting</th><th>parked orders</th>"
+        "<th>failing runs</th><th>last sync</th>"
+    )
+    body = "\n".join(rows)
+    return f'<table id="profiles"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>'
+
+
+def overview(store: Store, home: Home) -> list[ProfileOverview]:
+    """Every profile in the database or under the home (one query, however many profiles)."""
+    from ..orders.ledger import FINAL
+    from ..reconcile.ledger_view import NOT_YET_ACKNOWLEDGED
+
+    found = profile_overview(store, waiting_states=NOT_YET_ACKNOWLEDGED, final_states=FINAL)
+    known = {p.profile for p in found}
+    fresh = [
+        ProfileOverview(name, None, None, None, 0, 0, 0)
+        for name in profile_names(home)
+        if name not in known
+    ]
+    return found + fresh
+
+
+def render_index(
+    records: list[RunRecord],
+    home: Home,
+    now: datetime | None = None,
+    profiles: list[ProfileOverview] | None = None,
+) -> str:
+    """The static index page: every profile (failing ones first), a chart of the last day,
+    the runs that need a look (problems first, newest first, unreviewed), then every run
+    newest first. Inline CSS and SVG, no script; links relative to runs/."""
     now = now or utcnow()
+    table = _profiles_table(profiles, now) if profiles else '<p class="muted">none yet</p>'
     look = [r for r in records if run_problems(r) and not r.reviewed][:NEEDS_A_LOOK]
     needs = _table(look, home, "problems") if look else '<p class="muted">none</p>'
     return (
@@ -135,6 +191,7 @@ def render_index(records: list[RunRecord], home: Home, now: datetime | None = No
         f"<style>{_CSS}</style></head><body>"
         f'<h1>komet-ftd-ops runs</h1><p class="muted">{len(records)} newest runs; '
         f"written {iso(now)}</p>"
+        f"<h2>Profiles</h2>{table}"
         f"<h2>Last 24 hours</h2>{day_chart(records, now)}"
         f"<h2>Needs a look</h2>{needs}"
         f"<h2>All runs</h2>{_table(records, home, 'runs')}"
@@ -146,7 +203,7 @@ def write_index(store: Store, home: Home) -> Path:
     """Rebuild runs/index.html from the table (temp file + rename: readers never see half)."""
     target = home.runs_index
     target.parent.mkdir(parents=True, exist_ok=True)
-    page = render_index(list_runs(store, limit=INDEX_ROWS), home)
+    page = render_index(list_runs(store, limit=INDEX_ROWS), home, profiles=overview(store, home))
     fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".html", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

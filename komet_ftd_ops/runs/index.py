@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..state import runs as runs_table
 from ..state.store import Store, iso, utcnow
 
 RUNNING = "running"
@@ -81,7 +82,7 @@ def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
 
-def _record(row: sqlite3.Row) -> RunRecord:
+def _record(row: Mapping[str, Any]) -> RunRecord:
     started = _parse_ts(row["started_at"])
     assert started is not None
     return RunRecord(
@@ -131,22 +132,19 @@ def create_run(
     """Insert a run row; the runner does this before it starts the notebook."""
     if status not in STATUSES:
         raise ValueError(f"unknown run status {status!r}")
-    with store.atomic() as db:
-        db.execute(
-            "INSERT INTO runs (id, profile, kind, scheduled_at, started_at, status, reason, "
-            "notebook, html, kit_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                run_id,
-                profile,
-                kind,
-                iso(utc(scheduled_at)) if scheduled_at else None,
-                iso(utc(started_at)),
-                status,
-                reason,
-                str(notebook) if notebook else None,
-                str(html_path) if html_path else None,
-                kit_version,
-            ),
+    with store.atomic() as tx:
+        runs_table.insert(
+            tx,
+            run_id=run_id,
+            profile=profile,
+            kind=kind,
+            scheduled_at=iso(utc(scheduled_at)) if scheduled_at else None,
+            started_at=iso(utc(started_at)),
+            status=status,
+            reason=reason,
+            notebook=str(notebook) if notebook else None,
+            html=str(html_path) if html_path else None,
+            kit_version=kit_version,
         )
     return get_run(store, run_id)
 
@@ -165,29 +163,24 @@ def finish_run(
     """Record how a run ended. Counters written by the notebook are left as they are."""
     if status not in STATUSES or status == RUNNING:
         raise ValueError(f"a run cannot finish as {status!r}")
-    with store.atomic() as db:
-        db.execute(
-            "UPDATE runs SET status=?, duration_s=?, failure_class=?, reason=?, html=?, "
-            "finished_at=? WHERE id=?",
-            (
-                status,
-                round(duration_s, 3),
-                failure_class,
-                reason,
-                str(html_path) if html_path else None,
-                iso(finished_at or utcnow()),
-                run_id,
-            ),
+    with store.atomic() as tx:
+        runs_table.finish(
+            tx,
+            run_id,
+            status=status,
+            duration_s=round(duration_s, 3),
+            failure_class=failure_class,
+            reason=reason,
+            html=str(html_path) if html_path else None,
+            finished_at=iso(finished_at or utcnow()),
         )
     return get_run(store, run_id)
 
 
 def set_notebook(store: Store, run_id: str, notebook: Path | None) -> None:
     """Point a run's row at where its notebook now is (renamed `.partial`), or at none."""
-    with store.atomic() as db:
-        db.execute(
-            "UPDATE runs SET notebook=? WHERE id=?", (str(notebook) if notebook else None, run_id)
-        )
+    with store.atomic() as tx:
+        runs_table.set_notebook(tx, run_id, str(notebook) if notebook else None)
 
 
 def record_counters(store: Store, run_id: str, counters: dict[str, Any]) -> bool:
@@ -200,56 +193,39 @@ def record_counters(store: Store, run_id: str, counters: dict[str, Any]) -> bool
     if not run_id:
         return False
     encoded = json.dumps(counters, sort_keys=True, default=str)  # fail before the transaction
-    with store.atomic() as db:
-        row = db.execute("SELECT counters FROM runs WHERE id=?", (run_id,)).fetchone()
-        if row is None:
-            raise ConfigError(f"no run {run_id!r} in the run index of {store.path}.")
-        merged = {**json.loads(row["counters"] or "{}"), **json.loads(encoded)}
-        db.execute("UPDATE runs SET counters=? WHERE id=?", (json.dumps(merged), run_id))
+    with store.atomic() as tx:
+        known = runs_table.counters_json(tx, run_id)
+        if known is None:
+            raise ConfigError(f"no run {run_id!r} in the run index of {store}.")
+        merged = {**json.loads(known), **json.loads(encoded)}
+        runs_table.set_counters_json(tx, run_id, json.dumps(merged))
     return True
 
 
 def get_run(store: Store, run_id: str) -> RunRecord:
-    rows = store.query("SELECT * FROM runs WHERE id=?", (run_id,))
-    if not rows:
+    row = runs_table.get(store, run_id)
+    if row is None:
         raise ConfigError(f"no run {run_id!r} in the run index.")
-    return _record(rows[0])
+    return _record(row)
 
 
 def list_runs(
     store: Store, *, profile: str | None = None, limit: int | None = None
 ) -> list[RunRecord]:
     """Runs, newest first."""
-    sql = "SELECT * FROM runs"
-    params: list[Any] = []
-    if profile:
-        sql += " WHERE profile=?"
-        params.append(profile)
-    sql += " ORDER BY started_at DESC, id DESC"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    return [_record(r) for r in store.query(sql, tuple(params))]
+    return [_record(r) for r in runs_table.newest(store, profile=profile, limit=limit)]
 
 
 def fail_abandoned_runs(store: Store, profile: str) -> list[str]:
     """Rows left `running` by a runner that died. Call only while holding the profile's lock."""
-    with store.atomic() as db:
-        ids = [
-            r["id"]
-            for r in db.execute(
-                "SELECT id FROM runs WHERE profile=? AND status=?", (profile, RUNNING)
-            )
-        ]
-        for run_id in ids:
-            db.execute(
-                "UPDATE runs SET status=?, failure_class=?, reason=?, finished_at=? WHERE id=?",
-                (
-                    FAILED,
-                    "needs_person",
-                    "the runner died before finishing this run (found at the next start)",
-                    iso(),
-                    run_id,
-                ),
-            )
+    with store.atomic() as tx:
+        ids = runs_table.ids_with_status(tx, profile, RUNNING)
+        runs_table.fail(
+            tx,
+            ids,
+            status=FAILED,
+            failure_class="needs_person",
+            reason="the runner died before finishing this run (found at the next start)",
+            at=iso(),
+        )
     return ids

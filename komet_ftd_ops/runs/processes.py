@@ -1,9 +1,9 @@
-"""The OS side of a run: the per-profile lock, stop signals, and killing a run with its kernel."""
+"""The OS side of a run: the per-profile lock (`state.lease`), stop signals, and killing a run
+with its kernel."""
 
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import os
 import signal
 import subprocess
@@ -12,59 +12,50 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psutil  # a dependency of ipykernel
 
 from ..settings.home import Home
+from ..state.lease import Lease, hold_lease, home_url, store_url
+
+if TYPE_CHECKING:
+    from ..state.store import Store
 
 
-@dataclass(frozen=True)
-class ProfileLock:
-    """The outcome of trying the profile's lock: `fd` is the locked descriptor (hand it to every
-    process of the run), or None and `held_by` says who has it."""
-
-    fd: int | None
-    held_by: str | None
+# The lock's outcome: `fd` (SQLite: the flocked descriptor, hand it to every process of the run),
+# `env` (PostgreSQL: what those processes need to re-check the lease), or `held_by` who has it.
+ProfileLock = Lease
 
 
 def lock_held_reason(profile: str, holder: str) -> str:
-    """Why a run was skipped: what the lock file says of the run holding it."""
+    """Why a run was skipped: what the lock (or the lease's holder) says of the run holding it."""
     return f"another run of profile {profile!r} holds the lock ({holder})"
 
 
 @contextmanager
-def acquire_profile_lock(home: Home, profile: str, note: str = "") -> Iterator[ProfileLock]:
+def acquire_profile_lock(
+    home: Home, profile: str, note: str = "", *, store: Store | None = None
+) -> Iterator[ProfileLock]:
     """Try the profile's run lock, non-blocking; release it (our share of it) on leaving.
 
-    An flock belongs to the open file, not to the process: every process that inherits the
-    descriptor holds the same lock, and it is released only when the last of them has closed
-    it or died. The runner hands `fd` to its child and the child to the kernel, so the lock
-    lasts exactly as long as anything of the run is still alive, whichever process is killed.
-    That is also why there is no explicit LOCK_UN here: unlocking would release the lock for
-    the run's surviving processes too.
+    On SQLite the OS flock (`state.lease.flock_lease`: the runner hands `fd` to its child and
+    the child to the kernel, so the lock lasts exactly as long as anything of the run is alive);
+    on PostgreSQL the advisory lease of `state.lease`, held by this process, which the run's
+    processes re-check before each write (`env`). `store` is the home's open store, when the
+    caller has one (it says which database); else the home's settings do.
     """
-    path = home.lock_path(profile)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield ProfileLock(None, path.read_text(errors="replace").strip() or "another process")
-            return
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} {note}\n".encode(), 0)
-        yield ProfileLock(fd, None)
-    finally:
-        os.close(fd)
+    url = store_url(store) if store is not None else home_url(home)
+    with hold_lease(home, profile, note, url) as lease:
+        yield lease
 
 
 @contextmanager
 def profile_lock(home: Home, profile: str, note: str = "") -> Iterator[str | None]:
     """Hold the profile's run lock, non-blocking. Yields None if we hold it, else who holds it.
 
-    An flock dies with its process, so a crashed runner never leaves the profile locked.
+    The lock dies with its process (an flock, or the lease's database session), so a crashed
+    runner never leaves the profile locked.
     """
     with acquire_profile_lock(home, profile, note) as lock:
         yield lock.held_by
@@ -80,7 +71,8 @@ def die_with_parent(parent_pid: int) -> None:
     parent is already gone (it may have died before this call: then we were re-parented).
 
     The run's processes each hold the profile lock (see `acquire_profile_lock`), so a survivor
-    could not overlap the next run anyway; dying with the parent means a killed runner does not
+    could not overlap the next run anyway (on PostgreSQL only the runner holds the lease, and
+    the others re-check it before each write: `state.lease`); dying with the parent means a killed runner does not
     leave a headless notebook working on until it blocks the next runs. Elsewhere a no-op
     besides the parent check: the inherited lock still keeps runs apart, and the kernel's own
     parent poller (JPY_PARENT_PID) ends an orphaned kernel within a second.

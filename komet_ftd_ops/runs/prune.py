@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..settings.home import Home
+from ..state import runs as runs_table
 from ..state.store import Store, iso, utcnow
 from .html import write_index
 from .index import OK, PROBLEMS, SKIPPED, RunRecord, _record
@@ -21,12 +22,7 @@ def prune_candidates(
     everything newer than the cut-off.
     """
     cutoff = iso((now or utcnow()) - timedelta(days=older_than_days))
-    rows = [
-        _record(r)
-        for r in store.query(
-            "SELECT * FROM runs WHERE status != ? ORDER BY profile, started_at, id", (SKIPPED,)
-        )
-    ]
+    rows = [_record(r) for r in runs_table.by_profile_and_start(store, except_status=SKIPPED)]
     keep: set[str] = set()
     by_profile: dict[str, list[RunRecord]] = {}
     for record in rows:
@@ -65,11 +61,8 @@ def prune(
             if path is not None:
                 path.unlink(missing_ok=True)
                 _remove_empty_parents(path.parent, home.runs_dir)
-        with store.atomic() as db:
-            db.execute(
-                "UPDATE runs SET notebook=NULL, html=NULL, pruned_at=? WHERE id=?",
-                (iso(), record.id),
-            )
+        with store.atomic() as tx:
+            runs_table.mark_pruned(tx, record.id, iso())
     if candidates:
         write_index(store, home)
     return candidates

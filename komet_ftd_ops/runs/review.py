@@ -14,10 +14,11 @@ import pandas as pd
 
 from ..errors import DataError
 from ..settings.home import Home
+from ..state import runs as runs_table
 from ..state.store import Store, iso, utcnow
 from . import index as run_index
 from .html import write_index
-from .index import FAILED, TIMED_OUT, RunRecord
+from .index import FAILED, TIMED_OUT, RunRecord, _record
 
 MAX_NOTE = 500
 UNREVIEWED_COLUMNS = ["id", "kind", "started_at", "status", "failure_class", "reason", "notebook"]
@@ -37,33 +38,23 @@ def review_run(
         raise DataError("a review needs a note: what was wrong, and what was done about it.")
     if len(text) > MAX_NOTE:
         raise DataError(f"the note is {len(text)} characters; keep it under {MAX_NOTE}.")
-    with store.atomic() as db:
-        db.execute(
-            "UPDATE runs SET reviewed=?, reviewed_at=? WHERE id=?",
-            (text, iso(now or utcnow()), run_id),
-        )
+    with store.atomic() as tx:
+        runs_table.set_review(tx, run_id, text, iso(now or utcnow()))
     if home is not None:
         write_index(store, home)
     return run_index.get_run(store, run_id)
 
 
 def reviewed_at(store: Store, run_id: str) -> str | None:
-    rows = store.query("SELECT reviewed_at FROM runs WHERE id=?", (run_id,))
-    return rows[0][0] if rows else None
+    return runs_table.reviewed_at(store, run_id)
 
 
 def unreviewed_failures(
     store: Store, profile: str | None = None, limit: int = 200
 ) -> list[RunRecord]:
     """Failed or timed-out runs without a review note, newest first."""
-    sql = "SELECT id FROM runs WHERE status IN (?, ?) AND (reviewed IS NULL OR reviewed = '')"
-    params: list[object] = [FAILED, TIMED_OUT]
-    if profile:
-        sql += " AND profile=?"
-        params.append(profile)
-    sql += " ORDER BY started_at DESC, id DESC LIMIT ?"
-    params.append(limit)
-    return [run_index.get_run(store, r["id"]) for r in store.query(sql, tuple(params))]
+    rows = runs_table.unreviewed(store, (FAILED, TIMED_OUT), profile=profile, limit=limit)
+    return [_record(r) for r in rows]
 
 
 def unreviewed_frame(store: Store, profile: str | None = None) -> pd.DataFrame:

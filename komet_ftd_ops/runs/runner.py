@@ -3,9 +3,11 @@
     run_notebook(kind, profile, ...)
       ├── refuse secret-looking parameters         (ConfigError: papermill writes every
       │                                              parameter into the output notebook)
-      ├── flock <home>/locks/<profile>.lock        held → a `skipped` row, back at once; the
-      │                                              child and its kernel inherit the lock and
-      │                                              die with their parent (runs.processes)
+      ├── the profile's lock (state.lease)         held → a `skipped` row, back at once.
+      │     SQLite: flock <home>/locks/<p>.lock      the child and its kernel inherit it;
+      │     PostgreSQL: an advisory lock held by     their Store re-checks it before each
+      │     this process                             write; both die with their parent
+      │                                              (runs.processes)
       ├── a sync: refuse a database older than      StateOutdated, exit 78, nothing recorded
       │   its runs (state.witness)                   (FTD's feed base is asked in the kernel)
       ├── check runs/ is writable and has room      else a failed row (filesystem), exit 74
@@ -37,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,12 +59,14 @@ from .filesystem import check_room, filesystem_error, is_filesystem_errno, set_a
 from .html import rebuild_index
 from .index import FAILED, OK, SKIPPED, TIMED_OUT, RunRecord
 from .processes import (
+    ProfileLock,
     acquire_profile_lock,
     kill_process_tree,
     lock_held_reason,
     profile_lock,  # noqa: F401  (re-exported: the tests and tools take the lock from here)
     terminate_as_interrupt,
 )
+from .remote import copy_to_runs_url
 from .secretscan import check_parameters, one_line, profile_secrets, redact_secrets
 
 log = logging.getLogger(__name__)
@@ -169,6 +174,7 @@ def _run_child(
     home: Home,
     deadline_s: float,
     lock_fd: int | None = None,
+    lock_env: Mapping[str, str] | None = None,
 ) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="komet-ftd-ops-run-") as tmp:
         result = Path(tmp) / "result.json"
@@ -186,6 +192,7 @@ def _run_child(
             **environment(),
             HOME_VARIABLE: str(home.root),
             "JUPYTER_RUNTIME_DIR": str(Path(tmp) / "runtime"),  # connection files go with tmp
+            **(lock_env or {}),  # PostgreSQL: the lease the kernel's store re-checks
         }
         with child_log.open("wb") as log_fh:
             proc = subprocess.Popen(
@@ -323,12 +330,12 @@ def run_notebook(
     store = home.open_store()
     try:
         note = f"{kind} since {utcnow():%H:%M:%SZ}"
-        with acquire_profile_lock(home, profile, note=note) as lock:
-            if lock.fd is None:
-                return _record_skipped(store, job, lock.held_by or "another process")
+        with acquire_profile_lock(home, profile, note=note, store=store) as lock:
+            if lock.held_by is not None:
+                return _record_skipped(store, job, lock.held_by)
             if kind == "sync":  # nothing of the run exists yet; FTD is asked in the kernel
-                refuse_if_older(store.conn, home.runs_dir)
-            return _execute(store, job, lock.fd)
+                refuse_if_older(store, home.runs_dir)
+            return _execute(store, job, lock)
     finally:
         store.close()
 
@@ -373,9 +380,10 @@ def _record_skipped(store: Store, job: _Job, holder: str) -> RunRecord:
     return record
 
 
-def _execute(store: Store, job: _Job, lock_fd: int) -> RunRecord:
+def _execute(store: Store, job: _Job, lock: ProfileLock) -> RunRecord:
     # Safe only because we hold the lock and every process of a run holds it too (the child
-    # and the kernel inherit it): a `running` row found now has no live process left.
+    # and the kernel inherit it) or, on PostgreSQL, dies with the runner that held the lease
+    # and re-checks it before writing: a `running` row found now has no process left to write.
     abandoned = runs.fail_abandoned_runs(store, job.profile)
     if abandoned:
         log.warning("marked %d abandoned run(s) of %s as failed", len(abandoned), job.profile)
@@ -390,7 +398,9 @@ def _execute(store: Store, job: _Job, lock_fd: int) -> RunRecord:
     params = {"profile": job.profile, "run_id": run_id, **job.parameters}
     try:
         with terminate_as_interrupt():
-            outcome = _run_child(job.source, output, params, job.home, job.deadline_s, lock_fd)
+            outcome = _run_child(
+                job.source, output, params, job.home, job.deadline_s, lock.fd, lock.env
+            )
     except KeyboardInterrupt:
         _finish(store, job, run_id, output, Outcome(FAILED, None, INTERRUPTED_REASON), t0)
         raise
@@ -461,6 +471,9 @@ def _finish(
         if kept != output:
             runs.set_notebook(store, run_id, kept)
         html_path = html_path if kept == output else None
+    not_copied = copy_to_runs_url(job.home, [output, html_path])  # a remote runs_url
+    if not_copied is not None and outcome.status == OK:
+        outcome = Outcome(FAILED, errors.UPSTREAM, not_copied)
     record = runs.finish_run(
         store,
         run_id,

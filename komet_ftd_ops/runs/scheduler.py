@@ -11,6 +11,8 @@ correct; the loop is the simpler one here because:
 - "No catch-up burst" is one line (jump to the latest tick that has passed) and is the same
   rule as APScheduler's `coalesce=True`: missed ticks fold into one run, scheduled at the
   latest of them, started at once.
+- Many profiles at once (`schedule --all`) are `runs.fleet`: a pool of runner processes on the
+  same clock rules (`coalesce`), since one main thread can run only one notebook at a time.
 - Sleeping polls the wall clock at least once a second: `time.sleep` counts monotonic time,
   which stops while a laptop is suspended, so a long sleep would wake up late.
 
@@ -80,6 +82,27 @@ def _latest_tick(at: float, every_s: float) -> float:
     return math.floor(at / every_s) * every_s
 
 
+def coalesce(due: float, now: float, every_s: float) -> tuple[float, int]:
+    """The tick a run starting `now` is for, and how many ticks it folds in: after an overrun,
+    a pause or a wait for a slot, one run for the latest tick that has passed, never a burst."""
+    latest = _latest_tick(now, every_s)
+    if latest > due:
+        return latest, round((latest - due) / every_s)
+    return due, 0
+
+
+def describe_run(record: RunRecord) -> str:
+    """'run <id> ok in 5.6 s (started 0.2 s late): <reason; counts> -> <notebook>'."""
+    # The cycle's counts in the line itself: "ok in 5.6 s" alone reads the same for an idle
+    # cycle and for one that parked an order.
+    said = "; ".join(x for x in (record.reason, headline(record.counters)) if x)
+    return (
+        f"run {record.id} {record.status} in {record.duration_s or 0.0:.1f} s "
+        f"(started {record.lateness_s or 0.0:.2f} s late)"
+        f"{f': {said}' if said else ''} -> {record.notebook or 'no notebook'}"
+    )
+
+
 def schedule(
     profile: str,
     every_s: float,
@@ -117,11 +140,8 @@ def schedule(
             while max_ticks is None or len(ticks) < max_ticks:
                 _sleep_until(due)
                 skipped = 0
-                if ticks:
-                    latest = _latest_tick(time.time(), every_s)
-                    if latest > due:  # an overrun or a pause: one run, for the latest tick
-                        skipped = round((latest - due) / every_s)
-                        due = latest
+                if ticks:  # an overrun or a pause: one run, for the latest tick
+                    due, skipped = coalesce(due, time.time(), every_s)
                 tick = _run_tick(len(ticks) + 1, due, skipped, run)
                 ticks.append(tick)
                 if on_tick is not None:
@@ -153,17 +173,5 @@ def _run_tick(number: int, due: float, skipped: int, run: Callable[..., RunRecor
     except Exception:  # a runner bug must not stop the clock; the traceback is in the log
         log.exception("tick %d crashed", number)
     if record is not None:
-        # The cycle's counts in the line itself: "ok in 5.6 s" alone reads the same for an idle
-        # cycle and for one that parked an order.
-        said = "; ".join(x for x in (record.reason, headline(record.counters)) if x)
-        log.info(
-            "tick %d: run %s %s in %.1f s (started %.2f s late)%s -> %s",
-            number,
-            record.id,
-            record.status,
-            record.duration_s or 0.0,
-            record.lateness_s or 0.0,
-            f": {said}" if said else "",
-            record.notebook or "no notebook",
-        )
+        log.info("tick %d: %s", number, describe_run(record))
     return Tick(number, scheduled, lateness, skipped, record)

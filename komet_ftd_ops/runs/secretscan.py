@@ -45,6 +45,13 @@ def profile_secrets(profile: str, home: Home) -> list[str]:
         password = _url_password(url)  # printed alone, as a mail login's password may be
         if len(password) >= MIN_SECRET_LEN:
             values.append(password)
+    try:  # the state database URL (`database_url`) holds a password too
+        database = home.database_url().render_as_string(hide_password=False)
+    except ConfigError:
+        database = ""
+    password = _url_password(database)
+    if len(password) >= MIN_SECRET_LEN:
+        values += [database, password]
     return values
 
 

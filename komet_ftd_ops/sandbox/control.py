@@ -48,6 +48,32 @@ def read_info(home: Home) -> dict[str, Any] | None:
     return info
 
 
+def wholesaler_count(info: dict[str, Any]) -> int:
+    """How many wholesalers the running twin serves (`sandbox up --wholesalers N`)."""
+    return len(info.get("wholesalers", [])) or 1
+
+
+def wholesaler(info: dict[str, Any], number: int) -> dict[str, Any]:
+    """Wholesaler `number`'s {"komet": ..., "ftd": ...} (ids, tokens, URLs); ConfigError for
+    one the twin does not serve."""
+    if not 1 <= number <= wholesaler_count(info):
+        raise ConfigError(
+            f"the sandbox twin serves wholesalers 1..{wholesaler_count(info)}, not {number}; "
+            f"start more with `komet-ftd-ops sandbox up --wholesalers N`."
+        )
+    if number == 1:
+        return {"komet": info["komet"], "ftd": info["ftd"]}
+    return dict(info["wholesalers"][number - 1])
+
+
+def wholesaler_of(info: dict[str, Any], company_id: str) -> int:
+    """The wholesaler whose Komet company is `company_id` (1 when none is: an edited profile)."""
+    for number in range(1, wholesaler_count(info) + 1):
+        if str(wholesaler(info, number)["komet"]["company_id"]) == str(company_id):
+            return number
+    return 1
+
+
 def _answers(info: dict[str, Any]) -> bool:
     try:
         for url in (info["komet"]["root_url"], info["ftd"]["base_url"]):
@@ -66,14 +92,23 @@ def up(
     seed: int = 7,
     timeout: float = 60,
     ftd_max_body: int = BODY_LIMIT,
+    wholesalers: int = 1,
 ) -> dict[str, Any]:
     """Start both twins in the background and return once they answer (or the running one).
 
     `ftd_max_body` is the FTD twin's request body limit in bytes (FTD's 5 MB by default); the
     twin publishes it in info.json, where the built-in `sandbox` profile takes it from.
+    `wholesalers`: how many wholesalers both twins serve side by side (tenants.py); a running
+    twin serving another number is refused (stop it first), never silently kept.
     """
     running = read_info(home)
     if running is not None:
+        serving = wholesaler_count(running)
+        if serving != wholesalers:
+            raise ConfigError(
+                f"the sandbox twin already runs with {serving} wholesaler(s), not {wholesalers}; "
+                f"stop it first with `komet-ftd-ops sandbox down`."
+            )
         return running
     folder = home.sandbox_dir
     folder.mkdir(parents=True, exist_ok=True)
@@ -95,6 +130,8 @@ def up(
             str(seed),
             "--ftd-max-body",
             str(ftd_max_body),
+            "--wholesalers",
+            str(wholesalers),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -169,8 +206,19 @@ class SandboxControl:
             )
         return cls(info)
 
-    def call(self, service: str, verb: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = self.http.request(verb, f"{self.urls[service]}/_sandbox/{path}", json=body)
+    def call(
+        self,
+        service: str,
+        verb: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        wholesaler: int = 1,
+    ) -> Any:
+        """One control route; `wholesaler`: whose company/supplier it acts on (tenants.py)."""
+        params = {"wholesaler": str(wholesaler)} if wholesaler != 1 else None
+        response = self.http.request(
+            verb, f"{self.urls[service]}/_sandbox/{path}", json=body, params=params
+        )
         try:
             data = response.json()
         except ValueError:
@@ -180,8 +228,11 @@ class SandboxControl:
             raise ConfigError(f"sandbox {service} {path}: {message}")
         return data
 
-    def dump(self) -> dict[str, Any]:
-        return {"komet": self.call("komet", "GET", "dump"), "ftd": self.call("ftd", "GET", "dump")}
+    def dump(self, wholesaler: int = 1) -> dict[str, Any]:
+        return {
+            "komet": self.call("komet", "GET", "dump", wholesaler=wholesaler),
+            "ftd": self.call("ftd", "GET", "dump", wholesaler=wholesaler),
+        }
 
     def shop(
         self,
@@ -192,8 +243,10 @@ class SandboxControl:
         late: float = 0.0,
         outside_window: float = 0.0,
         florists: list[str] | None = None,
+        wholesaler: int = 1,
     ) -> Any:
-        """Florists check out (see sandbox/ftd/shop.py); `florists`: member codes, in turn."""
+        """Florists check out (see sandbox/ftd/shop.py) with one supplier (`wholesaler`);
+        `florists`: member codes, in turn."""
         body: dict[str, Any] = {"orders": orders, "oversell": oversell}
         if seed is not None:
             body["seed"] = seed
@@ -203,14 +256,19 @@ class SandboxControl:
             body["outside_window"] = outside_window
         if florists:
             body["florists"] = florists
-        return self.call("ftd", "POST", "shop", body)
+        return self.call("ftd", "POST", "shop", body, wholesaler=wholesaler)
 
-    def confirm(self, invoice_id: str | None = None) -> Any:
+    def confirm(self, invoice_id: str | None = None, wholesaler: int = 1) -> Any:
         body = {"invoice_id": invoice_id} if invoice_id else {"all": True}
-        return self.call("komet", "POST", "confirm", body)
+        return self.call("komet", "POST", "confirm", body, wholesaler=wholesaler)
 
     def tamper(
-        self, kind: str, count: int = 1, age_hours: float | None = None, seed: int | None = None
+        self,
+        kind: str,
+        count: int = 1,
+        age_hours: float | None = None,
+        seed: int | None = None,
+        wholesaler: int = 1,
     ) -> Any:
         """Change Komet behind the kit's back (void, edit, extra, delete, never-confirm)."""
         body: dict[str, Any] = {"kind": kind, "count": count}
@@ -218,15 +276,17 @@ class SandboxControl:
             body["age_hours"] = age_hours
         if seed is not None:
             body["seed"] = seed
-        return self.call("komet", "POST", "tamper", body)
+        return self.call("komet", "POST", "tamper", body, wholesaler=wholesaler)
 
-    def settings(self, service: str = "komet", **values: Any) -> Any:
-        return self.call(service, "POST", "settings", values)
+    def settings(self, service: str = "komet", wholesaler: int = 1, **values: Any) -> Any:
+        return self.call(service, "POST", "settings", values, wholesaler=wholesaler)
 
-    def stock(self, sell_elsewhere: float) -> Any:
-        return self.call("komet", "POST", "stock", {"sell_elsewhere": sell_elsewhere})
+    def stock(self, sell_elsewhere: float, wholesaler: int = 1) -> Any:
+        body = {"sell_elsewhere": sell_elsewhere}
+        return self.call("komet", "POST", "stock", body, wholesaler=wholesaler)
 
     def add_fault(self, service: str, kind: str, method: str | None, rate: float, ms: int) -> Any:
+        """Faults are the twin's: they strike every wholesaler it serves alike."""
         body = {"kind": kind, "method": method, "rate": rate, "ms": ms}
         return self.call(service, "POST", "faults", body)
 

@@ -67,12 +67,12 @@ def write_customer_export(customers: list[dict[str, Any]], out: Path) -> Path:
     return out
 
 
-def export_customers(home: Home, out: Path | None = None) -> Path:
-    """The running twin's customers as Komet's customer export; returns the file written
-    (default `<home>/sandbox/customers.xlsx`)."""
+def export_customers(home: Home, out: Path | None = None, wholesaler: int = 1) -> Path:
+    """The running twin's customers (of one wholesaler's company) as Komet's customer export;
+    returns the file written (default `<home>/sandbox/customers.xlsx`)."""
     ctl = SandboxControl.for_home(home)
     try:
-        customers = ctl.call("komet", "GET", "customers")
+        customers = ctl.call("komet", "GET", "customers", wholesaler=wholesaler)
     finally:
         ctl.close()
     return write_customer_export(customers, out or default_path(home))

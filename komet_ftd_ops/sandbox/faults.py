@@ -41,7 +41,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..state.store import Store
+from ..state.sqlite_file import SQLiteFile as Store
 
 KINDS = (
     "latency",
@@ -137,7 +137,8 @@ def check(fault: Fault) -> None:
 
 
 class FaultBoard:
-    """The faults switched on, shared by both twins in one server process."""
+    """The faults switched on, shared by both twins in one server process (and by every
+    wholesaler it serves: kept in wholesaler 1's file)."""
 
     def __init__(self, db: Store, seed: int = 0) -> None:
         self.db = db
@@ -222,10 +223,13 @@ async def _land_later(request: web.Request, handler: Handler, delay: float) -> N
 def middleware(
     board: FaultBoard,
     service: str,
-    rate_limited: Callable[[], web.Response],
+    rate_limited: Callable[[web.Request], web.Response],
     late_write: LateWrite | None = None,
 ) -> Any:
     """aiohttp middleware injecting the board's faults into every non-/_sandbox/ call.
+
+    `rate_limited(request)`: the service's own throttling answer (worded for the wholesaler
+    the request's token belongs to).
 
     `late_write(request)`: None, or the seconds after which this write lands although its
     client gave up (see the module docstring)."""
@@ -261,7 +265,7 @@ def middleware(
         if "error" in kinds:
             return html_error(board.rng.choice((502, 503, 504)))
         if "rate-limit" in kinds:
-            return rate_limited()
+            return rate_limited(request)
         request[SEQUENCE_GAP] = "sequence-gap" in kinds
         response = await handler(request)
         if "drop-after-commit" in kinds:

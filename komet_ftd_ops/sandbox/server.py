@@ -2,9 +2,12 @@
 
     python -m komet_ftd_ops.sandbox.server --home DIR [--komet-port N] [--ftd-port N]
                                            [--lines N] [--seed N] [--ftd-max-body BYTES]
+                                           [--wholesalers N]
 
 Port 0 picks a free port. Once both listen, the server writes `<home>/sandbox/info.json` (base
-URLs, ids, sandbox tokens, FTD's body limit, pid); it removes it on a clean stop.
+URLs, ids, sandbox tokens, FTD's body limit, pid); it removes it on a clean stop. With
+`--wholesalers N` both servers serve N wholesalers (tenants.py): info.json describes the first
+at the top, as before, and all N under "wholesalers" (each with the same URLs).
 `komet-ftd-ops sandbox up` starts this in the background (see `control.py`). info.json and the
 state file (`twin.sqlite3`, which holds the tokens too) are the owner's alone: mode 0600.
 """
@@ -16,13 +19,15 @@ import asyncio
 import json
 import os
 import signal
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from ..settings.home import Home
-from ..state.store import Store
-from . import faults
+from ..state.sqlite_file import SQLiteFile as Store
+from . import faults, tenants
 from .ftd import app as ftd_app
 from .komet import app as komet_app
 
@@ -42,35 +47,70 @@ def _owner_only(path: Path) -> None:
             file.chmod(0o600)
 
 
-def open_twin_db(home: Path) -> Store:
-    path = Home.at(home).twin_db
+def open_twin_db(home: Path, number: int = 1) -> Store:
+    """Wholesaler `number`'s file (1: `twin.sqlite3`, the one-wholesaler twin's), mode 0600."""
+    path = tenants.db_path(Home.at(home), number)
     _owner_only(path)
     return Store(path, migrations=TWIN_MIGRATIONS)
 
 
 def build(
-    db: Store, *, lines: int, seed: int, ftd_max_body: int = ftd_app.BODY_LIMIT
+    db: Store | Sequence[Store],
+    *,
+    lines: int,
+    seed: int,
+    ftd_max_body: int = ftd_app.BODY_LIMIT,
 ) -> tuple[web.Application, web.Application, dict]:
-    """Seed (first start only) and assemble both apps around one fault board."""
-    board = faults.FaultBoard(db, seed=seed)
-    komet_info = komet_app.seed(db, lines=lines, seed=seed)
-    ftd_info = ftd_app.seed(db, seed=seed)
-    komet = komet_app.create_app(db, board)
+    """Seed (first start only) and assemble both apps around one fault board.
+
+    `db`: one store, or one per wholesaler (tenants.py), each seeded on its own (seed + K - 1,
+    `lines` each) with ids no other wholesaler holds. The info is wholesaler 1's, as the
+    one-wholesaler twin's was; with several, `info["wholesalers"]` lists all of them."""
+    stores = [db] if isinstance(db, Store) else list(db)
+    board = faults.FaultBoard(stores[0], seed=seed)
+    each: list[dict[str, Any]] = []
+    for number, store in enumerate(stores, start=1):
+        own_seed = tenants.seed_of(seed, number)
+        komet_info = komet_app.seed(
+            store,
+            lines=lines,
+            seed=own_seed,
+            taken_company_ids={w["komet"]["company_id"] for w in each},
+        )
+        ftd_info = ftd_app.seed(
+            store, seed=own_seed, taken_supplier_ids={w["ftd"]["supplier_id"] for w in each}
+        )
+        each.append({"komet": komet_info, "ftd": {**ftd_info, "max_body_bytes": ftd_max_body}})
+    komet = komet_app.create_app(stores, board)
     ftd = ftd_app.create_app(
-        db,
+        stores,
         board,
-        on_oversell=lambda offer_id: komet_app.take_offer_stock(db, offer_id),
+        on_oversell=[_taker(store) for store in stores],
         max_body_bytes=ftd_max_body,
     )
     # Published so the kit's built-in sandbox profile uses the limit this twin enforces.
-    return komet, ftd, {"komet": komet_info, "ftd": {**ftd_info, "max_body_bytes": ftd_max_body}}
+    info: dict[str, Any] = {"komet": dict(each[0]["komet"]), "ftd": dict(each[0]["ftd"])}
+    if len(stores) > 1:
+        info["wholesalers"] = each
+    return komet, ftd, info
+
+
+def _taker(store: Store) -> Callable[[str], None]:
+    """FTD oversold one of this wholesaler's offers: its own Komet company loses the stock."""
+    return lambda offer_id: komet_app.take_offer_stock(store, offer_id)
 
 
 async def _serve(
-    home: Path, komet_port: int, ftd_port: int, lines: int, seed: int, ftd_max_body: int
+    home: Path,
+    komet_port: int,
+    ftd_port: int,
+    lines: int,
+    seed: int,
+    ftd_max_body: int,
+    wholesalers: int = 1,
 ) -> None:
-    db = open_twin_db(home)
-    komet, ftd, info = build(db, lines=lines, seed=seed, ftd_max_body=ftd_max_body)
+    stores = [open_twin_db(home, number) for number in range(1, wholesalers + 1)]
+    komet, ftd, info = build(stores, lines=lines, seed=seed, ftd_max_body=ftd_max_body)
     runners = []
     urls = {}
     for name, app, port in (("komet", komet, komet_port), ("ftd", ftd, ftd_port)):
@@ -85,9 +125,11 @@ async def _serve(
         bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         urls[name] = f"http://127.0.0.1:{bound}"
         runners.append(runner)
-    info["komet"]["base_url"] = urls["komet"] + "/api/"
-    info["komet"]["root_url"] = urls["komet"]
-    info["ftd"]["base_url"] = urls["ftd"]
+    # One URL for every wholesaler, as in production: the token says whose data a call reaches.
+    for entry in [info, *info.get("wholesalers", [])]:
+        entry["komet"]["base_url"] = urls["komet"] + "/api/"
+        entry["komet"]["root_url"] = urls["komet"]
+        entry["ftd"]["base_url"] = urls["ftd"]
     info["pid"] = os.getpid()
     info["seed"] = seed
     path = Home.at(home).sandbox_info
@@ -107,7 +149,8 @@ async def _serve(
     finally:
         for runner in runners:
             await runner.cleanup()
-        db.close()
+        for store in stores:
+            store.close()
         if path.exists() and json.loads(path.read_text()).get("pid") == os.getpid():
             path.unlink()
 
@@ -122,9 +165,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lines", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--ftd-max-body", type=int, default=ftd_app.BODY_LIMIT)
+    parser.add_argument("--wholesalers", type=int, default=1)
     args = parser.parse_args(argv)
     if args.ftd_max_body < 1:
         parser.error("--ftd-max-body must be a positive number of bytes")
+    if not 1 <= args.wholesalers <= tenants.MAX_WHOLESALERS:
+        parser.error(f"--wholesalers must be 1..{tenants.MAX_WHOLESALERS}")
     Home.at(args.home).sandbox_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(
         _serve(
@@ -134,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
             args.lines,
             args.seed,
             args.ftd_max_body,
+            args.wholesalers,
         )
     )
 

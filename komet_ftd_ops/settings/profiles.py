@@ -339,6 +339,18 @@ def sandbox_profile_dict(home: Home) -> dict[str, Any]:
     }
 
 
+def profile_names(home: Home) -> list[str]:
+    """Every profile of the home, sorted: each profiles/*.toml, and the built-in `sandbox` while
+    its twin runs (it needs no file). The one list `schedule --all`, `health --all`, the runs
+    page and the Airflow DAGs all take."""
+    names = set()
+    if home.profiles_dir.is_dir():
+        names = {p.stem for p in home.profiles_dir.glob("*.toml") if p.is_file()}
+    if home.sandbox_info.exists():
+        names.add(SANDBOX)
+    return sorted(names)
+
+
 def load_profile(name: str, home: Home) -> Profile:
     """Read `<home>/profiles/<name>.toml`; `sandbox` works without a file."""
     path = home.profile_path(name)

@@ -3,6 +3,7 @@
 env:KOMET_FTD_TOKEN        an environment variable
 file:komet_customer_token  a key in `<home>/secrets.toml`, which must be mode 0600
 sandbox:komet.customer     a token of the running sandbox twin (`sandbox:ftd` for FTD)
+sandbox:komet.customer@2   the same, of wholesaler 2 (`sandbox up --wholesalers N`; no @ = 1)
 """
 
 from __future__ import annotations
@@ -116,6 +117,15 @@ def resolve_secret(ref: str, home: Home, env: Mapping[str, str] | None = None) -
             raise ConfigError(f"no key {name!r} in {path} (from {ref!r}).")
         return Secret(values[name])
     info = home.read_sandbox_info()
+    name, _, number = name.partition("@")  # `@K`: wholesaler K of a twin serving several
+    if number:
+        served = info.get("wholesalers") or [info]
+        if not number.isdigit() or not 1 <= int(number) <= len(served):
+            raise ConfigError(
+                f"the sandbox twin serves wholesalers 1..{len(served)}, not {number!r} "
+                f"(from {ref!r}); start it with `komet-ftd-ops sandbox up --wholesalers N`."
+            )
+        info = served[int(number) - 1]
     if name == "ftd":
         return Secret(info["ftd"]["token"])
     service, _, kind = name.partition(".")

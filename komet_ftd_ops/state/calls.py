@@ -22,23 +22,26 @@ class CallCounter:
         self.service = service
 
     def __call__(self, method: str) -> None:
-        with self.store.atomic() as db:
-            db.execute(
-                "INSERT INTO api_calls VALUES (?, ?, ?, 1) ON CONFLICT(day, service, method) "
-                "DO UPDATE SET calls = calls + 1",
-                (utcnow().date().isoformat(), self.service, method),
+        with self.store.atomic() as tx:
+            tx.execute(
+                "INSERT INTO api_calls (day, service, method, calls) "
+                "VALUES (:day, :service, :method, 1) ON CONFLICT (day, service, method) "
+                "DO UPDATE SET calls = api_calls.calls + 1",
+                {"day": utcnow().date().isoformat(), "service": self.service, "method": method},
             )
 
     def today(self, day: str | None = None) -> int:
         rows = self.store.query(
-            "SELECT COALESCE(SUM(calls), 0) FROM api_calls WHERE day=? AND service=?",
-            (day or utcnow().date().isoformat(), self.service),
+            "SELECT COALESCE(SUM(calls), 0) AS n FROM api_calls "
+            "WHERE day = :day AND service = :service",
+            {"day": day or utcnow().date().isoformat(), "service": self.service},
         )
-        return int(rows[0][0])
+        return int(rows[0]["n"])
 
     def by_method(self, day: str | None = None) -> dict[str, int]:
         rows = self.store.query(
-            "SELECT method, calls FROM api_calls WHERE day=? AND service=? ORDER BY method",
-            (day or utcnow().date().isoformat(), self.service),
+            "SELECT method, calls FROM api_calls WHERE day = :day AND service = :service "
+            "ORDER BY method",
+            {"day": day or utcnow().date().isoformat(), "service": self.service},
         )
-        return {r["method"]: r["calls"] for r in rows}
+        return {str(r["method"]): int(r["calls"]) for r in rows}

@@ -10,11 +10,15 @@ empty database: the history gone and the ledger's orders reappearing as unknown.
     `PRAGMA quick_check`                            damaged refused: restore the file
 
 A run is any run notebook under the runs folder (`<db folder>/runs` unless told otherwise).
+
+These are checks of a SQLite file, and apply to SQLite only: `Store` skips them for PostgreSQL
+(the server keeps its own files whole), and `db check` checks its schema revision instead.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,3 +112,21 @@ def examine(db: Path, runs_dir: Path | None = None) -> Finding:
     finally:
         conn.close()
     return Finding(OK, db) if problem is None else Finding(DAMAGED, db, problem)
+
+
+def use_wal(conn: sqlite3.Connection, wait_s: float = 30.0) -> None:
+    """WAL lets readers (notebooks, `runs list`) work while a run writes. The switch needs
+    an exclusive lock and SQLite does not wait for it as it does for writes, so a process
+    opening the file while another creates it retries here; once set, WAL stays in the file.
+    """
+    deadline = time.monotonic() + wait_s
+    while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+            continue
+        if mode != "wal":  # an in-memory database keeps its own mode
+            return

@@ -1,23 +1,33 @@
-"""The kit's state database: one SQLite file, one transaction primitive, named migrations.
+"""The kit's state database: SQLite (embedded, the default) or PostgreSQL, one transaction
+primitive, Alembic migrations.
 
 Every state change that must survive a crash happens inside `Store.atomic()`, and is recorded
-before the external call it guards.
+before the external call it guards. SQL here and in the accessor modules of `state/` is
+portable (named `:placeholders`, rows read by column name): it runs unchanged on both backends.
+
+A `Store` holds one connection for its life and never reconnects on its own: a lost connection
+is an error its owner sees (the PostgreSQL run lease lives on that connection).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from . import integrity
-from .migrations import MIGRATIONS
+from ..errors import ConnectionFailed
+from . import engine as engines
+from . import integrity, schema
+
+if TYPE_CHECKING:  # SQLAlchemy itself is imported when a store opens (see state.engine)
+    from sqlalchemy import Connection, CursorResult, Engine, RowMapping
+    from sqlalchemy.engine import URL
 
 
 def utcnow() -> datetime:
@@ -28,92 +38,269 @@ def iso(ts: datetime | None = None) -> str:
     return (ts or utcnow()).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _statements(script: str) -> list[str]:
-    """Split a migration into statements; a ';' inside a comment or a string is not an end."""
-    statements, buffer = [], ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            statements.append(buffer)
-            buffer = ""
-    if buffer.strip() and not all(
-        part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
-    ):
-        statements.append(buffer)  # a last statement without ';'
-    return statements
+class Rows(Protocol):
+    """A statement's result: rows as read-only mappings (`row["status"]`), and `rowcount`."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class _ResultRows:
+    """`Rows` of a SQLAlchemy result (PostgreSQL): `RowMapping`s."""
+
+    def __init__(self, result: CursorResult[Any]) -> None:
+        self.rowcount: int = result.rowcount
+        self._rows = result.mappings() if result.returns_rows else None
+
+    def fetchone(self) -> RowMapping | None:
+        return None if self._rows is None else self._rows.fetchone()
+
+    def fetchall(self) -> list[RowMapping]:
+        return [] if self._rows is None else list(self._rows.fetchall())
+
+    def __iter__(self) -> Iterator[RowMapping]:
+        return iter(()) if self._rows is None else iter(self._rows)
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+    """SQLite rows as dicts: by column name only, as PostgreSQL's `RowMapping`s read."""
+    return dict(zip([column[0] for column in cursor.description], row, strict=True))
+
+
+class Tx(Protocol):
+    """What `Store.atomic()` yields: statements run inside its transaction (or savepoint)."""
+
+    backend: str  # "sqlite" or "postgresql"
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Rows: ...
+
+    def executemany(self, sql: str, params: Sequence[Mapping[str, Any]]) -> Rows: ...
+
+
+WriteGuard = Callable[[Tx], None]
+
+
+class _Tx:
+    """The one `Tx` of a Store: the same object at every nesting depth.
+
+    On SQLite a statement goes straight to the sqlite3 connection under the Store's connection
+    (the same transaction: the Store's BEGIN IMMEDIATE and SAVEPOINTs are on it), since
+    SQLAlchemy's execution layer costs several times what SQLite spends on a ledger statement
+    and an order takes hundreds of them. The SQL is the same portable text on both backends;
+    sqlite3 reads `:name` placeholders natively. Its errors are raised as SQLAlchemy's
+    (`IntegrityError`, `OperationalError`...), as on PostgreSQL.
+    """
+
+    def __init__(self, store: Store) -> None:
+        from sqlalchemy import text
+
+        self._text = text
+        self._store = store
+        self._conn = store.connection
+        self.backend = store.backend
+        self._sqlite: sqlite3.Connection | None = (
+            store.connection.connection.driver_connection  # type: ignore[assignment]
+            if store.backend == engines.SQLITE
+            else None
+        )
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Rows:
+        if params is not None and not isinstance(params, Mapping):
+            raise TypeError("tx.execute takes named :placeholders with a dict of parameters")
+        if self._sqlite is not None:
+            return self._on_sqlite(sql, dict(params or {}), many=False)
+        with self._store.translating():
+            return _ResultRows(self._conn.execute(self._text(sql), dict(params or {})))
+
+    def executemany(self, sql: str, params: Sequence[Mapping[str, Any]]) -> Rows:
+        rows = [dict(p) for p in params]
+        if self._sqlite is not None:
+            return self._on_sqlite(sql, rows, many=True)
+        with self._store.translating():
+            if not rows:  # SQLAlchemy would run the statement once without parameters
+                return _ResultRows(self._conn.execute(self._text("SELECT 1 AS n WHERE 1 = 0")))
+            return _ResultRows(self._conn.execute(self._text(sql), rows))
+
+    def _on_sqlite(self, sql: str, params: Any, *, many: bool) -> Rows:
+        assert self._sqlite is not None
+        cursor = self._sqlite.cursor()
+        cursor.row_factory = _dict_row
+        try:
+            if many:
+                cursor.executemany(sql, params)
+            else:
+                cursor.execute(sql, params)
+        except sqlite3.Error as exc:
+            from sqlalchemy.exc import DBAPIError
+
+            raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
+        return cursor
+
+
+def named(sql: str, params: Sequence[Any] | Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """Old-style `?` + tuple (tests' ad-hoc reads) as `:p0, :p1...` + dict; a dict passes as is.
+
+    A `?` inside a quoted string or identifier is left alone."""
+    if params is None or isinstance(params, Mapping):
+        return sql, dict(params or {})
+    values = list(params)
+    parts, n = [], 0
+    for i, piece in enumerate(re.split(r"('(?:[^']|'')*'|\"[^\"]*\")", sql)):
+        if i % 2:  # a quoted literal
+            parts.append(piece)
+            continue
+        while "?" in piece:
+            head, _, piece = piece.partition("?")
+            parts.append(f"{head}:p{n}")
+            n += 1
+        parts.append(piece)
+    if n != len(values):
+        raise TypeError(f"{n} placeholders but {len(values)} parameters")
+    return "".join(parts), {f"p{i}": v for i, v in enumerate(values)}
 
 
 class Store:
-    """A SQLite file with WAL, migrations applied on open, and `atomic()` for every write.
+    """The state database of a home: `Store(path)` (SQLite) or `Store(url)`.
 
-    A damaged file, or one emptied while the home has runs (`runs_dir`, by default the `runs`
-    folder next to the file), is refused with `StateDamaged` (see `state.integrity`), never
-    opened half-way or re-created empty.
+    SQLite: WAL, synchronous=FULL, foreign keys on, BEGIN IMMEDIATE for each outermost
+    transaction, migrated on open. A damaged file, or one emptied while the home has runs
+    (`runs_dir`, by default the `runs` folder next to the file), is refused with `StateDamaged`
+    (see `state.integrity`), never opened half-way or re-created empty.
+
+    PostgreSQL: never migrated on open (`komet-ftd-ops db upgrade` does it); a database behind
+    the code is refused with one line (`ConfigError`, exit 78). `upgrade=True` migrates on
+    either backend, `upgrade=False` only checks on either (`check_revision=False`: not even
+    that, for `db check`, which reads what the witnesses need from a file of any age).
     """
 
     def __init__(
         self,
-        path: Path | str,
-        migrations: list[tuple[str, str]] | None = None,
+        target: Path | str | URL,
         *,
         runs_dir: Path | None = None,
+        upgrade: bool | None = None,
+        check_revision: bool = True,
     ) -> None:
-        self.path = Path(path)
-        self.migrations = MIGRATIONS if migrations is None else migrations
+        from sqlalchemy import event
+        from sqlalchemy.exc import DBAPIError
+
+        self.url = engines.parse_target(target)
+        self.backend = engines.backend_of(self.url)
+        self.path = engines.sqlite_path(self.url)
         existing = False
-        if str(path) != ":memory:":
+        if self.path is not None:
             found = integrity.before_open(self.path, runs_dir)
             if found is not None and not found.usable:
                 raise integrity.refuse(found)
             existing = found is None  # a file with a SQLite header: check it before use
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self.conn = sqlite3.connect(
-            str(path), timeout=30, isolation_level=None, check_same_thread=False
-        )
-        self.conn.row_factory = sqlite3.Row
         self._depth = 0
+        self._guard: WriteGuard | None = None
+        self.applied: list[str] = []  # revisions this open migrated (or stamped)
+        self.engine: Engine = engines.create(self.url)
+        self._connects = 0
+        event.listen(self.engine, "connect", self._only_once)
         try:
-            self._open(existing)
+            self.connection: Connection = self.engine.connect()
+        except DBAPIError as exc:
+            self.engine.dispose()
+            raise ConnectionFailed(
+                f"cannot connect to the state database at {self}: "
+                f"{engines.scrub(str(exc.orig).strip().splitlines()[0], self.url)}"
+            ) from None
+        self._tx = _Tx(self)
+        try:
+            if self.backend == engines.SQLITE:
+                self._open_sqlite(existing)
+            auto = self.backend == engines.SQLITE if upgrade is None else upgrade
+            if auto:
+                self.applied = self.migrate()
+            elif check_revision:
+                schema.refuse_if_behind(self._tx_read, self.backend, str(self))
+        except DBAPIError as exc:
+            self.close()
+            if type(exc.orig) is sqlite3.DatabaseError:  # damage quick_check did not reach
+                found = integrity.Finding(integrity.DAMAGED, self.path or Path(), str(exc.orig))
+                raise integrity.refuse(found) from None
+            raise
         except BaseException:
-            self.conn.close()
+            self.close()
             raise
 
-    def _open(self, existing: bool) -> None:
+    def _only_once(self, dbapi_connection: Any, _record: Any) -> None:
+        """No silent reconnect: SQLAlchemy would open a new connection after losing one, and
+        whatever lived on the old one (a session lock, a transaction) would be gone unseen."""
+        self._connects += 1
+        if self._connects > 1:
+            dbapi_connection.close()
+            raise ConnectionFailed(self._lost_line())
+
+    def _lost_line(self) -> str:
+        return (
+            f"the connection to the state database at {self} was lost; a store never "
+            f"reconnects on its own (the next run opens a new one)"
+        )
+
+    @contextmanager
+    def translating(self) -> Iterator[None]:
+        """A lost connection becomes `ConnectionFailed` (exit 75), at this one boundary."""
+        from sqlalchemy.exc import DBAPIError
+
         try:
-            problem = integrity.quick_check(self.conn) if existing else None
+            yield
+        except DBAPIError as exc:
+            if exc.connection_invalidated or self.connection.invalidated:
+                raise ConnectionFailed(self._lost_line()) from exc
+            raise
+
+    def __repr__(self) -> str:
+        return f"Store({str(self)!r})"
+
+    def __str__(self) -> str:
+        return str(self.path) if self.path is not None else engines.redact(self.url)
+
+    # --- SQLite on open ---------------------------------------------------------------------
+
+    def _open_sqlite(self, existing: bool) -> None:
+        raw: sqlite3.Connection = self.connection.connection.driver_connection  # type: ignore[assignment]
+        try:
+            problem = integrity.quick_check(raw) if existing else None
             if problem is None:
-                self._use_wal()
-                self.conn.execute("PRAGMA synchronous=FULL")
-                self.conn.execute("PRAGMA foreign_keys=ON")
-                self.migrate()
+                integrity.use_wal(raw)
+                raw.execute("PRAGMA synchronous=FULL")
+                raw.execute("PRAGMA foreign_keys=ON")
         except sqlite3.OperationalError:
             raise  # locked, read-only, I/O: not damage
         except sqlite3.DatabaseError as exc:  # damage quick_check did not reach
             problem = str(exc)
         if problem is not None:
-            found = integrity.Finding(integrity.DAMAGED, self.path, problem)
+            found = integrity.Finding(integrity.DAMAGED, self.path or Path(":memory:"), problem)
             raise integrity.refuse(found) from None
 
-    def _use_wal(self, wait_s: float = 30.0) -> None:
-        """WAL lets readers (notebooks, `runs list`) work while a run writes. The switch needs
-        an exclusive lock and SQLite does not wait for it as it does for writes, so a process
-        opening the file while another creates it retries here; once set, WAL stays in the file.
-        """
-        deadline = time.monotonic() + wait_s
-        while self.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            try:
-                mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-                continue
-            if mode != "wal":  # an in-memory database keeps its own mode
-                return
+    def backup_to(self, other: Store) -> None:
+        """Copy this SQLite database over `other`'s (SQLite's online backup): test harnesses."""
+        if self.backend != engines.SQLITE or other.backend != engines.SQLITE:
+            raise TypeError("backup_to copies SQLite databases only")
+        with self._lock, other._lock:
+            mine: sqlite3.Connection = self.connection.connection.driver_connection  # type: ignore[assignment]
+            theirs: sqlite3.Connection = other.connection.connection.driver_connection  # type: ignore[assignment]
+            mine.backup(theirs)
+
+    # --- life -------------------------------------------------------------------------------
 
     def close(self) -> None:
-        self.conn.close()
+        try:
+            if getattr(self, "connection", None) is not None:
+                self.connection.close()
+        finally:
+            self.engine.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -121,8 +308,19 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def set_write_guard(self, guard: WriteGuard | None) -> None:
+        """`guard(tx)` runs at the start of every outermost transaction, inside it (the run
+        lease re-checks itself there); what it raises rolls the transaction back."""
+        self._guard = guard
+
+    # --- transactions -----------------------------------------------------------------------
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
     @contextmanager
-    def atomic(self) -> Iterator[sqlite3.Connection]:
+    def atomic(self) -> Iterator[Tx]:
         """One transaction; commits on success, rolls back on error and re-raises.
 
         A nested call is a SAVEPOINT (sqlite-utils' shape): if the inner block fails, its own
@@ -131,62 +329,92 @@ class Store:
         """
         with self._lock:
             if self._depth:
-                name = f"sp{self._depth}"
-                self.conn.execute(f"SAVEPOINT {name}")
+                savepoint = self.connection.begin_nested()
                 self._depth += 1
                 try:
-                    yield self.conn
+                    yield self._tx
                 except BaseException:
-                    self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                    self.conn.execute(f"RELEASE SAVEPOINT {name}")
+                    savepoint.rollback()
                     raise
                 else:
-                    self.conn.execute(f"RELEASE SAVEPOINT {name}")
+                    savepoint.commit()
                 finally:
                     self._depth -= 1
                 return
-            self.conn.execute("BEGIN IMMEDIATE")
+            self._end_read()
+            transaction = self.connection.begin()
             self._depth = 1
             try:
-                yield self.conn
+                if self.backend == engines.SQLITE:
+                    # the write lock now, not at the first write: no deadlock between readers
+                    # turning writers, and a busy file waits here (timeout) instead of failing
+                    self.connection.exec_driver_sql("BEGIN IMMEDIATE")
+                if self._guard is not None:
+                    self._guard(self._tx)
+                yield self._tx
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                self._rollback(transaction)
                 raise
             else:
-                self.conn.execute("COMMIT")
+                with self.translating():
+                    transaction.commit()
             finally:
                 self._depth = 0
 
-    def migrate(self) -> list[str]:
-        with self.atomic() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-            )
-            done = {r[0] for r in db.execute("SELECT name FROM migrations")}
-            applied = []
-            for name, sql in self.migrations:
-                if name in done:
-                    continue
-                for statement in _statements(sql):
-                    db.execute(statement)
-                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, iso()))
-                applied.append(name)
-        return applied
+    def _rollback(self, transaction: Any) -> None:
+        from sqlalchemy.exc import OperationalError
 
-    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        if self.connection.invalidated:
+            return  # nothing to roll back on a lost connection: the server did it
+        try:
+            transaction.rollback()
+        except OperationalError:
+            if self.backend != engines.SQLITE:
+                raise  # a lost PostgreSQL connection: the original error is the story
+            # SQLite rolled back on its own (e.g. BEGIN IMMEDIATE itself timed out)
+
+    def _end_read(self) -> None:
+        """End the implicit transaction a read outside `atomic()` began (SQLAlchemy autobegin)."""
+        if self.connection.invalidated:
+            raise ConnectionFailed(self._lost_line())
+        if self.connection.in_transaction():
+            self.connection.rollback()
+
+    def _tx_read(self, sql: str, params: Mapping[str, Any] | None = None) -> list[RowMapping]:
+        return self.query(sql, params)
+
+    def query(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> list[RowMapping]:
+        """Rows of a read, each a mapping by column name. Inside `atomic()` it reads in that
+        transaction; outside it, in its own short one."""
+        sql, values = named(sql, params)
         with self._lock:
-            return self.conn.execute(sql, params).fetchall()
+            if self._depth:
+                return self._tx.execute(sql, values).fetchall()
+            try:
+                return self._tx.execute(sql, values).fetchall()
+            finally:
+                self._end_read()
+
+    def migrate(self) -> list[str]:
+        """Bring the schema to the kit's head revision; the revisions applied (or stamped)."""
+        with self.atomic() as tx:
+            return schema.upgrade(self, tx)
 
     # --- small key/value state (feed sequence, cursors, last success) ---
 
     def get(self, scope: str, key: str, default: Any = None) -> Any:
-        rows = self.query("SELECT value FROM kv WHERE scope=? AND key=?", (scope, key))
-        return json.loads(rows[0][0]) if rows else default
+        rows = self.query(
+            "SELECT value FROM kv WHERE scope = :scope AND key = :key", {"scope": scope, "key": key}
+        )
+        return json.loads(rows[0]["value"]) if rows else default
 
     def put(self, scope: str, key: str, value: Any) -> None:
-        with self.atomic() as db:
-            db.execute(
-                "INSERT INTO kv VALUES (?, ?, ?, ?) ON CONFLICT(scope, key) DO UPDATE "
-                "SET value=excluded.value, updated_at=excluded.updated_at",
-                (scope, key, json.dumps(value), iso()),
+        with self.atomic() as tx:
+            tx.execute(
+                "INSERT INTO kv (scope, key, value, updated_at) "
+                "VALUES (:scope, :key, :value, :updated_at) ON CONFLICT (scope, key) DO UPDATE "
+                "SET value = excluded.value, updated_at = excluded.updated_at",
+                {"scope": scope, "key": key, "value": json.dumps(value), "updated_at": iso()},
             )

@@ -24,9 +24,7 @@ and a run notebook deleted by hand (or pruned) witnesses nothing.
 
 from __future__ import annotations
 
-import json
 import re
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,33 +108,29 @@ def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def _accepted(conn: sqlite3.Connection) -> dict[str, Any]:
-    rows = conn.execute(
-        "SELECT value FROM kv WHERE scope=? AND key=?", (HOME_SCOPE, ACCEPTED_KEY)
-    ).fetchall()
-    return dict(json.loads(rows[0][0])) if rows else {"runs": {}, "feed_base": {}}
+def _accepted(store: Store) -> dict[str, Any]:
+    value = store.get(HOME_SCOPE, ACCEPTED_KEY)
+    return dict(value) if value else {"runs": {}, "feed_base": {}}
 
 
-def _last_runs(conn: sqlite3.Connection, exclude_run: str | None) -> dict[str, datetime]:
-    rows = conn.execute(
-        "SELECT profile, MAX(started_at) FROM runs WHERE id IS NOT ? GROUP BY profile",
-        (exclude_run,),
-    ).fetchall()
-    return {str(r[0]): _parse(str(r[1])) for r in rows if r[1]}
+def _last_runs(store: Store, exclude_run: str | None) -> dict[str, datetime]:
+    rows = store.query(
+        "SELECT profile, MAX(started_at) AS last FROM runs WHERE id <> :exclude GROUP BY profile",
+        {"exclude": exclude_run or ""},
+    )
+    return {str(r["profile"]): _parse(str(r["last"])) for r in rows if r["last"]}
 
 
-def check_runs(
-    conn: sqlite3.Connection, runs_dir: Path, *, exclude_run: str | None = None
-) -> Witness:
+def check_runs(store: Store, runs_dir: Path, *, exclude_run: str | None = None) -> Witness:
     """Run notebooks newer than the last run this database recorded, per profile.
 
     `exclude_run`: the run now starting (its row and notebook exist already)."""
     skip = None
     if exclude_run:
-        row = conn.execute("SELECT notebook FROM runs WHERE id=?", (exclude_run,)).fetchone()
-        skip = Path(row[0]) if row and row[0] else None
-    last = _last_runs(conn, exclude_run)
-    accepted = _accepted(conn).get("runs", {})
+        rows = store.query("SELECT notebook FROM runs WHERE id = :id", {"id": exclude_run})
+        skip = Path(rows[0]["notebook"]) if rows and rows[0]["notebook"] else None
+    last = _last_runs(store, exclude_run)
+    accepted = _accepted(store).get("runs", {})
     newer = []
     for profile, (stamp, notebook) in sorted(newest_notebooks(runs_dir, skip).items()):
         known = [t for t in (last.get(profile), _opt(accepted.get(profile))) if t is not None]
@@ -156,21 +150,20 @@ def _opt(value: Any) -> datetime | None:
 # --- FTD's feed base ------------------------------------------------------------------------
 
 
-def _feed_memory(conn: sqlite3.Connection, profile: str) -> tuple[int | None, set[int]]:
+def _feed_memory(store: Store, profile: str) -> tuple[int | None, set[int]]:
     """The last sequence FTD accepted from this database, and every sequence FTD may hold
     from it: that one, feeds still `sending` (their answer may have been lost), an accepted base."""
-    rows = conn.execute(
-        "SELECT value FROM kv WHERE scope=? AND key='feed.last_sequence'", (profile,)
-    ).fetchall()
-    last = int(json.loads(rows[0][0])) if rows and rows[0][0] not in (None, "null") else None
+    value = store.get(profile, "feed.last_sequence")
+    last = int(value) if value is not None else None
     sending = {
-        int(r[0])
-        for r in conn.execute(
-            "SELECT sequence FROM feeds WHERE profile=? AND status='sending'", (profile,)
+        int(r["sequence"])
+        for r in store.query(
+            "SELECT sequence FROM feeds WHERE profile = :profile AND status = 'sending'",
+            {"profile": profile},
         )
     }
     explained = sending | ({last} if last is not None else set())
-    base = _accepted(conn).get("feed_base", {}).get(profile)
+    base = _accepted(store).get("feed_base", {}).get(profile)
     if base is not None:
         explained.add(int(base))
     return last, explained
@@ -185,8 +178,8 @@ def ftd_base(ftd: FeedProbe, last: int) -> int | None:
     return last  # FTD's base was last - 1: the heartbeat applied, FTD now holds `last`
 
 
-def check_feed(conn: sqlite3.Connection, profile: str, ftd: FeedProbe) -> Witness:
-    last, explained = _feed_memory(conn, profile)
+def check_feed(store: Store, profile: str, ftd: FeedProbe) -> Witness:
+    last, explained = _feed_memory(store, profile)
     if last is None or last < 1:
         return Witness(OK, f"{profile}: this database has no accepted feed to compare with FTD")
     try:
@@ -207,7 +200,7 @@ def check_feed(conn: sqlite3.Connection, profile: str, ftd: FeedProbe) -> Witnes
 
 
 def refuse_if_older(
-    conn: sqlite3.Connection,
+    store: Store,
     runs_dir: Path,
     *,
     profile: str | None = None,
@@ -218,9 +211,9 @@ def refuse_if_older(
 
     Returns what was found otherwise (an `UNKNOWN` when FTD did not answer: the run goes on,
     the order pipeline's own read-backs still guard it)."""
-    found = [check_runs(conn, runs_dir, exclude_run=exclude_run)]
+    found = [check_runs(store, runs_dir, exclude_run=exclude_run)]
     if profile is not None and ftd is not None and not found[0].refused:
-        found.append(check_feed(conn, profile, ftd))
+        found.append(check_feed(store, profile, ftd))
     for witness in found:
         if witness.refused:
             raise StateOutdated(witness.line(), state=witness.state)
@@ -231,13 +224,13 @@ def accept(
     store: Store, runs_dir: Path, *, profile: str | None = None, ftd: FeedProbe | None = None
 ) -> list[str]:
     """Record what the witnesses see now as known to this database; say what was accepted."""
-    accepted = _accepted(store.conn)
+    accepted = _accepted(store)
     said = []
     for name, (stamp, notebook) in sorted(newest_notebooks(runs_dir).items()):
         accepted.setdefault("runs", {})[name] = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
         said.append(f"runs of {name} up to {notebook.name}")
     if profile is not None and ftd is not None:
-        last, _ = _feed_memory(store.conn, profile)
+        last, _ = _feed_memory(store, profile)
         if last is not None and last >= 1:
             base = ftd_base(ftd, last)
             if base is not None:

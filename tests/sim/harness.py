@@ -84,10 +84,22 @@ def _noop_sleep(seconds: float) -> None:
     return None
 
 
+@dataclass
+class PostgresState:
+    """The kit's state in PostgreSQL for a simulation: the cluster, and the migrated database
+    each world copies (then the world's own template, after its first calm cycle)."""
+
+    cluster: Any  # tests/pg.py Cluster
+    template: str | None
+
+
 class SimWorld:
     """Twins in-process plus a kit store with published offers, both restorable per schedule."""
 
-    def __init__(self, lines: int = 120, twin_seed: int = 7) -> None:
+    def __init__(
+        self, lines: int = 120, twin_seed: int = 7, postgres: PostgresState | None = None
+    ) -> None:
+        self.postgres = postgres  # None: the kit's state in SQLite (in memory)
         self.clock = VirtualClock(start_of_today())
         self.home = Home.at(Path(tempfile.mkdtemp(prefix="sim-home-")))  # the profile's lock
         with virtual_time(self.clock):
@@ -107,14 +119,22 @@ class SimWorld:
             ftd_token_ref="env:UNUSED",
             orders=OrderRules(),  # the defaults: the real settle window (60 s)
         )
-        self.kit_template = Store(":memory:")
+        self.kit_template = self._new_store()
         with self.twins.db.atomic() as conn:  # feeds are done at once: virtual time stands still
             meta_put(conn, "settings", {"feed_processing_ms": 0, "listing_noise": 0.0})
         # One calm sync cycle lists the inventory on FTD and fills `published_offers`.
         clients = self.clients(self.kit_template, lambda s, n: OK, CallLog())
         run_cycle(self.profile, self.kit_template, clients, now=self.clock.now())
         self.twins.save_template()
-        self.kit = Store(":memory:")  # restored from the template per schedule (no migrations)
+        if self.postgres is not None:  # a template database has no connection to it
+            self.postgres.template = self.kit_template.url.database
+            self.kit_template.close()
+        self.kit = self._new_store()  # restored from the template per schedule (no migrations)
+
+    def _new_store(self) -> Store:
+        if self.postgres is None:
+            return Store(":memory:")
+        return Store(self.postgres.cluster.create_database(template=self.postgres.template))
 
     def clients(
         self,
@@ -150,14 +170,24 @@ class SimWorld:
         return Clients(komet=komet, ftd=ftd, calls=CallCounter(store, "komet"))
 
     def fresh_store(self) -> Store:
-        """The kit's store as after the first cycle: the template's pages copied over."""
-        self.kit_template.conn.backup(self.kit.conn)
+        """The kit's store as after the first cycle: the template's pages copied over (on
+        PostgreSQL: a new database copied from the template, the last one dropped)."""
+        if self.postgres is None:
+            self.kit_template.backup_to(self.kit)
+            return self.kit
+        used = self.kit.url.database
+        self.kit.close()
+        assert used is not None
+        self.postgres.cluster.drop_database(used)
+        self.kit = self._new_store()
         return self.kit
 
     def second_run_refused(self) -> bool:
         """A second run of the profile, started now: True when the profile's lock stops it."""
-        with acquire_profile_lock(self.home, self.profile.name, note="second run") as lock:
-            return lock.fd is None
+        with acquire_profile_lock(
+            self.home, self.profile.name, note="second run", store=self.kit
+        ) as lock:
+            return lock.held_by is not None
 
 
 @dataclass
@@ -306,8 +336,8 @@ def _cycle(
     clients = world.clients(store, faults, log, late=late)
     before = len(log.calls)
     try:
-        with acquire_profile_lock(world.home, profile.name, note="sim cycle") as lock:
-            assert lock.fd is not None, f"the profile lock is held by {lock.held_by}"
+        with acquire_profile_lock(world.home, profile.name, note="sim cycle", store=store) as lock:
+            assert lock.held_by is None, f"the profile lock is held by {lock.held_by}"
             report = process_orders(
                 profile,
                 store,

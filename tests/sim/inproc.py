@@ -36,7 +36,7 @@ from komet_ftd_ops.sandbox.ftd import app as ftd_app
 from komet_ftd_ops.sandbox.komet import app as komet_app
 from komet_ftd_ops.sandbox.komet import db as komet_db
 from komet_ftd_ops.sandbox.server import TWIN_MIGRATIONS
-from komet_ftd_ops.state.store import Store
+from komet_ftd_ops.state.sqlite_file import SQLiteFile as Store
 from komet_ftd_ops.testing.clock import VirtualClock
 
 KOMET_BASE = "http://komet.sim/api/"

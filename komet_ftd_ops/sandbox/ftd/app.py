@@ -1,7 +1,8 @@
 """The FTD twin: our supplier contract (docs/ftd-api.md) served strictly over real HTTP.
 
     API     /v1/suppliers/{supplier_id}/...     bearer token, Idempotency-Key on every POST
-    control /_sandbox/{info,dump,settings,shop,cancel,faults}    no auth (twin only)
+    control /_sandbox/{info,dump,settings,shop,cancel,faults}    no auth (twin only),
+            ?wholesaler=K (default 1) in a twin serving several suppliers (tenants.py)
 
 The twin is strict on purpose: whatever a client gets away with here it would get away with
 nowhere else, so every contract rule is checked and every error is the contract's JSON shape.
@@ -27,14 +28,14 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from ...state.store import Store
-from .. import faults
+from ...state.sqlite_file import SQLiteFile as Store
+from .. import faults, tenants
 from .feeds import get_feed, last_sequence, list_offers, receive_delta, receive_full
 from .http import (
     BODY_LIMIT,
@@ -83,14 +84,19 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def seed(db: Store, *, seed: int) -> dict[str, Any]:
-    """The supplier identity, made on first start only (a restart keeps id, token and state)."""
+def seed(db: Store, *, seed: int, taken_supplier_ids: Collection[str] = ()) -> dict[str, Any]:
+    """The supplier identity, made on first start only (a restart keeps id, token and state).
+
+    `taken_supplier_ids`: the other wholesalers' suppliers in the same twin, never drawn again."""
     with db.atomic() as conn:
         ident = meta_get(conn, "identity")
         if ident is None:
             rng = random.Random(f"ftd-supplier:{seed}")
             token = "ftd_sbx_" + hashlib.sha256(f"ftd-twin-token:{seed}".encode()).hexdigest()
-            ident = {"supplier_id": f"SUP-{rng.randint(100000, 999999)}", "token": token}
+            supplier = f"SUP-{rng.randint(100000, 999999)}"
+            while supplier in taken_supplier_ids:
+                supplier = f"SUP-{rng.randint(100000, 999999)}"
+            ident = {"supplier_id": supplier, "token": token}
             meta_put(conn, "identity", ident)
             meta_put(conn, "seed", seed)
             meta_put(conn, "settings", DEFAULT_SETTINGS)
@@ -142,7 +148,7 @@ async def _control_body(request: web.Request) -> dict[str, Any]:
     return await read_json_object(request)
 
 
-def _rate_limited() -> web.Response:
+def _rate_limited(request: web.Request) -> web.Response:
     return error_response(
         429, "rate_limited", "too many requests; retry after 1 second.", {"Retry-After": "1"}
     )
@@ -390,13 +396,17 @@ class FtdTwin:
 
 
 def create_app(
-    db: Store,
+    db: Store | Sequence[Store],
     board: faults.FaultBoard,
     *,
-    on_oversell: Callable[[str], None],
+    on_oversell: Callable[[str], None] | Sequence[Callable[[str], None]],
     max_body_bytes: int = BODY_LIMIT,
 ) -> web.Application:
     """The FTD twin app; `seed(db, ...)` must have run. `on_oversell(offer_id)` zeroes Komet stock.
+
+    `db` and `on_oversell`: one supplier's, or one per wholesaler (sandbox/tenants.py): a call
+    reaches the supplier its bearer token belongs to, at the same URL (another supplier's path
+    is then a 403, as for one supplier); control routes take `?wholesaler=K`.
 
     `max_body_bytes` is the API's request body limit (413 `payload_too_large` above it). The
     fault middleware is outermost, so a 429/5xx/reset happens before auth, like a gateway in
@@ -404,7 +414,35 @@ def create_app(
     """
     if not isinstance(max_body_bytes, int) or max_body_bytes < 1:
         raise ValueError(f"max_body_bytes must be a positive integer, not {max_body_bytes!r}")
-    twin = FtdTwin(db, on_oversell, max_body_bytes)
+    stores = [db] if isinstance(db, Store) else list(db)
+    oversold = [on_oversell] if callable(on_oversell) else list(on_oversell)
+    if len(oversold) != len(stores):
+        raise ValueError("give one on_oversell per wholesaler store")
+    twins = [FtdTwin(d, o, max_body_bytes) for d, o in zip(stores, oversold, strict=True)]
+    tokens = tenants.TokenIndex(len(twins), lambda i, text: twins[i].token == text)
+
+    def by_token(request: web.Request) -> FtdTwin:
+        """The supplier whose token the call bears (the first, which refuses it, if none)."""
+        if len(twins) == 1:
+            return twins[0]
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        found = tokens.find(given.strip()) if scheme.lower() == "bearer" else None
+        return twins[0] if found is None else twins[found]
+
+    def by_query(request: web.Request) -> FtdTwin:
+        try:
+            return tenants.pick(twins, request)
+        except ValueError as exc:
+            raise FtdError(404, "not_found", str(exc)) from None
+
+    Route = Callable[[FtdTwin, web.Request], Awaitable[web.StreamResponse]]
+
+    def to(handler: Route, find: Callable[[web.Request], FtdTwin] = by_token) -> Any:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await handler(find(request), request)
+
+        return handle
+
     app = web.Application(
         middlewares=[faults.middleware(board, "ftd", rate_limited=_rate_limited), _json_errors],
         # aiohttp's own cap only backs up `read_json_object`, which answers the API's 413; the
@@ -413,23 +451,26 @@ def create_app(
     )
     base = "/v1/suppliers/{supplier_id}"
     router = app.router
-    router.add_post(f"{base}/inventory/full", twin.inventory_full, name="inventory.full")
-    router.add_post(f"{base}/inventory/delta", twin.inventory_delta, name="inventory.delta")
-    router.add_get(f"{base}/feeds/{{feed_id}}", twin.feeds_get, name="feeds.get")
-    router.add_get(f"{base}/offers", twin.offers_list, name="offers.list")
-    router.add_get(f"{base}/orders", twin.orders_list, name="orders.list")
-    router.add_get(f"{base}/orders/{{order_id}}", twin.orders_get, name="orders.get")
+    api = FtdTwin
+    router.add_post(f"{base}/inventory/full", to(api.inventory_full), name="inventory.full")
+    router.add_post(f"{base}/inventory/delta", to(api.inventory_delta), name="inventory.delta")
+    router.add_get(f"{base}/feeds/{{feed_id}}", to(api.feeds_get), name="feeds.get")
+    router.add_get(f"{base}/offers", to(api.offers_list), name="offers.list")
+    router.add_get(f"{base}/orders", to(api.orders_list), name="orders.list")
+    router.add_get(f"{base}/orders/{{order_id}}", to(api.orders_get), name="orders.get")
     router.add_post(
         f"{base}/orders/{{order_id}}/acknowledge",
-        twin.orders_acknowledge,
+        to(api.orders_acknowledge),
         name="orders.acknowledge",
     )
-    router.add_post(f"{base}/orders/{{order_id}}/status", twin.orders_status, name="orders.status")
-    router.add_get("/_sandbox/info", twin.info)
-    router.add_get("/_sandbox/dump", twin.dump)
-    router.add_get("/_sandbox/settings", twin.get_settings)
-    router.add_post("/_sandbox/settings", twin.post_settings)
-    router.add_post("/_sandbox/shop", twin.shop)
-    router.add_post("/_sandbox/cancel", twin.cancel)
+    router.add_post(
+        f"{base}/orders/{{order_id}}/status", to(api.orders_status), name="orders.status"
+    )
+    router.add_get("/_sandbox/info", to(api.info, by_query))
+    router.add_get("/_sandbox/dump", to(api.dump, by_query))
+    router.add_get("/_sandbox/settings", to(api.get_settings, by_query))
+    router.add_post("/_sandbox/settings", to(api.post_settings, by_query))
+    router.add_post("/_sandbox/shop", to(api.shop, by_query))
+    router.add_post("/_sandbox/cancel", to(api.cancel, by_query))
     faults.add_control_routes(app, board, "ftd")
     return app

@@ -26,13 +26,13 @@ server.py imports: MIGRATIONS, seed, create_app, take_offer_stock, dump.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from aiohttp import web
 
-from ...state.store import Store
-from .. import faults
+from ...state.sqlite_file import SQLiteFile as Store
+from .. import faults, tenants
 from . import control as komet_control
 from . import db as komet_db
 from . import invoices as komet_invoices
@@ -49,9 +49,11 @@ __all__ = ["MIGRATIONS", "create_app", "dump", "seed", "take_offer_stock"]
 MIGRATIONS = DB_MIGRATIONS + komet_shiptos.MIGRATIONS
 
 
-def seed(db: Store, *, lines: int, seed: int) -> dict[str, Any]:
+def seed(
+    db: Store, *, lines: int, seed: int, taken_company_ids: Collection[str] = ()
+) -> dict[str, Any]:
     """Seed the twin (first start only), then its ship-tos and carrier days (once too)."""
-    info = komet_db.seed(db, lines=lines, seed=seed)
+    info = komet_db.seed(db, lines=lines, seed=seed, taken_company_ids=taken_company_ids)
     komet_shiptos.seed(db)
     return info
 
@@ -167,14 +169,22 @@ def _params(request: web.Request, verb: str, body: bytes) -> dict[str, Any]:
     return params
 
 
-def _token(request: web.Request, method: str, params: dict[str, Any], company_id: str) -> str:
-    """The token where Komet reads it for this method; anywhere else it does not count."""
+def _token_text(request: web.Request, method: str, params: dict[str, Any] | None) -> str:
+    """The token where Komet reads it for this method (None: the body is not read yet)."""
     if header_family(method):
-        token = request.headers.get("authenticationToken", "")
-        return token if request.headers.get("X-ACCOUNT") == company_id else ""
-    source = request.query if request.method == "GET" else params
+        return request.headers.get("authenticationToken", "")
+    source = request.query if request.method == "GET" else (params or {})
     value = source.get("authenticationToken")
     return value if isinstance(value, str) else ""
+
+
+def _token(request: web.Request, method: str, params: dict[str, Any], company_id: str) -> str:
+    """The token where Komet reads it for this method; anywhere else it does not count, and a
+    header token counts only with its own company's `X-ACCOUNT` (another company's: 401)."""
+    token = _token_text(request, method, params)
+    if header_family(method) and request.headers.get("X-ACCOUNT") != company_id:
+        return ""
+    return token
 
 
 def _authorise(
@@ -195,19 +205,35 @@ def _authorise(
     return token
 
 
-def create_app(db: Store, board: faults.FaultBoard) -> web.Application:
-    """The Komet twin, faults injected in front of every /api/ call."""
+def create_app(db: Store | Sequence[Store], board: faults.FaultBoard) -> web.Application:
+    """The Komet twin, faults injected in front of every /api/ call.
 
+    `db`: one company's store, or one per wholesaler (sandbox/tenants.py): a call reaches the
+    company its token belongs to, at the same URL."""
+
+    stores = [db] if isinstance(db, Store) else list(db)
+    tokens = tenants.TokenIndex(
+        len(stores), lambda i, text: komet_db.find_token(stores[i], text) is not None
+    )
     write_methods = writes()
 
-    def rate_limited() -> web.Response:
-        settings = komet_db.settings(db)
+    def company(request: web.Request, params: dict[str, Any] | None = None) -> Store:
+        """The store of the company the call's token belongs to (wholesaler 1's when none does,
+        which refuses the token). Before the body is read a classic POST's token is unknown."""
+        if len(stores) == 1:
+            return stores[0]
+        name = request.match_info.get("method", "")
+        found = tokens.find(_token_text(request, name, params))
+        return stores[0] if found is None else stores[found]
+
+    def rate_limited(request: web.Request) -> web.Response:
+        settings = komet_db.settings(company(request))
         refusal = Refusal("API request limit exceeded.")
         return refusal_response(refusal, settings["json_style"], settings["messages"])
 
     def late_write(request: web.Request) -> float | None:
         """late_writes=later: how long until a write the client gave up on lands anyway."""
-        settings = komet_db.settings(db)
+        settings = komet_db.settings(company(request))
         if settings["late_writes"] != "later":
             return None
         if request.match_info.get("method") not in write_methods:
@@ -216,6 +242,7 @@ def create_app(db: Store, board: faults.FaultBoard) -> web.Application:
 
     async def api(request: web.Request) -> web.Response:
         name = request.match_info["method"]
+        db = company(request)
         settings = komet_db.settings(db)
         style, messages = settings["json_style"], settings["messages"]
         if name not in METHODS:
@@ -235,6 +262,10 @@ def create_app(db: Store, board: faults.FaultBoard) -> web.Application:
                 response.headers["Allow"] = verb
                 return response
             params = _params(request, verb, body)
+            if len(stores) > 1 and verb == "POST" and not header_family(name):
+                db = company(request, params)  # a classic POST's token is in its body
+                settings = komet_db.settings(db)
+                style, messages = settings["json_style"], settings["messages"]
             company_id = komet_db.seed_info(db)["company_id"]
             token = _authorise(db, request, name, params, company_id)
             call = Call(db, name, params, token, company_id, settings)
@@ -251,5 +282,5 @@ def create_app(db: Store, board: faults.FaultBoard) -> web.Application:
     )
     app.router.add_route("*", "/api/{method:.+}", api)
     faults.add_control_routes(app, board, "komet")
-    komet_control.add_routes(app, db, CUSTOMER_METHODS, tuple(METHODS))
+    komet_control.add_routes(app, stores, CUSTOMER_METHODS, tuple(METHODS))
     return app

@@ -21,18 +21,21 @@
                                  kit's back (see komet_tamper.py)
     GET  /_sandbox/tampered      every tamper so far
 
+Every route takes `?wholesaler=K` (default 1): the company it acts on, in a twin serving
+several (`sandbox up --wholesalers N`, tenants.py); a K the twin does not serve is a 404.
+
 Errors answer 400/404 with {"error": {"code", "message"}} like the fault routes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from aiohttp import web
 
-from ...state.store import Store
-from .. import catalogue
+from ...state.sqlite_file import SQLiteFile as Store
+from .. import catalogue, tenants
 from . import db as komet_db
 from . import shiptos as komet_shiptos
 from . import tamper as komet_tamper
@@ -106,17 +109,26 @@ def customers(db: Store) -> list[dict[str, Any]]:
 
 
 def add_routes(
-    app: web.Application, db: Store, customer_methods: tuple[str, ...], all_methods: tuple[str, ...]
+    app: web.Application,
+    stores: Sequence[Store],
+    customer_methods: tuple[str, ...],
+    all_methods: tuple[str, ...],
 ) -> None:
-    """Mount the control routes; `*_methods` bound what a sandbox-made token may be given."""
+    """Mount the control routes; `*_methods` bound what a sandbox-made token may be given.
 
-    Route = Callable[[dict[str, Any]], Any]
+    Every route acts on one company: `?wholesaler=K` (default 1) of `stores` (tenants.py)."""
+
+    Route = Callable[[Store, dict[str, Any]], Any]
 
     def post(path: str, action: Route) -> None:
         async def handle(request: web.Request) -> web.Response:
             try:
+                db = tenants.pick(stores, request)
+            except ValueError as exc:
+                return _error(404, "not_found", str(exc))
+            try:
                 body = await _json(request)
-                result = action(body)
+                result = action(db, body)
             except ValueError as exc:
                 return _error(400, "bad_request", str(exc))
             except LookupError as exc:
@@ -125,13 +137,17 @@ def add_routes(
 
         app.router.add_post(f"/_sandbox/{path}", handle)
 
-    def get(path: str, action: Callable[[], Any]) -> None:
+    def get(path: str, action: Callable[[Store], Any]) -> None:
         async def handle(request: web.Request) -> web.Response:
-            return web.json_response(action())
+            try:
+                db = tenants.pick(stores, request)
+            except ValueError as exc:
+                return _error(404, "not_found", str(exc))
+            return web.json_response(action(db))
 
         app.router.add_get(f"/_sandbox/{path}", handle)
 
-    def confirm(body: dict[str, Any]) -> dict[str, Any]:
+    def confirm(db: Store, body: dict[str, Any]) -> dict[str, Any]:
         invoice = None if body.get("all") is True else _invoice_id(body)
         if invoice is not None and not db.query(
             "SELECT 1 FROM komet_invoices WHERE id=?", (invoice,)
@@ -142,13 +158,13 @@ def add_routes(
             return {"confirmed": confirmed}
         return {"confirmed": [], "note": komet_db.why_nothing_to_confirm(db, invoice)}
 
-    def void(body: dict[str, Any]) -> dict[str, Any]:
+    def void(db: Store, body: dict[str, Any]) -> dict[str, Any]:
         invoice = _invoice_id(body)
         if not komet_db.void_invoice(db, invoice):
             raise LookupError(f"no invoice {invoice}")
         return {"voided": invoice}
 
-    def stock(body: dict[str, Any]) -> dict[str, Any]:
+    def stock(db: Store, body: dict[str, Any]) -> dict[str, Any]:
         if "sell_elsewhere" not in body and "set" not in body:
             raise ValueError("give sell_elsewhere (a share 0..1) and/or set ({line_id: boxes})")
         result: dict[str, Any] = {}
@@ -160,7 +176,7 @@ def add_routes(
             result.update(komet_db.sell_elsewhere(db, float(body["sell_elsewhere"])))
         return result
 
-    def tokens(body: dict[str, Any]) -> dict[str, Any]:
+    def tokens(db: Store, body: dict[str, Any]) -> dict[str, Any]:
         kind = body.get("type", "customer")
         methods = body.get("methods")
         if kind not in ("customer", "company"):
@@ -181,7 +197,7 @@ def add_routes(
             "methods": methods,
         }
 
-    def tamper(body: dict[str, Any]) -> dict[str, Any]:
+    def tamper(db: Store, body: dict[str, Any]) -> dict[str, Any]:
         seed = body.get("seed")
         return komet_tamper.tamper(
             db,
@@ -191,16 +207,16 @@ def add_routes(
             seed=int(seed) if seed is not None else None,
         )
 
-    get("info", lambda: info(db))
-    get("customers", lambda: customers(db))
-    get("tampered", lambda: komet_tamper.tampered(db))
+    get("info", info)
+    get("customers", customers)
+    get("tampered", komet_tamper.tampered)
     post("tamper", tamper)
-    get("dump", lambda: {**komet_db.dump(db), "shiptos": komet_shiptos.dump(db)})
-    post("settings", lambda body: komet_db.update_settings(db, body))
-    get("settings", lambda: komet_db.settings(db))
+    get("dump", lambda db: {**komet_db.dump(db), "shiptos": komet_shiptos.dump(db)})
+    post("settings", komet_db.update_settings)
+    get("settings", komet_db.settings)
     post(
         "calls",
-        lambda body: {
+        lambda db, body: {
             "calls_in_window": komet_db.backdate_calls(
                 db, body.get("count", 1), body.get("age_hours", 0)
             )
@@ -210,4 +226,4 @@ def add_routes(
     post("void", void)
     post("stock", stock)
     post("tokens", tokens)
-    post("reset-quota", lambda body: {"reset": komet_db.reset_quota(db)})
+    post("reset-quota", lambda db, body: {"reset": komet_db.reset_quota(db)})

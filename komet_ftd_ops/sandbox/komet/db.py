@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Collection
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ...komet.switches import SWITCHES
-from ...state.store import Store
+from ...state.sqlite_file import SQLiteFile as Store
 from .. import catalogue
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -216,13 +217,20 @@ def update_settings(db: Store, changes: dict[str, Any]) -> dict[str, Any]:
     return settings(db)
 
 
-def seed(db: Store, *, lines: int, seed: int) -> dict[str, Any]:
-    """Seed on first start only; later starts return what was stored (state survives restarts)."""
+def seed(
+    db: Store, *, lines: int, seed: int, taken_company_ids: Collection[str] = ()
+) -> dict[str, Any]:
+    """Seed on first start only; later starts return what was stored (state survives restarts).
+
+    `taken_company_ids`: the other wholesalers' companies in the same twin; a seed that draws
+    one of them moves to the next free id, as every company's Company ID is its own."""
     previous = stored(db, "seed_info")
     if previous is not None:
         return previous
     started = time.perf_counter()
     cat = catalogue.generate(seed, lines, today())
+    while cat.company_id in taken_company_ids:
+        cat.company_id = str(1000 + (int(cat.company_id) - 999) % 9000)
     info = {
         "company_id": cat.company_id,
         "ftd_customer_id": str(cat.ftd_customer_id),

@@ -22,7 +22,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from ...state.store import Store
+from ...state.sqlite_file import SQLiteFile as Store
 from .. import catalogue
 from . import db as komet_db
 from .wire import Call, invalid, required

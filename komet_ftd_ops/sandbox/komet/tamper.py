@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ...state.store import Store
+from ...state.sqlite_file import SQLiteFile as Store
 from ..catalogue import INVOICE_NUMBER_OFFSET
 from . import billing
 from . import db as komet_db

@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ...state.store import Store
+from ...state.sqlite_file import SQLiteFile as Store
 from ..catalogue import LOCATION_IDS
 
 CENT = Decimal("0.01")

@@ -1,0 +1,1 @@
+"""Alembic's script directory for the state database (env.py, versions/); see `state.schema`."""
