@@ -97,11 +97,15 @@ COMMANDS = {
     "sandbox": {"up", "down", "status", "info", "dump", "shop", "confirm", "tamper", "set",
                 "stock", "faults", "check", "export-customers"},
     "demo": set(), "quota": set(), "onboard": set(), "probe": set(),
+    "airflow": {"dag-file"},
     "run": {"sync"}, "runs": {"list", "prune", "review"}, "schedule": set(),
-    "reconcile": set(), "health": set(), "init": set(), "db": {"check", "accept-restore"},
+    "reconcile": set(), "health": set(), "init": set(), "db": {"check", "accept-restore", "upgrade"},
 }  # fmt: skip
 # What a command imports only when it runs, so that `--help` and `sandbox status` stay quick.
-HEAVY = ("pandas", "numpy", "papermill", "nbconvert", "nbformat", "matplotlib", "openpyxl")
+HEAVY = (
+    "pandas", "numpy", "papermill", "nbconvert", "nbformat", "matplotlib", "openpyxl", "sqlalchemy",
+    "alembic", "psycopg", "airflow",
+)  # fmt: skip
 PROBE = """
 import json, sys
 from komet_ftd_ops.cli import cli

@@ -11,6 +11,7 @@ The command list below is the whole CLI: `cli` is complete as soon as this modul
     probe.py       probe (the conformance probe of a live Komet account)
     reconcile.py   reconcile, health
     db.py          db check|accept-restore
+    airflow.py     airflow dag-file (the DAG file for an Airflow deployment)
 
 The command modules import only light things at the top; pandas, papermill and the like are
 imported inside the command functions that need them, so `--help` stays quick.
@@ -23,7 +24,7 @@ import sys
 import click
 
 from ..errors import KometFtdOpsError
-from . import db, home, jobs, onboard, probe, reconcile, runs, sandbox
+from . import airflow, db, home, jobs, onboard, probe, reconcile, runs, sandbox
 
 COMMANDS: tuple[click.Command, ...] = (
     home.init,
@@ -38,6 +39,7 @@ COMMANDS: tuple[click.Command, ...] = (
     reconcile.reconcile,
     reconcile.health,
     db.db,
+    airflow.airflow,
 )
 
 
