@@ -81,9 +81,10 @@ test: venv lint browser postgres airflow
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 	$(AIRFLOW_BIN)/python -m pytest -q tests/airflow
 
-bench: venv
+bench: venv postgres
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/orders.py
+	$(BIN)/python bench/fleet.py
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache

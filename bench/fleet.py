@@ -49,7 +49,10 @@ REAL_CADENCE_S = 300.0
 
 
 def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], env=env, check=True, capture_output=True, text=True)
+    done = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"komet-ftd-ops {' '.join(args)}: exit {done.returncode}: {done.stderr.strip()}")
+    return done
 
 
 def _tree_rss(root: psutil.Process) -> int:
@@ -97,6 +100,7 @@ def run_fleet(
 
         cluster = pg.start_cluster()
         env["KOMET_FTD_OPS_DATABASE_URL"] = cluster.create_database()
+        _cli(["db", "upgrade"], env)  # PostgreSQL is migrated explicitly, before anything
     twin = None
     try:
         t = time.perf_counter()
@@ -107,8 +111,6 @@ def run_fleet(
         twin_up_s = time.perf_counter() - t
         info = json.loads((home / "sandbox" / "info.json").read_text())
         twin = psutil.Process(int(info["pid"])) if "pid" in info else None
-        if backend == "postgresql":
-            _cli(["db", "upgrade"], env)
         twin_cpu0 = sum(twin.cpu_times()[:2]) if twin else 0.0
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.time()
