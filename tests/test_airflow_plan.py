@@ -5,7 +5,6 @@ The DAGs themselves, and a real `airflow dags test`, are tests/airflow/ (`make a
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import Twin
+from kit_profiles import example_profile
 
 from komet_ftd_ops.airflow import plan
 from komet_ftd_ops.cli import cli
@@ -21,22 +21,11 @@ from komet_ftd_ops.errors import ConfigError
 from komet_ftd_ops.runs.runner import EXIT_CODES, EXIT_CONFIG, EXIT_DATAERR, EXIT_TEMPFAIL
 from komet_ftd_ops.settings.home import Home
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _profile(home: Path, name: str, every: int = 5, deadline: int = 240) -> None:
-    """The example profile with its [sync] cadence and deadline set."""
-    text = (REPO / "profiles" / "example.toml").read_text()
-    text = re.sub(r"^every_minutes = \d+", f"every_minutes = {every}", text, flags=re.M)
-    text = re.sub(r"^deadline_seconds = \d+", f"deadline_seconds = {deadline}", text, flags=re.M)
-    (home / "profiles").mkdir(parents=True, exist_ok=True)
-    (home / "profiles" / f"{name}.toml").write_text(text)
-
 
 def test_one_plan_per_profile_file_with_its_cadence_and_deadline(tmp_path: Path) -> None:
-    _profile(tmp_path, "acme", every=10, deadline=200)
-    _profile(tmp_path, "slow", every=7, deadline=400)
-    _profile(tmp_path, "hourly", every=120)
+    example_profile(tmp_path, "acme", every=10, deadline=200)
+    example_profile(tmp_path, "slow", every=7, deadline=400)
+    example_profile(tmp_path, "hourly", every=120)
     (tmp_path / "profiles" / "broken.toml").write_text("[komet]\nbase_url = 5\n")
     plans = {p.profile: p for p in plan.dag_plans(Home.at(tmp_path))}
 

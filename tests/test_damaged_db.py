@@ -6,32 +6,14 @@ Each case runs the installed `komet-ftd-ops` with a tmp home: exit code, one lin
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cli import kfo, one_line
 
 from komet_ftd_ops.errors import StateDamaged
 from komet_ftd_ops.state.store import Store
-
-CLI = Path(sys.executable).parent / "komet-ftd-ops"  # the console script of this venv
-
-
-def kfo(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KOMET_FTD_OPS_HOME": str(home)}
-    return subprocess.run(
-        [str(CLI), *args], cwd=home, env=env, capture_output=True, text=True, timeout=120
-    )
-
-
-def one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    return lines[0]
 
 
 def a_home_with_history(home: Path) -> bytes:

@@ -7,15 +7,13 @@ real twin; the first through the installed CLI as a person would, end to end.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli import kfo, one_line
 from conftest import Twin
 
 from komet_ftd_ops.errors import StateOutdated
@@ -23,22 +21,6 @@ from komet_ftd_ops.sandbox.control import SandboxControl
 from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.state import witness
 from komet_ftd_ops.sync import run_sync
-
-CLI = Path(sys.executable).parent / "komet-ftd-ops"
-
-
-def kfo(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KOMET_FTD_OPS_HOME": str(home)}
-    return subprocess.run(
-        [str(CLI), *args], cwd=home, env=env, capture_output=True, text=True, timeout=300
-    )
-
-
-def one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    return lines[0]
 
 
 def copy_db(source: Path, target: Path) -> None:

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from cli import kfo
 from conftest import Twin, start_twin
 
 from komet_ftd_ops.connect import komet_client
@@ -31,8 +30,6 @@ from komet_ftd_ops.onboarding.conformance import (
 from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.settings.profiles import load_profile
 
-CLI = Path(sys.executable).parent / "komet-ftd-ops"
-
 
 @contextmanager
 def komet(home: Path) -> Iterator[KometClient]:
@@ -49,13 +46,6 @@ def run(twin: Twin, home: Path, *, writes: bool = False, **switches: str) -> Pro
         twin.control("komet", "POST", "settings", json=switches)
     with komet(home) as client:
         return probe(client, load_profile("sandbox", Home.at(home)), writes=writes)
-
-
-def kfo(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KOMET_FTD_OPS_HOME": str(home)}
-    return subprocess.run(
-        [str(CLI), *args], cwd=home, env=env, capture_output=True, text=True, timeout=180
-    )
 
 
 def live_web_orders(twin: Twin) -> list[dict]:

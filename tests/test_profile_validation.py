@@ -6,19 +6,15 @@ tmp home; the library's own messages are checked directly for the cheaper cases.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli import kfo
 
 from komet_ftd_ops.errors import ConfigError
 from komet_ftd_ops.settings.home import Home
 from komet_ftd_ops.settings.profiles import load_profile, profile_from_dict
-
-CLI = Path(sys.executable).parent / "komet-ftd-ops"  # the console script of this venv
 
 GOOD = """\
 [komet]
@@ -48,13 +44,6 @@ def with_value(section: str, key: str, toml_value: str) -> str:
     rows = [r for r in tables.setdefault(f"[{section}]", []) if r.split(" = ")[0] != key]
     tables[f"[{section}]"] = [*rows, f"{key} = {toml_value}"]
     return "\n\n".join("\n".join([head, *rows]) for head, rows in tables.items()) + "\n"
-
-
-def kfo(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KOMET_FTD_OPS_HOME": str(home)}
-    return subprocess.run(
-        [str(CLI), *args], cwd=home, env=env, capture_output=True, text=True, timeout=120
-    )
 
 
 def write(home: Path, text: str, name: str = "acme") -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from datetime import timedelta
@@ -11,23 +10,12 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from kit_profiles import example_profile, pass_preflight
 
 from komet_ftd_ops.airflow.dags import KitSyncOperator, build_dags
 from komet_ftd_ops.airflow.plan import AFTER_RUN_GRACE_S, RETRIES, RETRY_DELAY_S
-from komet_ftd_ops.onboarding.handoff import PASS, Preflight, save_preflight
 from komet_ftd_ops.runs import index as runs
 from komet_ftd_ops.settings.home import Home
-from komet_ftd_ops.settings.profiles import load_profile
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _profile(home: Path, name: str, every: int, deadline: int) -> None:
-    text = (REPO / "profiles" / "example.toml").read_text()
-    text = re.sub(r"^every_minutes = \d+", f"every_minutes = {every}", text, flags=re.M)
-    text = re.sub(r"^deadline_seconds = \d+", f"deadline_seconds = {deadline}", text, flags=re.M)
-    (home / "profiles").mkdir(parents=True, exist_ok=True)
-    (home / "profiles" / f"{name}.toml").write_text(text)
 
 
 def _bag(dags_folder: Path) -> DagBag:
@@ -35,8 +23,8 @@ def _bag(dags_folder: Path) -> DagBag:
 
 
 def test_the_dag_file_parses_into_one_dag_per_profile(home: Path, dags_folder: Path) -> None:
-    _profile(home, "acme", every=10, deadline=200)
-    _profile(home, "east", every=5, deadline=240)
+    example_profile(home, "acme", every=10, deadline=200)
+    example_profile(home, "east", every=5, deadline=240)
     broken_toml = (home / "profiles" / "acme.toml").read_text().replace("= 10", "= 'often'", 1)
     (home / "profiles" / "broken.toml").write_text(broken_toml)
 
@@ -75,23 +63,11 @@ def test_the_airflow_variable_names_the_home(
     home: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     other = tmp_path_factory.mktemp("other-home")
-    _profile(other, "west", every=15, deadline=100)
+    example_profile(other, "west", every=15, deadline=100)
     monkeypatch.setenv("AIRFLOW_VAR_KOMET_FTD_OPS_HOME", str(other))  # an Airflow Variable
     dags = build_dags()
     assert list(dags) == ["komet_ftd_west"]
     assert dags["komet_ftd_west"].tasks[0].home_root == str(other.resolve())
-
-
-def _passing_preflight(home: Path, name: str) -> None:
-    prof = load_profile(name, Home.at(home))
-    save_preflight(
-        Preflight(
-            name, PASS, company_id=prof.komet_company_id, ftd_customer_id=prof.ftd_customer_id,
-            token_ref=prof.komet_token_ref, location_id=prof.komet_location_id,
-            komet_base_url=prof.komet_base_url,
-        ),
-        Home.at(home),
-    )  # fmt: skip
 
 
 def _sync_task(home: Path, name: str) -> KitSyncOperator:
@@ -112,7 +88,7 @@ def test_upstream_trouble_is_retried_and_a_missing_token_is_not(
 ) -> None:
     # The `test` profile points at 127.0.0.1:9, where nothing listens: a real run of the kit's
     # runner, exit 75, which Airflow may retry.
-    _passing_preflight(home, profile)
+    pass_preflight(home, profile)
     with pytest.raises(AirflowException) as retried:
         _sync_task(home, profile).execute({})
     assert not isinstance(retried.value, AirflowFailException)
@@ -131,7 +107,7 @@ def test_stopping_the_task_stops_the_run_and_records_it_interrupted(
     home: Path, profile: str
 ) -> None:
     # What Airflow does to a task marked failed or timed out: SIGTERM to the task, on_kill().
-    _passing_preflight(home, profile)
+    pass_preflight(home, profile)
     task = _sync_task(home, profile)
     raised: list[BaseException] = []
 
