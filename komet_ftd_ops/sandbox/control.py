@@ -285,6 +285,12 @@ class SandboxControl:
         body = {"sell_elsewhere": sell_elsewhere}
         return self.call("komet", "POST", "stock", body, wholesaler=wholesaler)
 
+    def sell_elsewhere(self, boxes: dict[str, int], wholesaler: int = 1) -> dict[str, int]:
+        """Other channels bought `boxes[line_id]` boxes of Komet lines; what each line gave."""
+        body = {"take": {str(k): int(v) for k, v in boxes.items()}}
+        answer = self.call("komet", "POST", "stock", body, wholesaler=wholesaler)
+        return {str(k): int(v) for k, v in answer["taken"].items()}
+
     def add_fault(self, service: str, kind: str, method: str | None, rate: float, ms: int) -> Any:
         """Faults are the twin's: they strike every wholesaler it serves alike."""
         body = {"kind": kind, "method": method, "rate": rate, "ms": ms}

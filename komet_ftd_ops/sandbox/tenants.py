@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from aiohttp import web
+if TYPE_CHECKING:  # annotations only: the CLI reads MAX_WHOLESALERS without loading aiohttp
+    from aiohttp import web
 
 from ..settings.home import Home
 

@@ -29,7 +29,9 @@ from .http import (
     FtdError,
     canonical,
     decode_cursor,
+    dumps,
     encode_cursor,
+    loads,
     meta_get,
     meta_put,
     parse_rfc3339,
@@ -52,13 +54,19 @@ def last_sequence(conn: sqlite3.Connection) -> int | None:
     return meta_get(conn, "last_sequence")
 
 
+UPSERT_OFFER = (
+    "INSERT INTO ftd_offers (offer_id, body, quantity, listed_at, feed_id) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(offer_id) DO UPDATE SET body=excluded.body, "
+    "quantity=excluded.quantity, listed_at=excluded.listed_at, feed_id=excluded.feed_id"
+)
+
+
+def _offer_row(offer: dict[str, Any], feed_id: str, now: str) -> tuple[Any, ...]:
+    return (offer["offer_id"], dumps(offer), offer["quantity_available"], now, feed_id)
+
+
 def _upsert_offer(conn: sqlite3.Connection, offer: dict[str, Any], feed_id: str, now: str) -> None:
-    conn.execute(
-        "INSERT INTO ftd_offers (offer_id, body, quantity, listed_at, feed_id) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT(offer_id) DO UPDATE SET body=excluded.body, "
-        "quantity=excluded.quantity, listed_at=excluded.listed_at, feed_id=excluded.feed_id",
-        (offer["offer_id"], json.dumps(offer), offer["quantity_available"], now, feed_id),
-    )
+    conn.execute(UPSERT_OFFER, _offer_row(offer, feed_id, now))
 
 
 # -- feed status -------------------------------------------------------------------------------
@@ -146,7 +154,8 @@ def receive_full(
             f"part {part} of {parts}: need 1 <= part <= parts <= {MAX_PARTS}.",
         )
     envelope = {"sequence": sequence, "generated_at": body["generated_at"], "parts": parts}
-    digest = hashlib.sha256(canonical(body["offers"]).encode()).hexdigest()
+    offers_text = canonical(body["offers"])  # digested, and stored as the part's offers
+    digest = hashlib.sha256(offers_text.encode()).hexdigest()
 
     row = _feed_row(conn, feed_id)
     if row is None:
@@ -177,7 +186,7 @@ def receive_full(
     else:
         conn.execute(
             "INSERT INTO ftd_feed_parts (feed_id, part, digest, offers) VALUES (?, ?, ?, ?)",
-            (feed_id, part, digest, json.dumps(body["offers"])),
+            (feed_id, part, digest, offers_text),
         )
         received = conn.execute(
             "SELECT COUNT(*) FROM ftd_feed_parts WHERE feed_id=?", (feed_id,)
@@ -203,7 +212,7 @@ def _apply_full(
     for part in conn.execute(
         "SELECT offers FROM ftd_feed_parts WHERE feed_id=? ORDER BY part", (feed_id,)
     ).fetchall():
-        for raw in json.loads(part["offers"]):
+        for raw in loads(part["offers"]):
             offer_id = raw.get("offer_id") if isinstance(raw, dict) else None
             try:
                 offer = check_offer(raw)
@@ -219,8 +228,8 @@ def _apply_full(
     conn.executemany(
         "DELETE FROM ftd_offers WHERE offer_id=?", [(i,) for i in listed - accepted.keys()]
     )
-    for offer in accepted.values():
-        _upsert_offer(conn, offer, feed_id, stamp(now))
+    when = stamp(now)
+    conn.executemany(UPSERT_OFFER, [_offer_row(o, feed_id, when) for o in accepted.values()])
     # Another full feed still waiting for parts can never take effect after this one.
     conn.execute(
         "UPDATE ftd_feeds SET state='failed', error=? WHERE kind='full' AND state='receiving' "
@@ -349,7 +358,7 @@ def _apply_change(
 
 def offer_view(row: sqlite3.Row) -> dict[str, Any]:
     """The offer as accepted, with the boxes FTD lists now (after florists' purchases)."""
-    offer = json.loads(row["body"])
+    offer = loads(row["body"])
     offer["quantity_available"] = row["quantity"]
     return offer
 

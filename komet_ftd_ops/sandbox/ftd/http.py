@@ -15,9 +15,10 @@ import hmac
 import json
 import re
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 # bytes; "5 MB" in the contract, the kit's default `[ftd] max_body_bytes`. The default only:
@@ -27,6 +28,8 @@ MAX_KEY_LENGTH = 255
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Every byte to b"0" if an ASCII digit, else b" ": a digit run is then a plain substring search.
+_DIGITS_ONLY = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
 
 
 class FtdError(Exception):
@@ -118,9 +121,34 @@ def parse_date(value: Any) -> datetime | None:
     if not isinstance(value, str) or not _DATE.match(value):
         return None
     try:
-        return datetime.strptime(value, "%Y-%m-%d")
+        if value.isascii() and len(value) == 10:  # strptime's answer, ~20x cheaper
+            return datetime.combine(date.fromisoformat(value), datetime.min.time())
+        return datetime.strptime(value, "%Y-%m-%d")  # other digits \d takes; a trailing \n
     except ValueError:
         return None
+
+
+def loads(raw: bytes | str) -> Any:
+    """JSON as json.loads reads it, through orjson when orjson can (a 100,000-offer feed).
+
+    What orjson refuses and json takes (NaN, lone surrogates) or both refuse goes to json.loads,
+    so the value and the refusal's message stay json's; so does any run of 19+ digits, since
+    orjson reads an integer beyond 64 bits as a float where json keeps it exact."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    if b"0" * 19 not in data.translate(_DIGITS_ONLY):  # ~20x faster than a regex search
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data.decode("utf-8"))
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text for the twin's own tables; json.dumps where orjson cannot (see loads)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"))
 
 
 def next_stamp(conn: sqlite3.Connection, now: datetime) -> str:
@@ -250,7 +278,7 @@ async def read_json_object(request: web.Request, limit: int = BODY_LIMIT) -> dic
     if len(raw) > limit:
         raise too_big
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise FtdError(400, "invalid_json", f"the body is not UTF-8 JSON: {exc}") from None
     if not isinstance(data, dict):

@@ -14,7 +14,9 @@
     POST /_sandbox/confirm       {"all": true} | {"invoice_id": ID}: the sales rep confirms;
                                  confirming nothing adds a `note` saying why
     POST /_sandbox/void          {"invoice_id": ID}: the sales rep voids; boxes go back
-    POST /_sandbox/stock         {"sell_elsewhere": R} and/or {"set": {"428720": 3}}
+    POST /_sandbox/stock         {"sell_elsewhere": R} and/or {"set": {"428720": 3}} and/or
+                                 {"take": {"428720": 2}}: another channel bought 2 boxes of
+                                 line 428720 (at most what it has); answers what each gave
     POST /_sandbox/tokens        {"type": "customer"|"company", "customer_id": ID, "methods": [...]}
     POST /_sandbox/reset-quota   forget today's calls
     POST /_sandbox/tamper        {"kind": K, "count": N, "age_hours": H}: change Komet behind the
@@ -165,9 +167,16 @@ def add_routes(
         return {"voided": invoice}
 
     def stock(db: Store, body: dict[str, Any]) -> dict[str, Any]:
-        if "sell_elsewhere" not in body and "set" not in body:
-            raise ValueError("give sell_elsewhere (a share 0..1) and/or set ({line_id: boxes})")
+        if not {"sell_elsewhere", "set", "take"} & body.keys():
+            raise ValueError(
+                "give sell_elsewhere (a share 0..1), set ({line_id: boxes}) and/or take "
+                "({line_id: boxes bought elsewhere})"
+            )
         result: dict[str, Any] = {}
+        if "take" in body:
+            if not isinstance(body["take"], dict):
+                raise ValueError("take must map line ids to boxes bought")
+            result["taken"] = komet_db.take_boxes(db, body["take"])
         if "set" in body:
             if not isinstance(body["set"], dict):
                 raise ValueError("set must map line ids to boxes")

@@ -115,6 +115,33 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX komet_call_log_at ON komet_call_log (at)
         """,
     ),
+    (
+        # A counter every write to the listed stock bumps (triggers, so no writer can forget):
+        # inventory.list keeps the sorted listing while the counter stands (methods.py).
+        "komet_0004_stock_version",
+        """
+        CREATE TABLE komet_stock_version (v INTEGER NOT NULL);
+        INSERT INTO komet_stock_version VALUES (0);
+        CREATE TRIGGER komet_stock_lines_i AFTER INSERT ON komet_lines
+            BEGIN UPDATE komet_stock_version SET v = v + 1; END;
+        CREATE TRIGGER komet_stock_lines_u AFTER UPDATE ON komet_lines
+            BEGIN UPDATE komet_stock_version SET v = v + 1; END;
+        CREATE TRIGGER komet_stock_lines_d AFTER DELETE ON komet_lines
+            BEGIN UPDATE komet_stock_version SET v = v + 1; END;
+        CREATE TRIGGER komet_stock_items_i AFTER INSERT ON komet_items
+            BEGIN UPDATE komet_stock_version SET v = v + 1; END;
+        CREATE TRIGGER komet_stock_items_u AFTER UPDATE ON komet_items
+            BEGIN UPDATE komet_stock_version SET v = v + 1; END;
+        CREATE TRIGGER komet_stock_items_d AFTER DELETE ON komet_items
+            BEGIN UPDATE komet_stock_version SET v = v + 1; END;
+        CREATE TRIGGER komet_stock_item_lines_i AFTER INSERT ON komet_item_lines
+            BEGIN UPDATE komet_stock_version SET v = v + 1; END;
+        CREATE TRIGGER komet_stock_item_lines_u AFTER UPDATE ON komet_item_lines
+            BEGIN UPDATE komet_stock_version SET v = v + 1; END;
+        CREATE TRIGGER komet_stock_item_lines_d AFTER DELETE ON komet_item_lines
+            BEGIN UPDATE komet_stock_version SET v = v + 1; END;
+        """,
+    ),
 ]
 
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -409,6 +436,27 @@ def sell_elsewhere(db: Store, share: float) -> dict[str, int]:
         conn.executemany("UPDATE komet_lines SET boxes = boxes - ? WHERE line_id = ?", changes)
         put(conn, "stock_rounds", rounds + 1)
     return {"lines_changed": len(changes), "boxes_taken": sum(t for t, _ in changes)}
+
+
+def take_boxes(db: Store, boxes: dict[str, int]) -> dict[str, int]:
+    """Another channel bought `boxes[line_id]` boxes of each line: a line gives what it has
+    (never below zero, so a buyer asking for more than is left takes the rest); unknown ids
+    take nothing. Returns the boxes each line actually gave."""
+    wanted = [(int(line_id), int(n)) for line_id, n in boxes.items()]
+    if any(n < 0 for _, n in wanted):
+        raise ValueError("take counts boxes bought: none may be negative")
+    taken: dict[str, int] = {}
+    with db.atomic() as conn:
+        for line_id, n in wanted:
+            row = conn.execute("SELECT boxes FROM komet_lines WHERE line_id=?", (line_id,))
+            have = row.fetchone()
+            give = min(n, max(0, have["boxes"])) if have is not None else 0
+            if give:
+                conn.execute(
+                    "UPDATE komet_lines SET boxes = boxes - ? WHERE line_id = ?", (give, line_id)
+                )
+                taken[str(line_id)] = give
+    return taken
 
 
 def set_boxes(db: Store, boxes: dict[str, int]) -> dict[str, int]:

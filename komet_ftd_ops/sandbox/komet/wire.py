@@ -12,7 +12,6 @@ or its older one (JSON numbers). Nothing else converts types, so both styles sta
 
 from __future__ import annotations
 
-import json
 import re
 from calendar import monthrange
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from ...state.sqlite_file import SQLiteFile as Store
@@ -63,8 +63,10 @@ def render(value: Any, style: str) -> Any:
 
 
 def respond(payload: dict[str, Any], style: str, http: int = 200) -> web.Response:
-    body = json.dumps(render(payload, style), separators=(",", ":"), ensure_ascii=False)
-    return web.Response(status=http, text=body, content_type="application/json")
+    # orjson: compact UTF-8 like json.dumps(separators=(",", ":"), ensure_ascii=False), several
+    # times faster on 500-item pages; an orjson.Fragment (a pre-rendered listing) goes as is.
+    body = orjson.dumps(render(payload, style), option=orjson.OPT_NON_STR_KEYS)
+    return web.Response(status=http, body=body, content_type="application/json", charset="utf-8")
 
 
 # The spec's table (what Refusal carries) → the `other` wording of the same case.
