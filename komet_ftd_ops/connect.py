@@ -1,7 +1,13 @@
-"""Build the two API clients for a profile: secrets resolved here, at the last moment."""
+"""Build the two API clients for a profile: secrets resolved here, at the last moment.
+
+The clients are shared by the order pipeline's worker threads (orders/pipeline.py): httpx
+clients are thread-safe, the Komet transport counts each worker's calls under its own lock, and
+the Company token's client is built once however many workers ask for it at the same time.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,12 +60,14 @@ def open_clients(profile: Profile, store: Store, home: Home) -> Iterator[Clients
     komet = komet_client(profile, store, home=home)
     ftd = ftd_client(profile, home=home)
     built: list[KometClient] = []
+    building = threading.Lock()
 
     def company() -> KometClient:
-        if not built:
-            ref = profile.komet_company_token_ref
-            built.append(komet_client(profile, store, home=home, token_ref=ref))
-        return built[0]
+        with building:
+            if not built:
+                ref = profile.komet_company_token_ref
+                built.append(komet_client(profile, store, home=home, token_ref=ref))
+            return built[0]
 
     try:
         yield Clients(

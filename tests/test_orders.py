@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from sim.harness import SimWorld
-from sim.inproc import DROP, ERROR, OK, RATE_LIMIT, RESET, CallLog
+from sim.inproc import DROP, ERROR, OK, RATE_LIMIT, RESET, CallInTransaction, CallLog
 
 from komet_ftd_ops.errors import OutcomeUnknown, QuotaExceeded, RateLimited, ServiceUnavailable
 from komet_ftd_ops.ftd.models import FtdOrder
@@ -73,9 +75,14 @@ class Case:
             )
 
     def cycle(
-        self, decide: Any = None, *, now: datetime | None = None, dry_run: bool = False
+        self,
+        decide: Any = None,
+        *,
+        now: datetime | None = None,
+        dry_run: bool = False,
+        wrap: Any = None,
     ) -> OrdersReport:
-        clients = self.world.clients(self.store, decide or (lambda s, n: OK), self.log)
+        clients = self.world.clients(self.store, decide or (lambda s, n: OK), self.log, wrap=wrap)
         return process_orders(
             self.profile,
             self.store,
@@ -278,7 +285,7 @@ def _spend_quota(case: Case) -> None:
 
 
 def test_a_spent_quota_parks_orders_stops_komet_and_the_next_cycle_resumes(sim: SimWorld) -> None:
-    case = Case(sim)
+    case = Case(sim).rules(concurrency=1)  # one at a time: exactly one call before the stop
     case.shop(3)
     _spend_quota(case)
     report = case.cycle(at("web-order.create", RATE_LIMIT))
@@ -327,7 +334,7 @@ def _limited_acks(times: int) -> Any:
 
 
 def test_komet_is_left_alone_only_after_three_failures_in_a_row(sim: SimWorld) -> None:
-    case = Case(sim)
+    case = Case(sim).rules(concurrency=1)  # one at a time: the count is exact
     case.shop(5, seed=8)
     report = case.cycle(at("web-order.create", RESET, times=3))
     creates = [k for s, n, k in case.log.calls if n == "web-order.create"]
@@ -336,6 +343,93 @@ def test_komet_is_left_alone_only_after_three_failures_in_a_row(sim: SimWorld) -
     resumed = case.cycle()
     assert resumed.counters()["orders_acknowledged"] == 5 and resumed.held_back == {}
     assert case.problems() == []
+
+
+def test_with_workers_a_stopped_komet_costs_no_more_than_the_calls_in_flight(
+    sim: SimWorld,
+) -> None:
+    # Four orders in flight: when Komet stops (three failures in a row, or the quota), only
+    # the creates already on their way go out, never one per order.
+    workers = 4
+    case = Case(sim).rules(concurrency=workers)
+    case.shop(12, seed=8)
+    report = case.cycle(at("web-order.create", RESET, times=3))
+    creates = [k for s, n, k in case.log.calls if n == "web-order.create"]
+    assert creates[:3] == [RESET] * 3 and len(creates) <= 3 + workers - 1, creates
+    assert any(n.startswith("komet calls stopped") for n in report.notes), report.notes
+    resumed = case.cycle()
+    assert resumed.held_back == {}
+    assert (
+        report.counters()["orders_acknowledged"] + resumed.counters()["orders_acknowledged"] == 12
+    )
+    spent = Case(sim).rules(concurrency=workers)
+    spent.shop(8, seed=9)
+    _spend_quota(spent)
+    parked = spent.cycle(at("web-order.create", RATE_LIMIT))
+    assert set(parked.parked_table()["reason"]) == {"quota"}
+    assert parked.counters()["orders_parked"] == 8
+    assert sum(1 for s, n, _ in spent.log.calls if n == "web-order.create") <= workers
+    assert case.problems() == [] and spent.problems(final=False) == []
+
+
+def test_a_call_inside_a_state_transaction_is_caught(sim: SimWorld) -> None:
+    # Every call of these tests and the simulation goes through this check (sim/inproc.py):
+    # no step may hold the store (every other worker's writes) for a call's latency.
+    case = Case(sim)
+    clients = sim.clients(case.store, lambda s, n: OK, case.log)
+    with pytest.raises(CallInTransaction), case.store.atomic():
+        clients.komet.customer_carriers_list(
+            case.profile.ftd_customer_id, date.today(), date.today(), date.today()
+        )
+    assert case.log.calls == []  # it never went out
+
+
+class Gate(httpx.BaseTransport):
+    """Holds each of the first `parties` creates until that many are on their way at once
+    (a barrier): orders moved one at a time never get there, and the barrier breaks."""
+
+    def __init__(self, inner: httpx.BaseTransport, parties: int) -> None:
+        self.inner = inner
+        self.barrier = threading.Barrier(parties, timeout=10)
+        self.left = parties
+        self.lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/web-order.create"):
+            with self.lock:
+                wait, self.left = self.left > 0, self.left - 1
+            if wait:
+                self.barrier.wait()  # BrokenBarrierError: not that many in flight
+        return self.inner.handle_request(request)
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_orders_are_in_flight_at_once_and_each_is_recorded_before_its_calls(
+    sim: SimWorld, workers: int
+) -> None:
+    case = Case(sim).rules(concurrency=workers)
+    made = case.shop(8, seed=3)["orders"]
+    gates: list[Gate] = []
+
+    def gate(inner: httpx.BaseTransport) -> httpx.BaseTransport:
+        gates.append(Gate(inner, workers))
+        return gates[-1]
+
+    report = case.cycle(wrap=gate)
+    assert not gates[0].barrier.broken  # `workers` creates were in flight together
+    assert report.counters()["orders_acknowledged"] == len(made)
+    assert case.problems(final=False) == []
+    # Oldest first to start: the creates held at the barrier are the oldest orders'.
+    queue = case.ledger().orders()  # the pipeline's order: oldest received first
+    webs = [int(o.web_order_id or 0) for o in queue]
+    assert set(webs[:workers]) == set(sorted(webs)[:workers])
+
+
+def test_one_order_at_a_time_stays_in_the_runs_own_thread(sim: SimWorld) -> None:
+    case = Case(sim).rules(concurrency=1)
+    case.shop(3, seed=4)
+    assert case.cycle().counters()["orders_acknowledged"] == 3
+    assert case.log.threads == {threading.get_ident()}  # every call from the run's own thread
 
 
 def test_one_failure_stops_only_its_own_order(sim: SimWorld) -> None:
@@ -348,7 +442,7 @@ def test_one_failure_stops_only_its_own_order(sim: SimWorld) -> None:
 
 
 def test_a_short_rate_limit_is_waited_out_within_the_cycle(sim: SimWorld) -> None:
-    case = Case(sim)
+    case = Case(sim).rules(concurrency=1)  # the exact calls of one order after another
     case.shop(2, seed=6)
     report = case.cycle(_limited_acks(3))  # the client's 3 attempts all refused
     assert case.waits == [1.0]  # FTD's Retry-After, waited out once
@@ -357,7 +451,7 @@ def test_a_short_rate_limit_is_waited_out_within_the_cycle(sim: SimWorld) -> Non
 
 
 def test_a_longer_rate_limit_defers_orders_without_hammering(sim: SimWorld) -> None:
-    case = Case(sim)
+    case = Case(sim).rules(concurrency=1)  # the exact calls of one order after another
     case.shop(2, seed=6)
     report = case.cycle(_limited_acks(6))  # still refused after the wait
     assert set(report.held_back.values()) == {"ftd_rate_limited"}
@@ -438,6 +532,24 @@ def test_accept_partial_takes_the_boxes_komet_still_has(sim: SimWorld) -> None:
     )
     assert (decision["decision"], decision["boxes_accepted"]) == ("ACCEPT", 1)
     assert decision["reason_code"] == "PARTIAL_STOCK"
+    assert case.problems() == []
+
+
+def test_the_report_says_what_sold_and_what_komet_said_it_has_left(sim: SimWorld) -> None:
+    # H4's stock freshness reads these: the offers FTD just sold, and Komet's availableBoxes.
+    case = Case(sim)
+    made = case.shop(4, seed=8)["orders"]
+    lines = [ln for o in made for ln in case.ftd(o)["lines"]]
+    sold: dict[str, int] = {}
+    for ln in lines:
+        sold[ln["offer_id"]] = sold.get(ln["offer_id"], 0) + ln["boxes"]
+    short = lines[0]["offer_id"]
+    komet_db.take_offer_stock(sim.twins.db, short)
+    report = case.cycle()
+    assert report.sold_offers() == sold
+    assert report.komet_available() == {short: 0}
+    again = case.cycle()  # nothing new sold, nothing refused: both empty
+    assert again.sold_offers() == {} and again.komet_available() == {}
     assert case.problems() == []
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 from conftest import KIT_TEMPLATE
 from sim.harness import (
+    CONCURRENCY,
     FaultSchedule,
     PostgresState,
     SimWorld,
@@ -77,6 +78,9 @@ def _run_seeds(seeds: list[int]) -> dict[str, Any]:
     drawn: Counter[tuple[str, str]] = Counter()
     for seed in seeds:
         outcome = run_schedule(_world, seed)
+        drawn[("concurrency", str(outcome.concurrency))] += 1
+        if outcome.concurrency > 1 and outcome.threads > 2:
+            drawn[("calls from", "several workers")] += 1
         calls.update(outcome.calls)
         crashes += outcome.crashes
         orders += outcome.orders
@@ -126,6 +130,9 @@ def test_every_schedule_keeps_every_order_exactly_once() -> None:
     for name in honoured_switches():  # every value of every switch the twin honours, drawn
         for value in SWITCHES[name].values:
             assert drawn[(name, value)] > 0, f"switch {name}={value} never drawn"
+    for workers in CONCURRENCY:  # serial, and two or more orders in flight at once
+        assert drawn[("concurrency", str(workers))] > 0, f"concurrency {workers} never drawn"
+    assert drawn[("calls from", "several workers")] > 0, "no schedule had two workers calling"
 
 
 @pytest.mark.slow
@@ -158,9 +165,10 @@ def test_a_share_of_the_schedules_on_postgresql(postgres_server: Any, _kit_templ
 
 
 def test_a_schedule_replays_identically() -> None:
+    # Serially: with workers, the OS orders the threads' calls (sim/harness.py).
     logging.disable(logging.WARNING)
     world = SimWorld()
-    first, second = run_schedule(world, 4242), run_schedule(world, 4242)
+    first, second = run_schedule(world, 4242, 1), run_schedule(world, 4242, 1)
     assert first.trace == second.trace
     assert first.calls == second.calls and first.faults > 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from komet_ftd_ops.errors import ConfigError
 from komet_ftd_ops.runs.runner import exit_code_for
 from komet_ftd_ops.state.calls import CallCounter
 from komet_ftd_ops.state.schema import HEAD
-from komet_ftd_ops.state.store import Store, Tx
+from komet_ftd_ops.state.store import Store, Tx, transaction_open_here
 
 CLI = Path(sys.executable).parent / "komet-ftd-ops"
 PASSWORD = "Pg-s3cret-in-the-url"  # the test cluster trusts loopback: any password connects
@@ -60,6 +61,44 @@ def kfo(home: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 # --- both backends ------------------------------------------------------------------------
+
+
+def test_worker_threads_share_one_writer_and_see_only_their_own_transaction(
+    store: Store,
+) -> None:
+    """The order pipeline's workers (orders/pipeline.py): one transaction at a time, whole."""
+    inside, tried, done = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, bool] = {}
+
+    def writer() -> None:
+        inside.wait(10)
+        seen["other_thread_sees_a_transaction"] = store.in_transaction or transaction_open_here()
+        tried.set()
+        with store.atomic() as tx:  # waits for the first thread's commit
+            put(tx, "b")
+            seen["a_committed_first"] = keys(store) == ["a1", "a2", "b"]
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    with store.atomic() as tx:
+        put(tx, "a1")
+        assert store.in_transaction and transaction_open_here()
+        inside.set()
+        tried.wait(10)
+        assert not done.wait(0.3)  # the other thread's block has not run inside ours
+        with store.atomic() as nested:  # a savepoint of this thread's transaction
+            put(nested, "a2")
+    thread.join(10)
+    assert done.is_set() and not transaction_open_here() and not store.in_transaction
+    assert seen == {"other_thread_sees_a_transaction": False, "a_committed_first": True}
+    counter = CallCounter(store, "komet")  # the transport's counts, from four threads at once
+    workers = [threading.Thread(target=lambda: [counter("m") for _ in range(25)]) for _ in "abcd"]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert counter.today() == 100
 
 
 def test_nested_blocks_are_savepoints_and_a_failed_outer_block_leaves_nothing(

@@ -20,17 +20,40 @@ Komet's daily quota and the boxes they take lower the next feed (`OrdersReport.s
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from ..state.store import Store
-from .invoices import follow_invoices
-from .ledger import Line, Order, OrderLedger
-from .pipeline import advance, process_orders
-from .report import OrdersReport
+if TYPE_CHECKING:
+    from ..state.store import Store
+    from .invoices import follow_invoices
+    from .ledger import Line, Order, OrderLedger
+    from .pipeline import advance, process_orders
+    from .report import OrdersReport
+
+# Names are imported on first use (PEP 562): the runs page and the health check reach the
+# ledger (`orders.ledger`) without paying for the pipeline and pandas, which only a cycle needs.
+_WHERE = {
+    "Line": "ledger",
+    "Order": "ledger",
+    "OrderLedger": "ledger",
+    "OrdersReport": "report",
+    "advance": "pipeline",
+    "follow_invoices": "invoices",
+    "process_orders": "pipeline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
 
 
 def release_order(store: Store, profile: str, order_id: str, note: str = "") -> None:
     """A person has dealt with a parked order: let the next cycle take it up again."""
+    from .ledger import OrderLedger
+
     ledger = OrderLedger(store, profile)
     ledger.unpark(order_id, datetime.now(UTC), note or "released by hand")
 

@@ -1,10 +1,14 @@
 """The carrier of a web order: the one Komet suggests for its ship date and window.
 
 Carriers do not pick up every day, so `ecommerce/customer-carriers.list` takes the ship date and
-the offer's `availableFrom`/`availableTo` (all three required) and suggests a carrier for them.
-The kit asks once per (date, window) and keeps the answer in the state database
-(`carrier_choices`) for `CACHE_HOURS`: not once for ever, as a carrier read on a Monday is no
-answer for a Sunday. When Komet suggests none, the profile's `komet.carrier_id` is used; with
+an `availableFrom`/`availableTo` window (all three required) and suggests a carrier for them.
+The kit asks once per ship date, with the window of that day alone (`availableFrom` =
+`availableTo` = the ship date: every line of an order shipping that day is available on it,
+whatever its wider window), and keeps the answer in the state database (`carrier_choices`) for
+`CACHE_HOURS`: not once for ever, as a carrier read on a Monday is no answer for a Sunday. One
+call per ship date, however many orders and offer windows ship on it (it was one per date and
+window, most of a call per order); workers of one cycle wait for each other's read of a date
+(`Cycle.single`). When Komet suggests none, the profile's `komet.carrier_id` is used; with
 neither, the order is parked (`no_carrier`) for a person.
 
 One carrier and one ship date per web order: Komet locks the header after the first item, so
@@ -44,22 +48,26 @@ def _cached(cycle: Cycle, key: tuple[str, str, str]) -> CarrierChoice | None:
     return CarrierChoice(str(row["carrier_id"]), str(row["carrier_name"]), str(row["source"]))
 
 
-def carrier_for(cycle: Cycle, ship_date: date, available_from: date, available_to: date) -> str:
-    """The carrier id for this ship date and window (see the module docstring)."""
-    return choose(cycle, ship_date, available_from, available_to).id
+def carrier_for(cycle: Cycle, ship_date: date) -> str:
+    """The carrier id for this ship date (see the module docstring)."""
+    return choose(cycle, ship_date).id
 
 
-def choose(
-    cycle: Cycle, ship_date: date, available_from: date, available_to: date
-) -> CarrierChoice:
+def choose(cycle: Cycle, ship_date: date) -> CarrierChoice:
+    with cycle.single(("carrier", ship_date)):
+        return _choose(cycle, ship_date)
+
+
+def _choose(cycle: Cycle, ship_date: date) -> CarrierChoice:
     from .cycle import Parked  # cycle.py calls into this module
 
-    key = (ship_date.isoformat(), available_from.isoformat(), available_to.isoformat())
+    day = ship_date.isoformat()
+    key = (day, day, day)  # the (date, window) key of `carrier_choices`: the day's own window
     cached = _cached(cycle, key)
     if cached is not None:
         return cached
     answer = cycle.clients.komet.customer_carriers_list(
-        cycle.customer, ship_date, available_from, available_to
+        cycle.customer, ship_date, ship_date, ship_date
     )
     if answer.suggested is not None:
         choice = CarrierChoice(answer.suggested.id, answer.suggested.name, "komet")

@@ -6,12 +6,26 @@ sent twice in one cycle), which orders were read back, and how each service is d
 stops only what it concerns: one order is parked, and a service is left alone for the rest of
 the cycle only after `MAX_FAILURES_IN_A_ROW` failed calls with no answer between them, when a
 token is refused, when the daily quota is really spent, or while a rate limit's wait runs.
+
+Orders move in worker threads (`[orders] concurrency`, orders/pipeline.py), so this memory is
+shared by them. Two kinds of lock keep it sound, and their order never varies:
+
+- `single(key)`: one worker at a time reads or creates a thing the whole cycle shares (the
+  invoice list, a carrier per ship date, the ship-to copy, one florist's ship-to): held across
+  that call, so the others wait and reuse its answer instead of spending a call each;
+- `_lock`: guards the small fields below; held for a few statements, never across a call, a
+  store transaction or another lock (it is always the innermost).
+
+No lock of this module is ever taken inside a store transaction (`Store.atomic()`), and no call
+is made inside one: a worker holding a `single` lock may wait for the store, never the reverse.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -117,7 +131,22 @@ class Cycle:
     sleep: Callable[[float], None] = time.sleep
     checkout_refused: bool = False  # web-order.checkout answered "method not allowed"
     create_days: tuple[date, ...] = ()  # ship dates of the orders this cycle may create
+    # Orders this cycle's FTD listing brought in as NEW: FTD's own answer of moments ago, so
+    # the FTD witness needs no second read of them (witnesses.py).
+    listed_new: frozenset[str] = frozenset()
     invoice_cache: dict[tuple[date, date], list[Invoice]] = field(default_factory=dict)
+    # Set when an error stops the run in one worker: the others stop after the step they are in.
+    halted: threading.Event = field(default_factory=threading.Event, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _single: dict[Hashable, threading.Lock] = field(default_factory=dict, repr=False)
+
+    @contextmanager
+    def single(self, key: Hashable) -> Iterator[None]:
+        """One worker at a time for `key` (a shared read or create, see the module docstring)."""
+        with self._lock:
+            lock = self._single.setdefault(key, threading.Lock())
+        with lock:
+            yield
 
     @property
     def rules(self) -> OrderRules:
@@ -141,30 +170,44 @@ class Cycle:
         """invoice.list for the FTD customer over ship dates `first..last`, read once a cycle:
         a range already read that covers it is reused (the witnesses and the invoice follower
         share one call)."""
-        for (start, stop), rows in self.invoice_cache.items():
-            if start <= first and last <= stop:
-                return [i for i in rows if i.ship_date is None or first <= i.ship_date <= last]
-        rows = self.clients.komet.invoice_list(first, last, customer_id=self.customer)
-        self.invoice_cache[(first, last)] = rows
-        return rows
+        with self.single("invoice.list"):
+            for (start, stop), rows in list(self.invoice_cache.items()):
+                if start <= first and last <= stop:
+                    return [i for i in rows if i.ship_date is None or first <= i.ship_date <= last]
+            rows = self.clients.komet.invoice_list(first, last, customer_id=self.customer)
+            self.invoice_cache[(first, last)] = rows
+            return rows
+
+    def forget_invoices(self) -> None:
+        """A checkout made an invoice the cycle's earlier invoice.list did not see (waits for a
+        list in flight: its answer may predate the checkout)."""
+        with self.single("invoice.list"):
+            self.invoice_cache.clear()
 
     def stop(self, service: str, reason: str) -> None:
-        self.stopped.setdefault(service, reason)
+        with self._lock:
+            self.stopped.setdefault(service, reason)
         self.report.note(f"{service} calls stopped for this cycle: {reason}")
 
     def failed(self, service: str, reason: str) -> None:
-        """A call got no usable answer; enough of them in a row stop the service."""
-        count = self.failures[service] = self.failures.get(service, 0) + 1
+        """A call got no usable answer; enough of them in a row stop the service.
+
+        With workers, "in a row" is over the cycle's calls to the service as they end: any
+        answer between two failures resets the count, whichever order it belonged to."""
+        with self._lock:
+            count = self.failures[service] = self.failures.get(service, 0) + 1
         if count >= MAX_FAILURES_IN_A_ROW:
             self.stop(service, reason)
 
     def answered(self, service: str) -> None:
-        self.failures[service] = 0
+        with self._lock:
+            self.failures[service] = 0
 
     def cool(self, service: str, seconds: float) -> None:
         """The service asked for a pause: no calls to it until the pause is over."""
         until = time.monotonic() + seconds
-        self.cooling[service] = max(until, self.cooling.get(service, 0.0))
+        with self._lock:
+            self.cooling[service] = max(until, self.cooling.get(service, 0.0))
 
     def cooling_down(self, service: str) -> bool:
         return self.cooling.get(service, 0.0) > time.monotonic()
@@ -186,17 +229,23 @@ class Cycle:
 
     def may_resend(self, write: tuple[str, ...], sent_at: str | None) -> bool:
         """A lost write goes out again only once settled, and never twice in one cycle."""
-        return write not in self.sent and self.settled(sent_at)
+        with self._lock:
+            return write not in self.sent and self.settled(sent_at)
 
     def sending(self, write: tuple[str, ...]) -> None:
-        self.sent.add(write)
+        with self._lock:
+            self.sent.add(write)
 
-    def carrier(self, ship_date: date, available_from: date, available_to: date) -> str:
-        """The carrier for this ship date and offer window: Komet's suggestion, else the
-        profile's, cached per (date, window) for a while (orders/carriers.py)."""
+    def reading_back(self, what: tuple[str, ...]) -> None:
+        with self._lock:
+            self.read_back.add(what)
+
+    def carrier(self, ship_date: date) -> str:
+        """The carrier for this ship date: Komet's suggestion, else the profile's, cached per
+        ship date for a while (orders/carriers.py)."""
         from .carriers import carrier_for  # carriers.py raises this module's Parked
 
-        return carrier_for(self, ship_date, available_from, available_to)
+        return carrier_for(self, ship_date)
 
 
 def not_read(cycle: Cycle, service: str, exc: KometFtdOpsError, what: str) -> None:

@@ -104,12 +104,3 @@ def _next_day(
         return DateDecision(None, rejected, note=f"rejected: no date fits ({why})")
     note = f"ships {start} instead of {requested}, rejected {', '.join(rejected)}: {why}"
     return DateDecision(start, rejected, moved=start != requested, note=note)
-
-
-def order_window(windows: Mapping[str, Window | None], day: date) -> Window:
-    """The window the whole web order ships in (for the carrier): every known line's window
-    that holds `day`, intersected; just that day when none is known."""
-    known = [w for w in windows.values() if w is not None and _fits(w, day)]
-    if not known:
-        return (day, day)
-    return (max(w[0] for w in known), min(w[1] for w in known))

@@ -121,8 +121,7 @@ def step_acknowledging(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
         ftd_status=answer.status,
         ftd_version=_version(order, answer),
     )
-    cycle.report.acknowledged += 1
-    cycle.report.rejected += int(every_reject)
+    cycle.report.add(acknowledged=1, rejected=int(every_reject))
     return True
 
 
@@ -186,7 +185,7 @@ def step_confirming(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
         ftd_status=answer.status,
         ftd_version=_version(order, answer),
     )
-    cycle.report.confirmed += 1
+    cycle.report.add(confirmed=1)
     return True
 
 
@@ -207,5 +206,5 @@ def step_cancel_reporting(cycle: Cycle, order: Order, lines: list[Line]) -> bool
         park_retry=0,
         parked_at=None,
     )
-    cycle.report.cancelled += 1
+    cycle.report.add(cancelled=1)
     return True

@@ -5,12 +5,21 @@ No public Komet page shows `customerPo` or `webOrderId` on `invoice.list` items 
 
 1. `invoice_id`: the invoice this order was matched to before (the id is Komet's own);
 2. `webOrderId` / `customerPo` on the listed invoice, when the account's items carry them;
-3. `number`: the web order's Order # (`number`, read once with web-order-details.list by
-   webOrderId and kept in the ledger), equal to a listed invoice's `number`, else looked up with
-   invoice.list's documented `order` filter (`order_filter`, one call, dates ignored);
-4. `lines`: the FTD customer's invoices on the order's ship date (invoice.details.list) whose
-   lines hold this order's accepted lines (inventory ids, boxes, price). More than one such
-   invoice is ambiguous: the order is parked for a person, never guessed.
+3. `lines`, when they can only be this order's: the FTD customer's invoices on the order's ship
+   date (invoice.details.list, ONE call per ship date and cycle for every order waiting) whose
+   lines, less those of orders already following the invoice, hold this order's accepted lines
+   (inventory ids, boxes, price): exactly one invoice fits, and no other order of the ledger
+   shipping that day that follows no invoice yet could be what it holds instead (with merged
+   invoices: the invoice holds all of theirs too). Anything less clear goes on to 4;
+4. `number`: the web order's Order # (`number`, read with web-order-details.list by webOrderId,
+   one call for this order alone, and kept in the ledger), equal to a listed invoice's `number`,
+   else looked up with invoice.list's documented `order` filter (`order_filter`, dates ignored);
+5. `lines` again when Komet gives no Order #: more than one fitting invoice is ambiguous, and
+   the order is parked for a person, never guessed.
+
+3 before 4 spares the Order # read-back (a call per order) whenever the lines tell; an order
+waiting for its voided invoice (a cancellation) goes by 4 first, as the lines of a voided
+invoice are not compared.
 
 Which way was taken is kept in the ledger (`invoice_found_by`) and shown in the run report.
 Web orders of one customer may merge into one invoice (switch `merge_invoices`): then two
@@ -92,8 +101,18 @@ class InvoiceFinder:
                 self.by_po.setdefault(i.customer_po, []).append(i)
         self.by_number = {i.number: i for i in invoices if i.number}
         self.details: dict[date, list[Invoice]] = {}  # invoice.details.list, per ship date
+        self.keys: dict[str, Counter[Key]] = {}  # order -> its accepted lines, read once
+        self.day_orders: dict[date, list[Order]] = {}  # orders with a web order, per ship date
+        self.linked: dict[str, str] = {}  # order -> invoice found this cycle
+        self.invoice_keys: dict[str, Counter[Key]] = {}  # invoice -> its lines as keys
 
     def find(self, order: Order) -> tuple[Invoice, str] | None:
+        found = self._find(order)
+        if found is not None:
+            self.linked[order.order_id] = found[0].id
+        return found
+
+    def _find(self, order: Order) -> tuple[Invoice, str] | None:
         if order.invoice_id and order.invoice_id in self.by_id:
             return self.by_id[order.invoice_id], order.invoice_found_by or "invoice_id"
         if order.web_order_id and order.web_order_id in self.by_web_order:
@@ -101,12 +120,66 @@ class InvoiceFinder:
         po = self.by_po.get(order.order_number, [])
         if len(po) == 1:
             return po[0], "customerPo"
+        if order.state != CANCEL_REVIEW and not order.web_order_number:
+            only = self._by_lines_alone(order)
+            if only is not None:
+                return only, "lines"
         number = order.web_order_number or self._learn_number(order)
         if number:
             if number in self.by_number:
                 return self.by_number[number], "number"
             return self._by_order_filter(order, number)
         return self._by_lines(order)
+
+    def _by_lines_alone(self, order: Order) -> Invoice | None:
+        """The one invoice whose lines can only be this order's (module docstring, 3)."""
+        mine = self._keys(order)
+        if not mine:
+            return None
+        day = order.ship_day()
+        merged = self.cycle.switch("merge_invoices") == "yes"
+        others = [o for o in self._day_orders(day) if o.order_id != order.order_id]
+        followed: dict[str, Counter[Key]] = {}  # invoice -> lines of the orders following it
+        unlinked = []
+        for other in others:
+            invoice_id = self.linked.get(other.order_id) or other.invoice_id
+            if invoice_id:
+                followed.setdefault(invoice_id, Counter()).update(self._keys(other))
+            else:
+                unlinked.append(other)
+
+        def left(invoice: Invoice) -> Counter[Key]:
+            return self._invoice_keys(invoice) - followed.get(invoice.id, Counter())
+
+        def fits(keys: Counter[Key], invoice: Invoice) -> bool:
+            if merged:
+                return bool(keys) and not keys - left(invoice)
+            return bool(keys) and invoice.id not in followed and keys == self._invoice_keys(invoice)
+
+        live = [i for i in self._details(day) if i.status != InvoiceStatus.VOIDED]
+        fitting = [i for i in live if fits(mine, i)]
+        if len(fitting) != 1:
+            return None
+        invoice = fitting[0]
+        rivals = [o for o in unlinked if fits(self._keys(o), invoice)]
+        if not merged:
+            return None if rivals else invoice
+        every = sum((self._keys(o) for o in rivals), Counter(mine))
+        return None if every - left(invoice) else invoice
+
+    def _day_orders(self, day: date) -> list[Order]:
+        """The ledger's orders with a web order shipping on `day` (FTD's date), read once."""
+        if day not in self.day_orders:
+            ledger = self.cycle.ledger
+            self.day_orders[day] = ledger.orders(ship_between=(day, day), with_web_order=True)
+        return self.day_orders[day]
+
+    def _details(self, day: date) -> list[Invoice]:
+        if day not in self.details:
+            self.details[day] = self.cycle.clients.komet.invoice_details_list(
+                day, day, customer_id=self.cycle.customer
+            )
+        return self.details[day]
 
     def _learn_number(self, order: Order) -> str | None:
         """The web order's Order # (and its fee), read back once by webOrderId."""
@@ -143,30 +216,38 @@ class InvoiceFinder:
         if not mine:
             return None
         day = order.ship_day()
-        if day not in self.details:
-            self.details[day] = self.cycle.clients.komet.invoice_details_list(
-                day, day, customer_id=self.cycle.customer
-            )
         # Merged invoices hold other orders' lines too: ours need only be among them. Else the
         # invoice must hold exactly our lines (a bigger order's invoice is not ours).
         merged = self.cycle.switch("merge_invoices") == "yes"
         fits = [
             i
-            for i in self.details[day]
+            for i in self._details(day)
             if i.status != InvoiceStatus.VOIDED
-            and (not mine - _invoice_keys(i) if merged else mine == _invoice_keys(i))
+            and (not mine - self._invoice_keys(i) if merged else mine == self._invoice_keys(i))
         ]
         if len(fits) > 1:
             raise _ambiguous(order, fits, "these lines")
         return (fits[0], "lines") if fits else None
 
+    def _invoice_keys(self, invoice: Invoice) -> Counter[Key]:
+        """An invoice's lines as keys, worked out once per invoice and cycle."""
+        if invoice.id not in self.invoice_keys:
+            self.invoice_keys[invoice.id] = _invoice_keys(invoice)
+        return self.invoice_keys[invoice.id]
+
     def _keys(self, order: Order) -> Counter[Key]:
-        lines = self.cycle.ledger.lines(order.order_id)
-        return Counter(
-            (tuple(sorted(inventory_ids_of(x.offer_id))), x.qty_sent or x.boxes, _cents(x.price))
-            for x in lines
-            if x.state == ADDED
-        )
+        if order.order_id not in self.keys:
+            lines = self.cycle.ledger.lines(order.order_id)
+            self.keys[order.order_id] = Counter(
+                (
+                    tuple(sorted(inventory_ids_of(x.offer_id))),
+                    x.qty_sent or x.boxes,
+                    _cents(x.price),
+                )
+                for x in lines
+                if x.state == ADDED
+            )
+        return self.keys[order.order_id]
 
 
 def _cents(value: Any) -> str:

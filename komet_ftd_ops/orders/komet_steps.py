@@ -13,6 +13,12 @@ anything is sent again:
   or still pending;
 - delete: the web order no longer pending.
 
+One commit for two records: when a write's answer is recorded and the order's next Komet write
+is a plain send (the next line's add, or the checkout once every line is decided), that write's
+"sent" record rides in the same transaction (`_then`) and it is sent at once, within the same
+step: the ledger still holds each write as sent before it goes out, with one transaction fewer
+per write (the store has one writer shared by the workers, orders/pipeline.py).
+
 A write still unresolved after its read-back waits for its settle window and the next cycle:
 a slow Komet then costs one write and one read-back per order and cycle, never a loop. Komet
 has no idempotency key, so these read-backs are the only thing standing between a lost answer
@@ -22,6 +28,7 @@ any pending order "with identical information".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from ..errors import (
@@ -33,7 +40,7 @@ from ..errors import (
     RateLimited,
     TransportError,
 )
-from ..komet.models import InventoryOrigin, WebOrderItem, WebOrderStatus
+from ..komet.models import InventoryOrigin, WebOrder, WebOrderItem, WebOrderStatus
 from ..offers.ids import OfferId, inventory_ids_of
 from . import shipping, witnesses
 from .checks import check_order
@@ -58,6 +65,7 @@ from .ledger import (
 from .orphans import OrphanHeaders
 
 LOST = (TransportError, RateLimited)  # a write's answer that tells nothing about its outcome
+Send = Callable[[], "Send | None"]  # a write recorded as sent: sends it, returns the next one
 PARTIAL_STOCK = "PARTIAL_STOCK"
 HALF_CENT = Decimal("0.005")  # Komet keeps prices to the cent
 CHECKOUT_REFUSED = (
@@ -95,8 +103,11 @@ def step_received(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
             order.order_id, cycle.now, state=RECEIVED, sent_at=None, event="create refused"
         )
         raise
-    _adopt(cycle, order, web_order_id, "created")
-    return True
+    cycle.answered(KOMET)
+    with cycle.ledger.store.atomic():
+        _adopt(cycle, order, web_order_id, "created")
+        then = _then(cycle, order.order_id)
+    return _run(then)
 
 
 def step_creating(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
@@ -159,13 +170,59 @@ def step_adding(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
     return _send_line(cycle, order, lines, line)
 
 
-def _send_line(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> bool:
-    ledger, profile = cycle.ledger, cycle.profile
+def _run(send: Send | None) -> bool:
+    """Send the writes that rode along, one after another (see the module docstring)."""
+    while send is not None:
+        send = send()
+    return True
+
+
+def _then(cycle: Cycle, order_id: str) -> Send | None:
+    """Inside the transaction recording an answer: record the order's next write as sent too,
+    when it is a plain send, and return what sends it (None: the next step decides)."""
+    if KOMET in cycle.stopped or cycle.cooling_down(KOMET) or cycle.halted.is_set():
+        return None
+    ledger = cycle.ledger
+    order, lines = ledger.get(order_id), ledger.lines(order_id)
+    if order.state != ADDING or order.held or order.cancel_asked:
+        return None
+    line = next((x for x in lines if x.state in UNDECIDED), None)
+    if line is not None:
+        ships = shipping.shipping_of(cycle, order)
+        if line.state != PENDING or ships is None:
+            return None  # a read-back first, or the decision made at the first line
+        _record_add(cycle, order, line)
+        fresh = _same(ledger.lines(order_id), line)
+        return lambda: _add(cycle, order, fresh, ships)
+    if any(x.state == ADDED for x in lines) and cycle.may_checkout():
+        ledger.update(order_id, cycle.now, state=CHECKING_OUT, sent=True)
+        fresh_order = ledger.get(order_id)
+
+        def checkout() -> Send | None:
+            _do_checkout(cycle, fresh_order)
+            return None  # the acknowledgement is FTD's step
+
+        return checkout
+    return None
+
+
+def _record_add(cycle: Cycle, order: Order, line: Line) -> None:
     quantity = line.qty_sent or line.boxes
-    ships = shipping.shipping_for_lines(cycle, order)  # one ship-to, date, carrier per order
-    ledger.update_line(
+    cycle.ledger.update_line(
         order.order_id, line.line_id, cycle.now, state=LINE_ADDING, qty_sent=quantity, sent=True
     )
+
+
+def _send_line(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> bool:
+    ships = shipping.shipping_for_lines(cycle, order)  # one ship-to, date, carrier per order
+    _record_add(cycle, order, line)
+    return _run(_add(cycle, order, _same(cycle.ledger.lines(order.order_id), line), ships))
+
+
+def _add(cycle: Cycle, order: Order, line: Line, ships: shipping.Shipping) -> Send | None:
+    """web-order-item.add of a line recorded as `adding`; the next write when it rode along."""
+    ledger, profile = cycle.ledger, cycle.profile
+    quantity = line.qty_sent or line.boxes
     cycle.sending(("add", order.order_id, line.line_id))
     try:
         answer = cycle.clients.komet.web_order_item_add(
@@ -182,11 +239,12 @@ def _send_line(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> boo
         )
     except ItemNotAvailable as exc:
         _not_available(cycle, order, line, quantity, exc.available_boxes)
-        return True
+        return None
     except LOST:
         cycle.failed(KOMET, "komet_unavailable")
         fresh = cycle.ledger.lines(order.order_id)
-        return _resolve_line(cycle, order, fresh, _same(fresh, line))
+        _resolve_line(cycle, order, fresh, _same(fresh, line))
+        return None
     except ApiError as exc:
         # Komet answered no: nothing was added, so no read-back is needed next time.
         ledger.update_line(order.order_id, line.line_id, cycle.now, state=PENDING)
@@ -205,8 +263,10 @@ def _send_line(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> boo
             f"{order.web_order_id} (item {answer.get('webOrderItemId')})",
             retry=False,
         )
-    _added(cycle, order, line, str(answer.get("webOrderItemId") or ""))
-    return True
+    cycle.answered(KOMET)
+    with ledger.store.atomic():
+        _added(cycle, order, line, str(answer.get("webOrderItemId") or ""))
+        return _then(cycle, order.order_id)
 
 
 def _same(lines: list[Line], line: Line) -> Line:
@@ -215,6 +275,7 @@ def _same(lines: list[Line], line: Line) -> Line:
 
 def _not_available(cycle: Cycle, order: Order, line: Line, asked: int, left: int) -> None:
     """Komet has fewer boxes than sold on FTD: reject the line (or take what is left)."""
+    cycle.report.not_available(line.offer_id, left)
     if cycle.rules.accept_partial and 0 < left < asked:
         cycle.ledger.update_line(
             order.order_id,
@@ -229,7 +290,7 @@ def _not_available(cycle: Cycle, order: Order, line: Line, asked: int, left: int
     cycle.ledger.reject_line(
         order.order_id, line.line_id, cycle.now, OUT_OF_STOCK, f"{left} boxes left in Komet"
     )
-    cycle.report.lines_rejected += 1
+    cycle.report.add(lines_rejected=1)
 
 
 def _added(cycle: Cycle, order: Order, line: Line, item_id: str, how: str = "") -> None:
@@ -272,9 +333,19 @@ def same_item(item: WebOrderItem, inventory_ids: list[str], quantity: int, price
     )
 
 
+def _listed(
+    cycle: Cycle, web_order_id: str, status: WebOrderStatus | None = None
+) -> list[WebOrder]:
+    """A read-back by webOrderId. Its answer is one from Komet: with orders in flight at once,
+    the failures "in a row" that stop Komet (cycle.py) end at each answer, not at a step's end."""
+    listed = cycle.clients.komet.web_order_details_list(cycle.customer, web_order_id, status)
+    cycle.answered(KOMET)
+    return listed
+
+
 def find_item(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> WebOrderItem | None:
     """Our line among the web order's items, not counting items other lines already hold."""
-    listed = cycle.clients.komet.web_order_details_list(cycle.customer, str(order.web_order_id))
+    listed = _listed(cycle, str(order.web_order_id))
     if not listed:
         raise Parked(
             "web_order_gone",
@@ -295,9 +366,13 @@ def find_item(cycle: Cycle, order: Order, lines: list[Line], line: Line) -> WebO
 
 
 def _checkout(cycle: Cycle, order: Order) -> bool:
-    checkout = ("checkout", order.order_id)
     cycle.ledger.update(order.order_id, cycle.now, state=CHECKING_OUT, sent=True)
-    cycle.sending(checkout)
+    return _do_checkout(cycle, order)
+
+
+def _do_checkout(cycle: Cycle, order: Order) -> bool:
+    """web-order.checkout of a web order recorded as `checking_out`."""
+    cycle.sending(("checkout", order.order_id))
     try:
         cycle.clients.komet.web_order_checkout(
             cycle.customer, str(order.web_order_id), order.order_number
@@ -317,6 +392,7 @@ def _checkout(cycle: Cycle, order: Order) -> bool:
             return _checkout_lost(cycle, order, str(exc))  # not pending: done before?
         cycle.ledger.update(order.order_id, cycle.now, state=ADDING, event="checkout refused")
         raise
+    cycle.answered(KOMET)
     _checked_out(cycle, order)
     return True
 
@@ -339,12 +415,12 @@ def _checkout_unknown(lost: str) -> Parked:
 
 def step_checking_out(cycle: Cycle, order: Order, lines: list[Line], lost: str = "") -> bool:
     """A checkout may have gone out: is the web order checked out, or still pending?"""
-    komet, web_order_id = cycle.clients.komet, str(order.web_order_id)
-    cycle.read_back.add(("checkout", order.order_id))
-    if komet.web_order_details_list(cycle.customer, web_order_id, WebOrderStatus.CHECKED_OUT):
+    web_order_id = str(order.web_order_id)
+    cycle.reading_back(("checkout", order.order_id))
+    if _listed(cycle, web_order_id, WebOrderStatus.CHECKED_OUT):
         _checked_out(cycle, order)
         return True
-    if komet.web_order_details_list(cycle.customer, web_order_id):
+    if _listed(cycle, web_order_id):
         # Still pending. A slow checkout may still be running on Komet's side: re-sending it
         # at once is what loops. Wait for the settle window and the next cycle.
         if not cycle.may_resend(("checkout", order.order_id), order.sent_at):
@@ -370,8 +446,8 @@ def _checked_out(cycle: Cycle, order: Order, event: str = "checked out") -> None
     fresh = cycle.ledger.get(order.order_id)
     lines = cycle.ledger.lines(order.order_id)
     record_acknowledging(cycle, fresh, ack_body(fresh, lines), event=event)
-    cycle.report.invoiced += 1
-    cycle.invoice_cache.clear()  # an invoice the cycle's earlier invoice.list did not see
+    cycle.report.add(invoiced=1)
+    cycle.forget_invoices()
 
 
 # -- delete (every line rejected, or a cancellation) -------------------------------------------
@@ -395,18 +471,19 @@ def _delete(cycle: Cycle, order: Order, state: str) -> bool:
         if lost:
             cycle.failed(KOMET, "komet_unavailable")
         return step_deleting(cycle, cycle.ledger.get(order.order_id), [], lost=lost)
+    cycle.answered(KOMET)
     return _deleted(cycle, order, state)
 
 
 def step_deleting(cycle: Cycle, order: Order, lines: list[Line], lost: bool = False) -> bool:
     """A delete may have gone out: is the web order still pending (or still checked out)?"""
-    komet, web_order_id = cycle.clients.komet, str(order.web_order_id)
+    web_order_id = str(order.web_order_id)
     write = ("delete", order.order_id)
-    if komet.web_order_details_list(cycle.customer, web_order_id):
+    if _listed(cycle, web_order_id):
         if not cycle.may_resend(write, order.sent_at):
             raise _delete_unknown("pending")
         return _delete(cycle, order, order.state)  # still there: the delete did not happen
-    if komet.web_order_details_list(cycle.customer, web_order_id, WebOrderStatus.CHECKED_OUT):
+    if _listed(cycle, web_order_id, WebOrderStatus.CHECKED_OUT):
         refused = write in cycle.sent and not lost  # Komet said no: its invoice is confirmed
         if order.state == CANCEL_DELETING and cycle.rules.delete_on_cancel and not refused:
             if cycle.may_resend(write, order.sent_at):

@@ -6,12 +6,25 @@ call becomes a parked order (`cycle.classify`). No order waits on another: a fai
 its own order, and a service is left alone for the rest of the cycle only once it has clearly
 stopped answering (see `cycle.py`). Orders held back that way are counted in the report, and
 the run exits 75 for them (`OrdersReport.raise_if_held_back`).
+
+Orders in parallel: up to `[orders] concurrency` orders (default 4) are in flight at once, each
+moved by one worker thread from its first step to where it stops this cycle; workers take the
+open orders oldest first, so the oldest start first. With 1, every order moves in the run's own
+thread, one after the other, as before. Each order is still recorded in the ledger before each
+of its calls: the workers share one store with ONE writer (state/store.py: its lock is held for
+a whole transaction, nested blocks are savepoints of the same thread), and no step makes a call
+while a transaction is open, so a transaction never waits on the network and lasts
+milliseconds. What the cycle shares besides the ledger (stopped services, caches, the report)
+is guarded in cycle.py and report.py. An error that stops the run (`DeadlineExceeded`,
+`StateError`, an interrupt) lets the workers finish the step they are in, starts no other
+order, and is raised once all have stopped.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from ..connect import Clients
@@ -134,6 +147,8 @@ def advance(cycle: Cycle, order_id: str) -> None:
     limit = MAX_STEPS + 4 * len(ledger.lines(order_id))
     waited = False
     for _ in range(limit):
+        if cycle.halted.is_set():
+            return  # another worker's error stops the run: this order resumes next cycle
         order = ledger.get(order_id)
         step = None if order.held else choose(order, cycle.rules.delete_on_cancel)
         if step is None:
@@ -162,6 +177,49 @@ def advance(cycle: Cycle, order_id: str) -> None:
         if ledger.get(order_id).parked:
             ledger.unpark(order_id, cycle.now, "moving again")
     _park(cycle, order_id, "stuck", f"over {limit} steps in one cycle", retry=True)
+
+
+def advance_all(cycle: Cycle, order_ids: Sequence[str]) -> None:
+    """`advance` each order, up to `concurrency` at once, oldest first (module docstring)."""
+    workers = min(max(1, cycle.rules.concurrency), len(order_ids))
+    if workers <= 1:
+        for order_id in order_ids:
+            advance(cycle, order_id)
+        return
+    queue, lock = iter(order_ids), threading.Lock()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        while True:
+            with lock:
+                order_id = None if errors else next(queue, None)
+            if order_id is None:
+                return
+            try:
+                advance(cycle, order_id)
+            except BaseException as exc:  # the run stops: no worker takes another step
+                with lock:
+                    errors.append(exc)
+                cycle.halted.set()
+                return
+
+    threads = [
+        threading.Thread(target=work, name=f"orders-{n}", daemon=True) for n in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException as exc:  # an interrupt in the run's thread: stop taking steps
+        with lock:
+            errors.append(exc)
+        cycle.halted.set()
+        for thread in threads:
+            thread.join()  # each finishes the step it is in (its state is recorded)
+        raise
+    if errors:
+        raise errors[0]
 
 
 def _failed(
@@ -195,6 +253,10 @@ def _intake(cycle: Cycle) -> None:
     got = intake.record(cycle.ledger, batch, cycle.now)
     cycle.report.received += len(got.received) + len(got.malformed)
     cycle.report.cancel_requests += len(got.cancel_requests)
+    cycle.listed_new = frozenset(got.received)
+    for order_id in got.received:  # what just sold: the stock refresh reads these offers first
+        for line in cycle.ledger.lines(order_id):
+            cycle.report.sold(line.offer_id, line.boxes)
 
 
 def process_orders(
@@ -226,10 +288,8 @@ def process_orders(
     # The witnesses read Komet's invoices once for every ship date this cycle may create for.
     days = {o.ship_day() for o in work if o.state == RECEIVED and o.ship_date and not o.held}
     cycle.create_days = tuple(sorted(days))
-    for order in work:
-        advance(cycle, order.order_id)
-    for order_id in follow_invoices(cycle):
-        advance(cycle, order_id)
+    advance_all(cycle, [order.order_id for order in work])
+    advance_all(cycle, follow_invoices(cycle))
     if KOMET not in cycle.stopped:
         OrphanHeaders(store, profile.name, run_id).delete_learnt(
             clients.komet, profile.ftd_customer_id, now
@@ -258,4 +318,4 @@ def _dry_run(
     return report
 
 
-__all__ = ["advance", "choose", "follow_invoices", "process_orders"]
+__all__ = ["advance", "advance_all", "choose", "follow_invoices", "process_orders"]

@@ -9,6 +9,7 @@ the ship date Komet got (`ships_on`: later than `ship_date`, FTD's, when the ord
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -107,21 +108,35 @@ class OrdersReport:
     held_back: dict[str, str] = field(default_factory=dict)  # order -> service failure reason
     troubles: list[str] = field(default_factory=list)  # whole-cycle reads that failed
     _shadow: dict[str, int] = field(default_factory=dict)
+    _sold: dict[str, int] = field(default_factory=dict)  # offer -> boxes FTD sold this cycle
+    _available: dict[str, int] = field(default_factory=dict)  # offer -> Komet's availableBoxes
     _orders: list[dict[str, Any]] = field(default_factory=list)  # rows, framed when asked
     _parked: list[dict[str, Any]] = field(default_factory=list)
     _orphans: list[dict[str, Any]] = field(default_factory=list)
+    # The pipeline's workers report at once: every change during a cycle goes through a method
+    # holding this (never held across anything else; see orders/cycle.py).
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        """Add to counters (`report.add(invoiced=1)`): a worker's `+=` could lose another's."""
+        with self._lock:
+            for name, n in counts.items():
+                setattr(self, name, getattr(self, name) + n)
 
     def note(self, text: str) -> None:
-        if text not in self.notes:
-            self.notes.append(text)
+        with self._lock:
+            if text not in self.notes:
+                self.notes.append(text)
 
     def hold(self, order_id: str, reason: str) -> None:
         """The order waits for the next cycle because a service failed, not for a person."""
-        self.held_back[order_id] = reason
+        with self._lock:
+            self.held_back[order_id] = reason
 
     def trouble(self, text: str) -> None:
-        if text not in self.troubles:
-            self.troubles.append(text)
+        with self._lock:
+            if text not in self.troubles:
+                self.troubles.append(text)
 
     def raise_if_held_back(self) -> None:
         """Make the run exit 75 (upstream) when a service failure held orders back.
@@ -155,6 +170,28 @@ class OrdersReport:
             "orphan_headers": self.orphan_headers,
             "orders_fee_total": float(self.fee_total),
         }
+
+    def sold(self, offer_id: str, boxes: int) -> None:
+        """An FTD order this cycle took `boxes` of the offer (intake records each new order)."""
+        with self._lock:
+            self._sold[offer_id] = self._sold.get(offer_id, 0) + boxes
+
+    def not_available(self, offer_id: str, available_boxes: int) -> None:
+        """Komet answered "Item is not available" with `availableBoxes` for the offer; the
+        latest answer of the cycle wins (it is the freshest count Komet gave)."""
+        self._available[offer_id] = available_boxes
+
+    def sold_offers(self) -> dict[str, int]:
+        """Boxes per offer_id the FTD orders received this cycle took: the lines that just
+        sold, which the stock refresh reads again at once (sync.py)."""
+        with self._lock:
+            return dict(self._sold)
+
+    def komet_available(self) -> dict[str, int]:
+        """offer_id -> Komet's `availableBoxes` from this cycle's "Item is not available"
+        answers: a count fresher than the last snapshot of the offer."""
+        with self._lock:
+            return dict(self._available)
 
     def shadow_stock(self) -> dict[str, int]:
         """Boxes sold on FTD not yet in a Komet web order, per offer: the next feed lowers these."""
@@ -248,6 +285,9 @@ class OrdersReport:
             for line in order.lines:
                 offer, boxes = line.offer_id, line.boxes or 0
                 self._shadow[offer] = self._shadow.get(offer, 0) + boxes
+        for order in new_orders:
+            for line in order.lines:
+                self.sold(line.offer_id, line.boxes or 0)
         self._orders = [
             {
                 "order_id": o.order_id,

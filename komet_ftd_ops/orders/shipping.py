@@ -142,7 +142,7 @@ def _window(item: dict[str, Any]) -> dates.Window | None:
 def _reject(cycle: Cycle, order: Order, rejected: dict[str, str], note: str) -> None:
     for line_id, reason in rejected.items():
         cycle.ledger.reject_line(order.order_id, line_id, cycle.now, reason, note or reason)
-        cycle.report.lines_rejected += 1
+        cycle.report.add(lines_rejected=1)
 
 
 def _acknowledge_rejected(cycle: Cycle, order: Order, rejected: dict[str, str], note: str) -> bool:
@@ -174,8 +174,7 @@ def decide_shipping(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
     if when.ship_date is None:
         return _acknowledge_rejected(cycle, order, when.rejected, when.note)
     found = find_ship_to(cycle, florist)
-    shipping = {k: w for k, w in windows.items() if k not in when.rejected}
-    carrier = choose(cycle, when.ship_date, *dates.order_window(shipping, when.ship_date))
+    carrier = choose(cycle, when.ship_date)
     note = "; ".join(n for n in (when.note, found.note) if n) or None
     with cycle.ledger.store.atomic() as tx:
         _reject(cycle, order, when.rejected, when.note)
@@ -212,7 +211,7 @@ def shipping_for_lines(cycle: Cycle, order: Order) -> Shipping:
     if decided is not None:
         return decided
     day = order.ship_day()
-    carrier = choose(cycle, day, day, day)
+    carrier = choose(cycle, day)
     ship_to = cycle.profile.ship_to_id or None
     decision = Shipping(
         florist="",

@@ -269,7 +269,7 @@ def _record_add(cycle: Cycle, florist: Florist, ship_to_id: str | None) -> None:
 def _read_back(cycle: Cycle, company: KometClient, book: ShipToBook, florist: Florist,
                sent_at: str) -> str | None:  # fmt: skip
     """After a lost add: the ship-tos changed since it went out, by code."""
-    cycle.read_back.add(("shipto.add", florist.member_code))
+    cycle.reading_back(("shipto.add", florist.member_code))
     since = datetime.fromisoformat(sent_at) - OVERLAP
     book.merge(company.customer_shipto_list(cycle.customer, updated_as_of=since))
     found = book.by_code(florist.member_code)
@@ -339,16 +339,22 @@ def _add_unknown(florist: Florist) -> Parked:
 
 
 def find_ship_to(cycle: Cycle, florist: Florist) -> Found:
-    """This florist's ship-to in Komet, created when the profile's Company token allows it."""
+    """This florist's ship-to in Komet, created when the profile's Company token allows it.
+
+    Workers wait for each other (`Cycle.single`): the copy is refreshed once a cycle by one of
+    them, and one florist's ship-to is matched or created by one worker at a time, so two
+    orders of a new florist in flight at once create it once."""
     book = ShipToBook(cycle)
-    listable = book.refresh()
-    if listable:
-        found = book.match(florist)
-        if found is not None:
-            return Found(found, book.how(florist, found))
-    company = book.company()
-    if company is not None and florist.member_code:
-        return Found(create(cycle, company, book, florist), "created")
+    with cycle.single("ship-tos"):
+        listable = book.refresh()
+    with cycle.single(("florist", florist.member_code or florist.key)):
+        if listable:
+            found = book.match(florist)
+            if found is not None:
+                return Found(found, book.how(florist, found))
+        company = book.company()
+        if company is not None and florist.member_code:
+            return Found(create(cycle, company, book, florist), "created")
     if cycle.profile.shipping.missing_ship_to == "park":
         raise Parked("no_ship_to", missing_text(florist), retry=True)
     default = cycle.profile.ship_to_id or None

@@ -5,7 +5,10 @@ already placed. Komet has no idempotency key, so before `web-order.create` the k
 witnesses that could know:
 
 - FTD: the order itself (`GET /orders/{id}`, outside Komet's quota). Anything but NEW means an
-  acknowledgement went out that this ledger never recorded. The kit's `supplier_ref` is the web
+  acknowledgement went out that this ledger never recorded. An order this cycle's own listing
+  brought in as NEW needs no second read: that listing is FTD's answer of moments ago (a
+  restored database re-lists an order it lost at its newer, acknowledged version, and intake
+  never takes that in as new), so only orders from earlier cycles are read again. The kit's `supplier_ref` is the web
   order id, and FTD's order view repeats it under `acknowledgement` (docs/ftd-api.md), so FTD
   names the web order to adopt. Invisible to both: a web order created (even checked out) by a
   lost copy of the database that died before acknowledging, when `invoice.list` carries no PO.
@@ -46,7 +49,8 @@ def po_visible(cycle: Cycle) -> bool:
 
 def consult(cycle: Cycle, order: Order, lines: list[Line]) -> bool:
     """True when a witness settled the order (adopted or decided): then nothing is created."""
-    ftd_order = _ftd_order(cycle, order)
+    listed = order.order_id in cycle.listed_new and order.ftd_status == NEW
+    ftd_order = None if listed else _ftd_order(cycle, order)
     status = ftd_order.status if ftd_order is not None else NEW
     ref = _supplier_ref(ftd_order.raw) if ftd_order is not None else ""
     web_order_id = ref if ref.isdigit() else ""
@@ -144,11 +148,7 @@ def _adopt(
 ) -> None:
     """Take over the web order a witness named: its items must be this order's lines."""
     if web_order_id in cycle.ledger.claimed_web_orders():
-        raise Parked(
-            "ambiguous_witness",
-            f"the witnesses name web order {web_order_id}, which another order already holds",
-            retry=False,
-        )
+        raise _claimed(web_order_id)
     listed = cycle.clients.komet.web_order_details_list(
         cycle.customer, web_order_id, WebOrderStatus.CHECKED_OUT
     )
@@ -162,6 +162,8 @@ def _adopt(
             retry=False,
         )
     with cycle.ledger.store.atomic():
+        if web_order_id in cycle.ledger.claimed_web_orders():
+            raise _claimed(web_order_id)  # another worker's order took it meanwhile
         for line in lines:
             item = taken.get(line.line_id)
             if item is None:
@@ -193,6 +195,14 @@ def _adopt(
             record_acknowledging(cycle, fresh, body, event="adopted")
         else:  # FTD holds our answer already: follow the invoice from here
             cycle.ledger.update(order.order_id, cycle.now, state=ACKNOWLEDGED, event="adopted")
+
+
+def _claimed(web_order_id: str) -> Parked:
+    return Parked(
+        "ambiguous_witness",
+        f"the witnesses name web order {web_order_id}, which another order already holds",
+        retry=False,
+    )
 
 
 def _match(items: list[WebOrderItem], lines: list[Line]) -> dict[str, tuple[str, int]] | None:

@@ -3,7 +3,9 @@
 Komet's daily request limit is shared by every run of the day, so the count lives in the store
 and survives restarts. The Komet transport counts each attempt in memory as it is sent and hands
 the counts here once the call is over; if they cannot be saved it fails the run (`StateError`)
-rather than let the quota check believe fewer calls were made.
+rather than let the quota check believe fewer calls were made. A count is committed without
+waiting for its own fsync (`Store.atomic(durable=False)`): the durable commit that records the
+call's answer in the ledger, right after, takes it to the disk too.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ class CallCounter:
         self.service = service
 
     def __call__(self, method: str) -> None:
-        with self.store.atomic() as tx:
+        with self.store.atomic(durable=False) as tx:
             tx.execute(
                 "INSERT INTO api_calls (day, service, method, calls) "
                 "VALUES (:day, :service, :method, 1) ON CONFLICT (day, service, method) "

@@ -27,6 +27,7 @@ The SQLite flock, and what it means for a killed process, is explained at `flock
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -164,9 +165,22 @@ def advisory_lease(url: URL, profile: str, note: str = "") -> Iterator[Lease]:
             yield Lease(None, held_by)
             return
         pid = conn.info.backend_pid
-        yield Lease(None, None, {LEASE_VARIABLE: f"{key}:{pid}"}, pid)
+        try:
+            yield Lease(None, None, {LEASE_VARIABLE: f"{key}:{pid}"}, pid)
+        finally:
+            _unlock(conn, key)
     finally:
-        conn.close()  # closing the session releases the lock (no explicit unlock needed)
+        conn.close()
+
+
+def _unlock(conn: Any, key: int) -> None:
+    """Let go before closing: the server frees a closed session's locks only once its backend
+    has exited, a moment after the close, and the profile's next run may start in that moment.
+    When the connection is already gone, so is the lock."""
+    import psycopg
+
+    with contextlib.suppress(psycopg.Error):
+        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def _conninfo(url: URL) -> dict[str, Any]:

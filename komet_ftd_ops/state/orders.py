@@ -259,6 +259,18 @@ def boxes_open(
     return {str(r["offer_id"]): int(r["boxes"]) for r in rows if r["boxes"]}
 
 
+def boxes_sent_since(store: Store, profile: str, since: str) -> list[tuple[str, str, int]]:
+    """(offer_id, sent_at, boxes) of lines whose add went to Komet after `since` (an `iso()`
+    stamp) and that Komet took or may have taken (`added`, `adding`): the boxes the kit's own
+    orders took from Komet's stock since then (offers/holdback.py tells them from the rest)."""
+    rows = store.query(
+        "SELECT offer_id, sent_at, COALESCE(qty_sent, boxes) AS boxes FROM order_lines "
+        "WHERE profile = :profile AND state IN ('added', 'adding') AND sent_at > :since",
+        {"profile": profile, "since": since},
+    )
+    return [(str(r["offer_id"]), str(r["sent_at"]), int(r["boxes"] or 0)) for r in rows]
+
+
 # -- events -----------------------------------------------------------------------------------
 
 

@@ -7,6 +7,14 @@ portable (named `:placeholders`, rows read by column name): it runs unchanged on
 
 A `Store` holds one connection for its life and never reconnects on its own: a lost connection
 is an error its owner sees (the PostgreSQL run lease lives on that connection).
+
+Threads (the order pipeline's workers, orders/pipeline.py): one writer at a time. The Store's
+lock is held for the whole outermost `atomic()` block and every `query`, so a transaction, its
+nested SAVEPOINTs and its reads are one thread's, and another thread's statements wait for its
+commit. That is sound only while transactions stay short: no HTTP call is ever made while one
+is open (`transaction_open_here()` says whether this thread holds one, in any store; the test
+transports assert it on every call). The connection is used from whichever thread holds the
+lock: sqlite3 is opened with check_same_thread=False, psycopg 3 connections may be shared.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +36,15 @@ from . import integrity, schema
 if TYPE_CHECKING:  # SQLAlchemy itself is imported when a store opens (see state.engine)
     from sqlalchemy import Connection, CursorResult, Engine, RowMapping
     from sqlalchemy.engine import URL
+
+
+_here = threading.local()  # transactions this thread has open, over every Store
+
+
+def transaction_open_here() -> bool:
+    """True while the calling thread is inside a `Store.atomic()` block (of any store): no HTTP
+    call may be made then (it would hold every other worker's writes for its latency)."""
+    return getattr(_here, "depth", 0) > 0
 
 
 def utcnow() -> datetime:
@@ -82,6 +99,9 @@ class Tx(Protocol):
 
     def executemany(self, sql: str, params: Sequence[Mapping[str, Any]]) -> Rows: ...
 
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """PostgreSQL only: rows into `table` with COPY (bulk writes: offers/feed.py)."""
+
 
 WriteGuard = Callable[[Tx], None]
 
@@ -126,6 +146,23 @@ class _Tx:
             if not rows:  # SQLAlchemy would run the statement once without parameters
                 return _ResultRows(self._conn.execute(self._text("SELECT 1 AS n WHERE 1 = 0")))
             return _ResultRows(self._conn.execute(self._text(sql), rows))
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """PostgreSQL: psycopg's `cursor.copy` on this transaction's connection, several times
+        faster than `executemany` for 100,000 rows (state/feeds.py writes a feed's snapshot)."""
+        if self._sqlite is not None:
+            raise TypeError("copy_rows is PostgreSQL's; SQLite takes one executemany")
+        import psycopg
+        from sqlalchemy.exc import DBAPIError
+
+        driver = self._conn.connection.driver_connection
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        try:
+            with driver.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.Error as exc:  # raised as SQLAlchemy's, as every other statement's
+            raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
     def _on_sqlite(self, sql: str, params: Any, *, many: bool) -> Rows:
         assert self._sqlite is not None
@@ -200,8 +237,9 @@ class Store:
                 raise integrity.refuse(found)
             existing = found is None  # a file with a SQLite header: check it before use
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # one writer: held for a whole transaction
         self._depth = 0
+        self._owner: int | None = None  # the thread whose transaction is open
         self._guard: WriteGuard | None = None
         self.applied: list[str] = []  # revisions this open migrated (or stamped)
         self.engine: Engine = engines.create(self.url)
@@ -317,49 +355,77 @@ class Store:
 
     @property
     def in_transaction(self) -> bool:
-        return self._depth > 0
+        """True while THIS thread is inside `atomic()` (another thread's transaction only makes
+        this one's statements wait)."""
+        return self._depth > 0 and self._owner == threading.get_ident()
 
     @contextmanager
-    def atomic(self) -> Iterator[Tx]:
+    def atomic(self, *, durable: bool = True) -> Iterator[Tx]:
         """One transaction; commits on success, rolls back on error and re-raises.
 
         A nested call is a SAVEPOINT (sqlite-utils' shape): if the inner block fails, its own
         writes are rolled back and the error re-raised, so a caller that catches it keeps the
         outer transaction without the inner block's partial writes.
+
+        `durable=False` (an outermost block only; the Komet call counts, state/calls.py): the
+        commit is as atomic and ordered as any, and survives the process dying, but reaches the
+        disk with the next durable commit instead of waiting for its own fsync (SQLite WAL with
+        synchronous=NORMAL for it; PostgreSQL synchronous_commit off): only a power cut between
+        the two could lose it.
         """
         with self._lock:
-            if self._depth:
-                savepoint = self.connection.begin_nested()
-                self._depth += 1
-                try:
-                    yield self._tx
-                except BaseException:
-                    savepoint.rollback()
-                    raise
-                else:
-                    savepoint.commit()
-                finally:
-                    self._depth -= 1
-                return
-            self._end_read()
-            transaction = self.connection.begin()
-            self._depth = 1
+            _here.depth = getattr(_here, "depth", 0) + 1
             try:
-                if self.backend == engines.SQLITE:
-                    # the write lock now, not at the first write: no deadlock between readers
-                    # turning writers, and a busy file waits here (timeout) instead of failing
-                    self.connection.exec_driver_sql("BEGIN IMMEDIATE")
-                if self._guard is not None:
-                    self._guard(self._tx)
+                with self._transaction(durable or self._depth > 0) as tx:
+                    yield tx
+            finally:
+                _here.depth -= 1
+
+    @contextmanager
+    def _transaction(self, durable: bool) -> Iterator[Tx]:
+        """`atomic()` under the lock: a SAVEPOINT when nested, else BEGIN ... COMMIT."""
+        if not durable and self._tx._sqlite is not None:
+            self._tx._sqlite.execute("PRAGMA synchronous=NORMAL")  # outside any transaction
+            try:
+                with self._transaction(True) as tx:
+                    yield tx
+            finally:
+                self._tx._sqlite.execute("PRAGMA synchronous=FULL")
+            return
+        if self._depth:
+            savepoint = self.connection.begin_nested()
+            self._depth += 1
+            try:
                 yield self._tx
             except BaseException:
-                self._rollback(transaction)
+                savepoint.rollback()
                 raise
             else:
-                with self.translating():
-                    transaction.commit()
+                savepoint.commit()
             finally:
-                self._depth = 0
+                self._depth -= 1
+            return
+        self._end_read()
+        transaction = self.connection.begin()
+        self._depth, self._owner = 1, threading.get_ident()
+        try:
+            if self.backend == engines.SQLITE:
+                # the write lock now, not at the first write: no deadlock between readers
+                # turning writers, and a busy file waits here (timeout) instead of failing
+                self.connection.exec_driver_sql("BEGIN IMMEDIATE")
+            elif not durable:
+                self.connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            if self._guard is not None:
+                self._guard(self._tx)
+            yield self._tx
+        except BaseException:
+            self._rollback(transaction)
+            raise
+        else:
+            with self.translating():
+                transaction.commit()
+        finally:
+            self._depth, self._owner = 0, None
 
     def _rollback(self, transaction: Any) -> None:
         from sqlalchemy.exc import OperationalError

@@ -18,8 +18,12 @@ starts from the ledger alone, as a restarted process would. One kind is the runn
 killed mid-call: the kernel dies with it (the lock is held by every process of a run,
 `runs/processes.py`), and a second run started at that moment must find the profile's lock held.
 Each schedule also draws a value for each Komet switch the in-process twin honours
-(`komet/switches.py`). Everything random comes from `random.Random(seed)`, so a failing seed
-replays exactly: `SIM_SEED=123 pytest tests/test_orders_sim.py -s`.
+(`komet/switches.py`), and how many orders are in flight at once (`[orders] concurrency`: 1, 2
+or 4, `CONCURRENCY`). Everything random comes from `random.Random(seed)`, so a failing seed
+replays exactly (`SIM_SEED=123 pytest tests/test_orders_sim.py -s`) when its concurrency is 1;
+with 2 or 4 the workers' threads interleave as the OS runs them, so the same draws may meet the
+calls in another order (the trace names the concurrency; `run_schedule(..., concurrency=1)`
+replays the schedule serially).
 """
 
 from __future__ import annotations
@@ -28,11 +32,14 @@ import json
 import random
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from komet_ftd_ops.connect import Clients
 from komet_ftd_ops.ftd import FtdClient, FtdConfig
@@ -65,6 +72,7 @@ from .inproc import (
     InProcessTwins,
     LateWrites,
     SimCrash,
+    SimProcess,
     virtual_time,
 )
 
@@ -74,6 +82,7 @@ FINAL_CYCLES = 2  # once the sales rep has decided, cycles until every order is 
 # The switches the in-process twin honours: those in the Komet twin's settings, plus
 # `late_writes`, which the in-process transport plays (a hung write lands later).
 TRANSPORT_SWITCHES = ("late_writes",)
+CONCURRENCY = (1, 2, 4)  # orders in flight at once, one drawn per schedule
 
 
 def honoured_switches() -> list[str]:
@@ -82,6 +91,10 @@ def honoured_switches() -> list[str]:
 
 def _noop_sleep(seconds: float) -> None:
     return None
+
+
+def _same(transport: httpx.BaseTransport) -> httpx.BaseTransport:
+    return transport
 
 
 @dataclass
@@ -143,9 +156,12 @@ class SimWorld:
         log: CallLog,
         komet_class: type[KometClient] = KometClient,
         late: LateWrites | None = None,
+        wrap: Callable[[httpx.BaseTransport], httpx.BaseTransport] | None = None,
     ) -> Clients:
-        """Fresh client objects: nothing in them survives a simulated crash."""
+        """Fresh client objects: nothing in them survives a simulated crash (one process:
+        after a crash at any call, every call of these clients crashes)."""
         info = self.twins.komet_info
+        process = SimProcess()
         komet = komet_class(
             KometConfig(
                 base_url=KOMET_BASE,
@@ -153,7 +169,7 @@ class SimWorld:
                 token=Secret(info["tokens"]["customer"]),
                 retry=RetryPolicy(attempts=3),
             ),
-            transport=self.twins.transport("komet", decide, log, late),
+            transport=(wrap or _same)(self.twins.transport("komet", decide, log, late, process)),
             on_call=CallCounter(store, "komet"),
             sleep=_noop_sleep,
         )
@@ -164,7 +180,7 @@ class SimWorld:
                 token=Secret(self.twins.ftd_info["token"]),
                 retry=RetryPolicy(attempts=3),
             ),
-            transport=self.twins.transport("ftd", decide, log, late),
+            transport=self.twins.transport("ftd", decide, log, late, process),
             sleep=_noop_sleep,
         )
         return Clients(komet=komet, ftd=ftd, calls=CallCounter(store, "komet"))
@@ -201,6 +217,8 @@ class Outcome:
     calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # service, name, kind
     late_writes: int = 0  # hung writes that landed on Komet later
     switches: dict[str, str] = field(default_factory=dict)  # the Komet switches drawn
+    concurrency: int = 1  # orders in flight at once
+    threads: int = 0  # threads that made calls (the workers, and the run's own thread)
 
     def describe(self) -> str:
         head = (
@@ -410,21 +428,31 @@ def _rep_decides(world: SimWorld, trace: list[str]) -> None:
     trace.append(f"rep voids {voided}, confirms {komet_db.confirm_invoices(db, None)}")
 
 
-def run_schedule(world: SimWorld, seed: int) -> Outcome:
+def run_schedule(world: SimWorld, seed: int, concurrency: int | None = None) -> Outcome:
+    """One schedule; `concurrency` overrides the one the seed draws (the draw still happens,
+    so every other draw stays the seed's)."""
     world.clock.reset()
     with virtual_time(world.clock):
-        return _schedule(world, seed)
+        return _schedule(world, seed, concurrency)
 
 
-def _schedule(world: SimWorld, seed: int) -> Outcome:
+def _schedule(world: SimWorld, seed: int, concurrency: int | None) -> Outcome:
     rng = random.Random(seed)
     world.twins.restore()
     store = world.fresh_store()
+    accept_partial = rng.random() < 0.3
+    drawn = rng.choice(CONCURRENCY)
     profile = replace(
         world.profile,
-        orders=replace(world.profile.orders, accept_partial=rng.random() < 0.3),
+        orders=replace(
+            world.profile.orders,
+            accept_partial=accept_partial,
+            concurrency=concurrency or drawn,
+        ),
     )
-    trace: list[str] = [f"accept_partial={profile.orders.accept_partial}"]
+    trace: list[str] = [
+        f"accept_partial={profile.orders.accept_partial} concurrency={profile.orders.concurrency}"
+    ]
     with world.twins.db.atomic() as conn:
         meta_put(
             conn,
@@ -481,5 +509,7 @@ def _schedule(world: SimWorld, seed: int) -> Outcome:
         Counter(log.calls),
         late.landed,
         switches,
+        profile.orders.concurrency,
+        len(log.threads),
     )
     return outcome

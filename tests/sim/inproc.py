@@ -1,14 +1,19 @@
 """Both twins in this process: the real aiohttp apps, called through an httpx transport.
 
-No sockets and no threads: each request is turned into an aiohttp request and handed to the
-app on a private event loop, so a call costs well under a millisecond and thousands of seeded
-schedules fit in one test run. The twin's state lives in an in-memory SQLite database that is
+No sockets: each request is turned into an aiohttp request and handed to the app on a private
+event loop, so a call costs well under a millisecond and thousands of seeded schedules fit in
+one test run. The order pipeline's workers call from several threads: the twins take one call
+at a time (`InProcessTwins.lock`), as the real twin's one event loop does, and every call
+checks that its thread holds no state transaction open (`CallInTransaction`: no HTTP call is
+ever made inside `Store.atomic()`, orders/pipeline.py). The twin's state lives in an in-memory SQLite database that is
 restored from a seeded template before each schedule.
 
 Faults are injected here, at the transport, with the same meaning as the twin's fault middleware
 (`komet_ftd_ops/sandbox/faults.py`), plus the crash: the process "dies" before or after the
 service handled a call (`SimCrash`, a BaseException nothing in the kit catches), or the runner's
 parent is killed mid-call (`KILL_PARENT`: its kernel dies with it, see `runs/processes.py`).
+A process dies whole: once one worker's call crashed, every later call of that process (the
+clients of one cycle, `SimProcess`) crashes before it goes out.
 
 Time is virtual: `virtual_time(clock)` makes both twins read a `VirtualClock`, and a write that
 hangs may still land on Komet later (the `late_writes` switch), within the same cycle: sooner
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +43,7 @@ from komet_ftd_ops.sandbox.komet import app as komet_app
 from komet_ftd_ops.sandbox.komet import db as komet_db
 from komet_ftd_ops.sandbox.server import TWIN_MIGRATIONS
 from komet_ftd_ops.state.sqlite_file import SQLiteFile as Store
+from komet_ftd_ops.state.store import transaction_open_here
 from komet_ftd_ops.testing.clock import VirtualClock
 
 KOMET_BASE = "http://komet.sim/api/"
@@ -45,6 +52,17 @@ FTD_BASE = "http://ftd.sim"
 
 class SimCrash(BaseException):
     """The pipeline's process died here. BaseException: no `except Exception` swallows it."""
+
+
+class CallInTransaction(BaseException):
+    """A call made while its thread held a state transaction open: a bug, never caught."""
+
+
+@dataclass
+class SimProcess:
+    """The clients of one cycle: dead after its first crash (every thread of it dies)."""
+
+    dead: str = ""
 
 
 # What a call can meet, as the twin's fault kinds (plus crashes) name them.
@@ -69,6 +87,7 @@ Decide = Callable[[str, str], str]  # (service, call name) -> kind
 @dataclass
 class CallLog:
     calls: list[tuple[str, str, str]] = field(default_factory=list)  # service, name, kind
+    threads: set[int] = field(default_factory=set)  # the threads that made them
 
     def count(self, service: str, kind: str | None = None) -> int:
         return sum(1 for s, _, k in self.calls if s == service and (kind is None or k == kind))
@@ -195,12 +214,14 @@ class AppTransport(httpx.BaseTransport):
         decide: Decide,
         log: CallLog,
         late: LateWrites | None = None,
+        process: SimProcess | None = None,
     ) -> None:
         self.twins = twins
         self.service = service
         self.decide = decide
         self.log = log
         self.late = late
+        self.process = process if process is not None else SimProcess()
 
     def _name(self, request: httpx.Request) -> str:
         path = request.url.path
@@ -212,10 +233,23 @@ class AppTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         name = self._name(request)
+        if transaction_open_here():
+            raise CallInTransaction(f"{self.service} {name} called inside a state transaction")
+        with self.twins.lock:
+            if self.process.dead:
+                raise SimCrash(f"{self.service} {name}: the process died at {self.process.dead}")
+            try:
+                return self._handle(request, name)
+            except SimCrash as crash:
+                self.process.dead = str(crash)
+                raise
+
+    def _handle(self, request: httpx.Request, name: str) -> httpx.Response:
         if self.late is not None and self.late.queue:
             self.late.tick(self.twins)
         kind = self.decide(self.service, name)
         self.log.calls.append((self.service, name, kind))
+        self.log.threads.add(threading.get_ident())
         if kind == CRASH_BEFORE:
             raise SimCrash(f"crash before {self.service} {name}")
         if kind == ERROR:
@@ -257,6 +291,7 @@ class InProcessTwins:
 
     def __init__(self, *, lines: int = 300, seed: int = 7) -> None:
         self.db = Store(":memory:", migrations=TWIN_MIGRATIONS)
+        self.lock = threading.RLock()  # one call at a time, from whichever worker
         self.loop = asyncio.new_event_loop()
         self.board = faults.FaultBoard(self.db, seed=seed)
         self.board.list = lambda service=None: []  # type: ignore[method-assign]  # faults: below
@@ -286,9 +321,14 @@ class InProcessTwins:
         self._build_apps()  # fresh in-memory listing noise, seeded as on a restarted twin
 
     def transport(
-        self, service: str, decide: Decide, log: CallLog, late: LateWrites | None = None
+        self,
+        service: str,
+        decide: Decide,
+        log: CallLog,
+        late: LateWrites | None = None,
+        process: SimProcess | None = None,
     ) -> AppTransport:
-        return AppTransport(self, service, decide, log, late)
+        return AppTransport(self, service, decide, log, late, process)
 
     def call(self, service: str, request: httpx.Request) -> httpx.Response:
         """Drive the app's coroutine by hand: an in-memory twin never waits on anything, so the

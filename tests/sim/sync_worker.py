@@ -4,13 +4,17 @@
 
 Prints `call <service> <method> <path>` before each request leaves and `cycle {...}` after each
 cycle, so the test can SIGKILL it at a chosen point. Everything it knows between cycles is in
-the state database under DIR; nothing else survives a kill, exactly as in production.
+the state database under DIR; nothing else survives a kill, exactly as in production. Orders
+move four at a time (`[orders] concurrency = 4`), so a kill finds several of them mid-call;
+each announcement is one write, whole lines from whichever worker thread.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +28,14 @@ from komet_ftd_ops.state.calls import CallCounter
 from komet_ftd_ops.state.store import Store
 from komet_ftd_ops.sync import run_cycle
 
+_OUT = threading.Lock()
+
+
+def say(line: str) -> None:
+    with _OUT:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
 
 class Announced(httpx.HTTPTransport):
     def __init__(self, service: str) -> None:
@@ -31,7 +43,7 @@ class Announced(httpx.HTTPTransport):
         self.service = service
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        print(f"call {self.service} {request.method} {request.url.path}", flush=True)
+        say(f"call {self.service} {request.method} {request.url.path}")
         return super().handle_request(request)
 
 
@@ -51,7 +63,9 @@ def main() -> None:
     profile = replace(
         base,
         timeout_seconds=2.0,
-        orders=replace(base.orders, unknown_settle_seconds=0, confirm_every_minutes=0),
+        orders=replace(
+            base.orders, unknown_settle_seconds=0, confirm_every_minutes=0, concurrency=4
+        ),
     )
     with Home.at(args.home).open_store() as store:
         for _ in range(args.cycles):
@@ -64,9 +78,9 @@ def main() -> None:
             finally:
                 komet.close()
                 ftd.close()
-            print("cycle " + json.dumps(report.orders.counters()), flush=True)
+            say("cycle " + json.dumps(report.orders.counters()))
             if args.until_idle and idle(store, profile.name):
-                print("idle", flush=True)
+                say("idle")
                 return
 
 
