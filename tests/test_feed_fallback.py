@@ -312,7 +312,11 @@ def test_publish_feed_answers_the_twins_413_with_a_full_feed(small_twin: Twin, h
         assert (first.feed.kind, first.feed.sequence) == ("full", 1) and first.feed.parts > 1
 
         small_twin.control("komet", "POST", "stock", json={"sell_elsewhere": 0.5})
-        trusting = replace(profile, ftd_max_body_bytes=5_000_000)  # the kit's limit is too big
+        # The kit's limit is too big. No hold-back: it would hide most of the lines other
+        # channels just half emptied, and this test needs their new quantities in the delta.
+        trusting = replace(
+            profile, ftd_max_body_bytes=5_000_000, sync=replace(profile.sync, holdback_pct=0)
+        )
         with open_clients(trusting, store, Home.at(home)) as clients:
             report = run_cycle(trusting, store, clients, now=T0 + timedelta(minutes=5))
         rows = store.query("SELECT kind, status, reason FROM feeds WHERE sequence=2 ORDER BY rowid")
@@ -334,6 +338,9 @@ def kfo(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_run_sync_sends_a_too_large_delta_as_a_full_feed_in_parts(
     small_twin: Twin, home: Path
 ) -> None:
+    # No hold-back: it would hide most of the lines half sold, and the delta must carry them.
+    (home / "profiles").mkdir(exist_ok=True)
+    (home / "profiles" / "sandbox.toml").write_text("[sync]\nholdback_pct = 0\n")
     for step in ("first", "second"):
         if step == "second":  # enough stock sold elsewhere that the delta is over 20 kB
             small_twin.control("komet", "POST", "stock", json={"sell_elsewhere": 0.5})
@@ -354,3 +361,27 @@ def test_run_sync_sends_a_too_large_delta_as_a_full_feed_in_parts(
     assert [(r["kind"], r["status"]) for r in rows] == [("delta", "too_large"), ("full", "done")]
     parts = assert_ftd_lists_the_snapshot(small_twin, home, rows[1]["feed_id"], 2)
     assert parts == counters[1]["feed_parts"]
+
+
+def test_a_delta_plan_sends_the_changed_and_new_offers_and_withdraws_the_gone_in_order(
+    kit: Any,
+) -> None:
+    """`plan_feed` finds each offer in the last accepted snapshot once: the quantities before,
+    the fingerprints and the withdrawals all come from that one lookup."""
+    k = kit(profile_with(), FakeFtd(limit=5_000_000))
+    offers = offers_frame(12)
+    assert k.cycle(offers, 0).kind == "full"
+    now = offers[~offers["offer_id"].isin(["om:2", "om:10", "om:11"])].copy()
+    now.loc[now["offer_id"] == "om:4", "quantity_available"] = 9
+    now.loc[now["offer_id"] == "om:7", "price_per_unit"] = "0.50"  # same boxes, new content
+    new = offers_frame(13).iloc[[12]]  # om:12, never published
+    now = pd.concat([now, new], ignore_index=True)
+    plan = plan_feed(now, k.state, k.profile, T0 + timedelta(minutes=5))
+    assert (plan.kind, plan.reason) == ("delta", "changes")
+    assert plan.upserts["offer_id"].tolist() == ["om:4", "om:7", "om:12"]
+    assert plan.withdrawals == ["om:10", "om:11", "om:2"]  # sorted, as text
+    moved = {r.offer_id: (r.before, r.after) for r in plan.changes.itertuples()}
+    assert moved == {"om:4": (5, 9), "om:12": (0, 5), **{o: (5, 0) for o in plan.withdrawals}}
+    nothing = plan_feed(now.iloc[:0], k.state, k.profile, T0 + timedelta(minutes=5))
+    assert sorted(nothing.withdrawals) == sorted(offers["offer_id"])
+    assert nothing.upserts.empty

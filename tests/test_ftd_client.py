@@ -530,15 +530,15 @@ def test_wait_feed_polls_until_done(
     done = {"status": "failed", "accepted": 1, "rejected": [{"offer_id": "om:2", "code": "price"}]}
     fake.expect("GET", f"{BASE}/feeds/F1", json=done)
     assert client.wait_feed("F1", timeout=30, poll=0.5) == done
-    assert clock.sleeps == [0.5, 0.5]
+    assert clock.sleeps == [0.01, 0.02]  # asked at once, then after a backoff from 10 ms
 
 
 def test_wait_feed_times_out(client: FtdClient, fake: ExpectedRequests, clock: FakeClock) -> None:
-    for _ in range(3):
+    for _ in range(4):
         fake.expect("GET", f"{BASE}/feeds/F1", json={"status": "processing"})
     with pytest.raises(RequestTimeout):
-        client.wait_feed("F1", timeout=1, poll=0.5)
-    assert clock.sleeps == [0.5, 0.5]
+        client.wait_feed("F1", timeout=1, poll=0.5, first_poll=0.25)
+    assert clock.sleeps == [0.25, 0.5, 0.25]  # doubling up to `poll`, never past the deadline
 
 
 def test_list_offers_follows_cursors(client: FtdClient, fake: ExpectedRequests) -> None:

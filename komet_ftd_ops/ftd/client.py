@@ -258,9 +258,16 @@ class FtdClient:
         """`{status: processing|done|failed, accepted, rejected: [{offer_id, code, message}]}`."""
         return self._http.call("feed_status", "GET", f"/feeds/{quote(feed_id, safe='')}")
 
-    def wait_feed(self, feed_id: str, timeout: float = 30, poll: float = 0.5) -> JsonDict:
-        """Poll until the feed is no longer `processing`; `RequestTimeout` if it takes too long."""
+    def wait_feed(
+        self, feed_id: str, timeout: float = 30, poll: float = 0.5, first_poll: float = 0.01
+    ) -> JsonDict:
+        """Poll until the feed is no longer `processing`; `RequestTimeout` if it takes too long.
+
+        Asked at once, then after `first_poll` seconds, the wait doubling up to `poll`: a feed
+        FTD settles in a few hundred ms is seen settled within a poll or two of it, and a slow
+        one costs no more calls than polling every `poll` seconds."""
         deadline = self._clock() + timeout
+        wait = first_poll
         while True:
             status = self.feed_status(feed_id)
             if status.get("status") != "processing":
@@ -272,7 +279,8 @@ class FtdClient:
                     operation="wait_feed",
                     feed_id=feed_id,
                 )
-            self._sleep(min(poll, left))
+            self._sleep(min(wait, left))
+            wait = min(wait * 2, poll)
 
     def list_offers(self) -> list[JsonDict]:
         """Everything FTD lists now, across all pages (for reconciliation and drift checks)."""

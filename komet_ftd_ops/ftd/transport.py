@@ -14,7 +14,6 @@ example one derived from the order id).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -24,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from ..errors import (
     ApiError,
@@ -107,8 +107,11 @@ class FtdConfig:
 
 
 def dumps(body: Any) -> bytes:
-    """The exact bytes sent: compact UTF-8 JSON, so size checks measure what goes on the wire."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    """The exact bytes sent: compact UTF-8 JSON, so size checks measure what goes on the wire.
+
+    orjson (C): a full feed of 100,000 offers is measured offer by offer (`split_offers`), then
+    serialised whole. Offers hold only ints and text (no float, so no NaN to refuse)."""
+    return orjson.dumps(body)
 
 
 def new_idempotency_key() -> str:

@@ -117,7 +117,11 @@ def _rows(envelope: dict[str, Any], key: str) -> list[Any]:
 
 
 def _list(envelope: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    return [normalise_record(r) if isinstance(r, dict) else r for r in _rows(envelope, key)]
+    return _normalised(_rows(envelope, key))
+
+
+def _normalised(rows: list[Any]) -> list[dict[str, Any]]:
+    return [normalise_record(r) if isinstance(r, dict) else r for r in rows]
 
 
 def _records(method: str, envelope: dict[str, Any], record: type[R]) -> list[R]:
@@ -217,17 +221,27 @@ class KometClient:
     def iter_inventory_pages(
         self, customer_id: str, **filters: Any
     ) -> Iterator[list[dict[str, Any]]]:
-        """Inventory as `customer_id` sees it, one page (list of items) at a time, in order.
+        """Inventory as `customer_id` sees it, one page (list of normalised items) at a time.
 
         Filters: available_date, search_text, category_id, color, company_location_id.
         """
         params = self._inventory_filters(filters)
-        yield from self._pages_from(customer_id, 1, self.config.rows_per_page, params)
+        for page in self._pages_from(customer_id, 1, self.config.rows_per_page, params):
+            yield _normalised(page)
 
     def inventory_list(
         self, customer_id: str, reserved: bool = False, **filters: Any
     ) -> list[dict[str, Any]]:
-        """Every inventory item across all pages (one call per page of `config.page_size`).
+        """Every inventory item across all pages, each normalised (ids as text, counts as ints,
+        money as Decimal). `inventory_rows` is the same read, as Komet sent it."""
+        return _normalised(self.inventory_rows(customer_id, reserved, **filters))
+
+    def inventory_rows(
+        self, customer_id: str, reserved: bool = False, **filters: Any
+    ) -> list[dict[str, Any]]:
+        """Every inventory item across all pages (one call per page of `config.page_size`), as
+        decoded from Komet's JSON: not normalised here, since the inventory transform types
+        100,000 lines column by column (`offers.transform.to_frame`), the same way.
 
         `reserved`: the lines Komet reserves for this customer (`reservedInventory=true`)
         instead of the open market (lines reserved for nobody, Komet's default).
@@ -237,12 +251,12 @@ class KometClient:
         """
         if reserved:
             filters = {**filters, "reserved_inventory": True}
-        if self.config.read_concurrency <= 1:
-            return [
-                item for page in self.iter_inventory_pages(customer_id, **filters) for item in page
-            ]
         params = self._inventory_filters(filters)
         rows = self.config.rows_per_page
+        if self.config.read_concurrency <= 1:
+            return [
+                item for page in self._pages_from(customer_id, 1, rows, params) for item in page
+            ]
         items, total = self._inventory_page(customer_id, 1, rows, params)
         rows = _served_rows(rows, len(items), total)
         if total is None or len(items) < rows:
@@ -276,11 +290,12 @@ class KometClient:
     def _inventory_page(
         self, customer_id: str, page: int, rows: int, params: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], int | None]:
+        """One page's items as decoded (not normalised) and Komet's `total`."""
         envelope = self._read(
             "ecommerce/inventory.list",
             {"customerId": customer_id, "page": page, "rows": rows, **params},
         )
-        items = _list(envelope, "inventoryItems")
+        items = _rows(envelope, "inventoryItems")
         try:
             total = as_int(envelope.get("total"))
         except ValueError:

@@ -30,12 +30,12 @@ token) and never the token: messages from Komet pass through the transport's `sc
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+import orjson
 
 from ..errors import (
     ApiError,
@@ -104,8 +104,8 @@ def json_envelope(content: bytes) -> dict[str, Any] | None:
     if not body.startswith(b"{"):
         return None
     try:
-        data = json.loads(body)
-    except ValueError:  # includes UnicodeDecodeError
+        data = orjson.loads(body)  # C: 200 inventory pages of 250 KB each per full read
+    except ValueError:  # orjson.JSONDecodeError is a ValueError (bad UTF-8 too)
         return None
     return data if isinstance(data, dict) else None
 

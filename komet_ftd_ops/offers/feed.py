@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import Conflict, RequestTooLarge
 from ..ftd import FeedResult, FtdClient
@@ -77,6 +80,11 @@ class FeedOutcome:
         }
 
 
+def _text(values: list[Any]) -> Any:
+    """A list of str as pandas' `str` column, built in Arrow (half the time of pd.array)."""
+    return pd.array(pa.array(values, pa.string()), dtype="str")
+
+
 class FeedState:
     """The last feed FTD accepted for one profile."""
 
@@ -85,9 +93,17 @@ class FeedState:
         self.profile = profile
 
     def snapshot(self) -> pd.DataFrame:
-        rows = feeds.published_snapshot(self.store, self.profile)
-        frame = pd.DataFrame(rows, columns=list(feeds.SNAPSHOT_COLUMNS))
-        return frame.set_index("offer_id")
+        """offer_id -> fingerprint, quantity, price of the last accepted feed (from columns)."""
+        columns = feeds.published_snapshot(self.store, self.profile)
+        frame = pd.DataFrame(
+            {
+                "fingerprint": _text(columns["fingerprint"]),
+                "quantity": np.asarray(columns["quantity"], dtype="int64"),
+                "price": _text(columns["price"]),
+            },
+            index=pd.Index(_text(columns["offer_id"]), name="offer_id"),
+        )
+        return frame
 
     def last_sequence(self) -> int | None:
         return self.store.get(self.profile, "feed.last_sequence")
@@ -127,14 +143,29 @@ def plan_feed(
     ):
         reason = "heal"
 
-    before = snapshot["quantity"].reindex(offers["offer_id"]).fillna(0).astype("int64").to_numpy()
+    # Each offer's row in the snapshot (-1: new), found once with one Arrow hash lookup (a
+    # fifth of pandas' get_indexer on 100,000 ids), reused for the quantities, the withdrawn
+    # offers and the fingerprints. The snapshot's ids are unique (its primary key). Arrow is
+    # handed `.array`, never a Series: probing a Series for Arrow's protocols hashes its index.
+    at = pc.index_in(
+        pa.array(offers["offer_id"].array, pa.string()),
+        value_set=pa.array(snapshot.index.array, pa.string()),
+    )
+    found, at = at, pc.fill_null(at, -1).to_numpy(zero_copy_only=False)
+    listed = at >= 0
+    before = np.append(snapshot["quantity"].to_numpy(dtype="int64"), 0)[at]  # -1: the 0
     after = offers["quantity_available"].to_numpy()
     changes = pd.DataFrame(
         {"offer_id": offers["offer_id"].to_numpy(), "before": before, "after": after}
     )
-    gone = snapshot.index.difference(pd.Index(offers["offer_id"]))
+    still = np.zeros(len(snapshot), dtype=bool)
+    still[at[listed]] = True
+    gone_rows = np.flatnonzero(~still)  # by position: no hash of the snapshot's ids
+    if len(offers):  # the order Index.difference gave: sorted, except against no offers
+        gone_rows = gone_rows[snapshot.index[gone_rows].argsort()]
+    gone = snapshot.index[gone_rows]
     withdrawn = pd.DataFrame(
-        {"offer_id": gone, "before": snapshot.loc[gone, "quantity"].to_numpy(), "after": 0}
+        {"offer_id": gone, "before": snapshot["quantity"].to_numpy()[gone_rows], "after": 0}
     )
     changes = pd.concat([changes, withdrawn], ignore_index=True)
     changes = changes[changes["before"] != changes["after"]]
@@ -145,8 +176,10 @@ def plan_feed(
     sequence = (last_seq or 0) + 1
     if reason:
         return FeedPlan("full", reason, sequence, last_seq, offers, offers, [], changes)
-    known = snapshot["fingerprint"].reindex(prints.index)
-    changed = (known != prints.to_numpy()).to_numpy()
+    # Compared in Arrow: a new offer's fingerprint is null, so it counts as changed.
+    known = pc.take(pa.array(snapshot["fingerprint"].array, pa.string()), found)
+    changed = pc.fill_null(pc.not_equal(known, pa.array(prints.array, pa.string())), True)
+    changed = changed.to_numpy(zero_copy_only=False)
     return FeedPlan(
         "delta", "changes", sequence, last_seq, offers, offers[changed], list(gone), changes
     )

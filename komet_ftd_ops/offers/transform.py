@@ -15,9 +15,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from ..errors import DataError
 from ..komet.models import InventoryOrigin
 from ..settings.profiles import SyncRules
+from . import columns
 from .ids import offer_id_for
 
 BOX_TYPES = ("QB", "HB", "FB", "EB")
@@ -62,28 +65,46 @@ BAD_REASONS = (
 )  # fmt: skip
 
 
+_TEXT_ROW = pa.struct([(field, pa.string()) for field in KOMET_COLUMNS])
+
+
 def to_frame(items: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """Komet items -> a typed frame with the kit's column names (unknown fields dropped here)."""
-    frame = pd.DataFrame.from_records(list(items), columns=list(KOMET_COLUMNS))
-    frame = frame.rename(columns=KOMET_COLUMNS)
-    for column in NUMERIC:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    for column in TEXT:
-        frame[column] = frame[column].astype("string").fillna("").str.strip()
+    """Komet items (as decoded, or normalised) -> a typed frame with the kit's column names.
+
+    Column by column, never row by row (`offers.columns`): each field is taken out of the items
+    once and typed as `normalise_record` types its values (ids as text, counts as ints, the
+    price as an exact decimal, kept here as its text). Pandas with `string[pyarrow]` columns,
+    not polars: reconciliation, the run notebooks and the rest of the kit are pandas, and
+    Arrow strings give pandas C++ string kernels. Unknown fields are dropped here.
+    """
+    rows = items if isinstance(items, list) else list(items)
+    try:  # Komet's string style: every field text, taken out of the items in one C++ pass
+        table = pa.array(rows, type=_TEXT_ROW)
+        raw: dict[str, Any] = {name: table.field(field) for field, name in KOMET_COLUMNS.items()}
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers (or anything else) among them
+        for n, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                kind = type(row).__name__
+                raise DataError(
+                    f"Komet inventory.list: item #{n} is not a record ({kind})."
+                ) from None
+        raw = {name: [row.get(field) for row in rows] for field, name in KOMET_COLUMNS.items()}
+    field_of = {name: field for field, name in KOMET_COLUMNS.items()}
+    frame = pd.DataFrame(
+        {
+            "line_ids": columns.ids(raw["line_ids"], "inventoryLineIds"),
+            **{name: columns.counts(raw[name], field_of[name]) for name in NUMERIC},
+            **{name: columns.text(raw[name]) for name in TEXT},
+            "price": columns.text(
+                columns.typed(raw["price"], columns.normalised("price", text=True))
+            ),
+        },
+        columns=list(KOMET_COLUMNS.values()),
+    )
     frame["box_type"] = frame["box_type"].str.upper()
     frame["offer_id"] = offer_id_for(frame["line_ids"])
-    frame["price_e4"] = _price_e4(frame["price"])
+    frame["price_e4"] = columns.price_e4(frame["price"])
     return frame
-
-
-def _price_e4(price: pd.Series) -> pd.Series:
-    """Decimal price strings -> exact integer ten-thousandths (NA when missing or unparsable)."""
-    text = price.astype("string").str.strip()
-    parts = text.str.extract(r"^(-?)(\d+)(?:\.(\d{1,4}))?$").astype("string")
-    whole = pd.to_numeric(parts[1], errors="coerce")
-    frac = pd.to_numeric(parts[2].fillna("").str.ljust(4, "0"), errors="coerce")
-    sign = np.where((parts[0] == "-").fillna(False).to_numpy(dtype=bool), -1, 1)
-    return (whole * 10_000 + frac) * sign
 
 
 def _cents_text(cents: pd.Series) -> pd.Series:
@@ -183,7 +204,8 @@ def build_offers(
             ("expired", (good["available_to"] != "") & (good["available_to"] < today_text)),
         ],
     )
-    shadow_boxes = good["offer_id"].map(shadow or {}).fillna(0)
+    # float64 also when nothing is read: mapping an empty text column keeps it text
+    shadow_boxes = good["offer_id"].map(shadow or {}).astype("float64").fillna(0)
     quantity = (good["quantity"] - rules.safety_buffer_boxes - shadow_boxes).clip(lower=0)
     rule_reason = rule_reason.mask(
         rule_reason.isna() & (quantity < max(1, rules.min_boxes)), "below_min_boxes"
@@ -227,11 +249,14 @@ def build_offers(
 
 
 def offers_as_dicts(offers: pd.DataFrame, updated_at: str) -> list[dict[str, Any]]:
-    """Offers as FTD wants them on the wire (plain Python types)."""
-    records = offers[OFFER_FIELDS].to_dict(orient="records")
-    for record in records:
-        record["updated_at"] = updated_at
-    return records
+    """Offers as FTD wants them on the wire (plain Python types).
+
+    Built from whole columns (`tolist()` gives Python ints and strs in C), then zipped: a full
+    feed is 100,000 of these; `DataFrame.to_dict` builds each value through pandas."""
+    names = [*OFFER_FIELDS, "updated_at"]
+    values = [offers[name].tolist() for name in OFFER_FIELDS]
+    values.append([updated_at] * len(offers))
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def fingerprints(offers: pd.DataFrame) -> pd.Series:
