@@ -15,8 +15,9 @@ import pandas as pd
 from .connect import Clients, open_clients
 from .komet.transport import MAX_PAGE_SIZE
 from .offers.feed import FeedOutcome, FeedState, plan_feed, publish_feed
-from .offers.inventory import read_inventory
-from .offers.quota import QuotaPlan, decide_refresh, plan_quota
+from .offers.holdback import with_holdback
+from .offers.quota import CycleBudget, QuotaPlan, cycle_budget, plan_quota, save_credit
+from .offers.stock import StockRefresh, refresh_stock, staleness_minutes
 from .offers.transform import OfferBuild, build_offers
 from .runs.headline import feed_part, orders_part
 from .settings.home import Home
@@ -35,6 +36,9 @@ class CycleReport:
     feed: FeedOutcome | None = None
     changes: pd.DataFrame = field(default_factory=pd.DataFrame)
     quota: QuotaPlan | None = None
+    budget: CycleBudget | None = None
+    stock: StockRefresh | None = None
+    staleness: dict[str, float] = field(default_factory=dict)  # offer age, minutes
     komet_calls_cycle: int = 0
     komet_calls_today: int = 0
     notes: list[str] = field(default_factory=list)
@@ -51,6 +55,13 @@ class CycleReport:
         out["komet_calls_today"] = self.komet_calls_today
         if self.quota is not None:
             out["komet_daily_quota"] = self.quota.daily_quota
+            out["komet_quota_share"] = self.quota.share
+            out["quota_share_used_pct"] = round(
+                100.0 * self.komet_calls_today / max(1, self.quota.share), 1
+            )
+        if self.stock is not None:
+            out.update(self.stock.counters())
+        out.update({f"offer_staleness_{k}_min": round(v, 1) for k, v in self.staleness.items()})
         if self.orders is not None:
             out.update(self.orders.counters())
         out["inventory_refreshed"] = self.build is not None
@@ -88,14 +99,24 @@ class CycleReport:
 
     def quota_table(self) -> pd.DataFrame:
         q = self.quota
+        stock, age = self.stock, self.staleness
         rows = [
             ("Komet calls this cycle", self.komet_calls_cycle),
             ("Komet calls today (UTC)", self.komet_calls_today),
             ("daily quota", q.daily_quota if q else None),
+            ("the kit's share of it", q.share if q else None),
+            ("share of the day's budget used, %", self.counters().get("quota_share_used_pct")),
             ("held back for orders", q.reserve_for_orders if q else None),
-            ("inventory calls a day", q.inventory_calls_per_day if q else None),
-            ("inventory refreshed every N cycles", q.refresh_every_cycles if q else None),
-        ]
+            ("a full read every cycle costs a day", q.inventory_calls_per_day if q else None),
+            ("every line read about every N minutes", q.full_every_minutes if q else None),
+            ("read this cycle", stock.mode if stock else None),
+            ("slices read (calls)",
+             f"{len(stock.slices_read)} ({stock.slice_calls})" if stock else None),
+            ("sold lines read again (calls)",
+             f"{stock.lines_refreshed} ({stock.get_calls})" if stock else None),
+            ("offer age, minutes: median / p95 / max",
+             f"{age['median']:.0f} / {age['p95']:.0f} / {age['max']:.0f}" if age else None),
+        ]  # fmt: skip
         return pd.DataFrame(rows, columns=["quota", "value"]).set_index("quota")
 
     def headline(self) -> str:
@@ -117,6 +138,17 @@ class CycleReport:
 
 def read_inventory_count(store: Store, profile: Profile) -> int:
     return int(store.get(profile.name, "inventory.last_total", MAX_PAGE_SIZE) or MAX_PAGE_SIZE)
+
+
+def staleness_summary(minutes: pd.Series) -> dict[str, float]:
+    """Median, 95th percentile and max of the offers' ages (minutes); {} without offers."""
+    if minutes.empty:
+        return {}
+    return {
+        "median": float(minutes.median()),
+        "p95": float(minutes.quantile(0.95)),
+        "max": float(minutes.max()),
+    }
 
 
 def run_cycle(
@@ -146,20 +178,40 @@ def run_cycle(
     if plan.warning:
         report.notes.append(plan.warning)
     try:
-        decision = decide_refresh(plan, clients.calls.today(), now)
-        if decision.refresh:
-            items = read_inventory(clients.komet, profile)  # [inventory] source
+        orders = report.orders
+        budget = cycle_budget(
+            profile, store, now=now, spent_before=calls_before, spent=clients.calls.today()
+        )
+        report.budget = budget
+        # Everything when the quota allows it, else a slice (offers/stock.py); either way the
+        # view of every line, each with its age. The lines FTD just sold are read first.
+        stock = refresh_stock(
+            clients.komet, profile, store, budget, now=now,
+            sold=orders.sold_offers() if orders is not None else {},
+            komet_available=orders.komet_available() if orders is not None else {},
+            spent=clients.calls.today,
+        )  # fmt: skip
+        report.stock = stock
+        report.notes.extend(stock.notes)
+        save_credit(profile, store, budget, now)
+        if stock.view is not None:
+            items = stock.view  # [inventory] source, every line with its `refreshed_at`
             store.put(profile.name, "inventory.last_total", len(items))
-            shadow = report.orders.shadow_stock() if report.orders is not None else {}
-            report.build = build_offers(items, profile.sync, shadow=shadow, today=now)
+            shadow = orders.shadow_stock() if orders is not None else {}
+            report.build = build_offers(
+                items,
+                profile.sync,
+                shadow=with_holdback(shadow, store, profile, items, now),
+                today=now,
+            )
+            ages = staleness_minutes(items, report.build.offers["offer_id"], now)
+            report.staleness = staleness_summary(ages)
             state = FeedState(store, profile.name)
             feed_plan = plan_feed(report.build.offers, state, profile, now)
             report.changes = feed_plan.changes
             report.feed = publish_feed(
                 feed_plan, clients.ftd, state, profile, run_id=run_id, dry_run=dry_run, now=now
             )
-        else:
-            report.notes.append(decision.reason)
 
         report.komet_calls_today = clients.calls.today()
         report.komet_calls_cycle = report.komet_calls_today - calls_before

@@ -96,11 +96,16 @@ def test_inventory_refresh_waits_when_the_quota_runs_short(
     profile = load_profile("sandbox", Home.at(home))
     profile = replace(
         profile, sync=replace(profile.sync, order_reserve_pct=99.95)
-    )  # leaves 0 for inventory
-    report = cycle(store, home, profile=profile)
+    )  # leaves 0 for inventory at the start of the day
+    # The reserve is held for the rest of the day's cycles (offers/quota.py): at 00:00 all of it.
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    report = cycle(store, home, profile=profile, now=midnight)
     assert report.build is None and report.feed is None
     assert any("held for orders" in note for note in report.notes)
     assert report.counters()["inventory_refreshed"] is False
+    # In the day's last cycle nothing is owed to later orders: what they left is spent.
+    last = cycle(store, home, profile=profile, now=midnight + timedelta(hours=23, minutes=55))
+    assert last.build is not None and last.counters()["stock_mode"] == "full"
 
 
 def test_the_inventory_source_reads_reserved_lines_besides_or_instead_of_the_open_market(
@@ -125,7 +130,8 @@ def test_the_inventory_source_reads_reserved_lines_besides_or_instead_of_the_ope
         read = {}
         for source in ("open_market", "reserved", "both"):
             profile = replace(base, inventory=InventoryRules(source=source))
-            read[source] = lines(read_inventory(clients.komet, profile))
+            frame = read_inventory(clients.komet, profile)  # to_frame's typed frame
+            read[source] = [OfferId.parse(o).key for o in frame["offer_id"]]
     assert sorted(read["open_market"]) == sorted(market)
     assert sorted(read["reserved"]) == sorted(reserved)
     assert sorted(read["both"]) == sorted(market + reserved)  # two reads, nothing twice

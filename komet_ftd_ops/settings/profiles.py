@@ -52,11 +52,20 @@ class SyncRules:
     exclude_categories: tuple[Name, ...] = ()
     exclude_colors: tuple[Name, ...] = ()
     safety_buffer_boxes: Count = 0
+    # Boxes held back per offer for what other channels sell before the next read: this share
+    # of (their recent boxes an hour x the time between reads); 0 holds none (offers/holdback.py).
+    holdback_pct: Percent = 100.0
     heal_every_minutes: Count = 60  # 0: a full feed every cycle
     full_after_downtime_minutes: Count = 30
     every_minutes: EveryMinutes = 5
     deadline_seconds: DeadlineSeconds = 240
     order_reserve_pct: Percent = 25.0  # share of Komet's daily quota held back for orders
+    # When the quota cannot read every line every cycle, lines FTD sold are read again at once
+    # (inventory.get) every cycle for this long after the sale.
+    sold_refresh_minutes: Count = 60
+    # A full read (every line, any colour) at least this often once slices are read: it finds
+    # the colours no slice asks for yet (new stock, lines with no colour).
+    full_read_every_minutes: PositiveInt = 1440
     feed_status_timeout_seconds: TimeoutSeconds = 30.0
     currency: Currency = "USD"
 
@@ -76,6 +85,9 @@ class OrderRules:
     max_orders_per_cycle: PositiveInt = (
         200  # the rest wait for the next cycle (shadow stock covers them)
     )
+    # Orders in flight at once (worker threads; the store has one writer, orders/pipeline.py).
+    # 1 moves them one at a time in the run's own thread, as before.
+    concurrency: PositiveInt = 4
     # A buyer's cancellation of a checked-out order the sales rep has not confirmed yet:
     # true = `web-order.delete` voids it in Komet; false = it goes to the sales rep (as once
     # confirmed).
@@ -156,6 +168,7 @@ class Profile:
     ftd_max_body_bytes: int = FTD_MAX_BODY_BYTES  # [ftd] max_body_bytes
     komet_location_id: str = ""
     komet_paid_users: int = 1
+    komet_quota_share_pct: float = 80.0  # [komet] quota_share_pct: the kit's share of the quota
     carrier_id: str = ""
     ship_to_id: str = ""
     timeout_seconds: float = 20.0
@@ -199,6 +212,8 @@ class _KometTable(BaseModel):
     company_token: SecretRef = ""  # optional: only onboarding uses it (customer.list)
     location_id: Id = ""
     paid_users: PositiveInt = 1
+    # The kit's share of the company's daily quota; the company's other tokens use the rest.
+    quota_share_pct: Percent = 80.0
     carrier_id: Id = ""
     ship_to_id: Id = ""
     timeout_seconds: TimeoutSeconds = 20.0
@@ -299,6 +314,7 @@ def _build(name: str, checked: _ProfileFile) -> Profile:
         ),
         komet_location_id=komet.location_id,
         komet_paid_users=komet.paid_users,
+        komet_quota_share_pct=komet.quota_share_pct,
         carrier_id=komet.carrier_id,
         ship_to_id=komet.ship_to_id,
         timeout_seconds=komet.timeout_seconds,

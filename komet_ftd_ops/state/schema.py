@@ -1,9 +1,9 @@
 """Which schema revision a state database is at, and bringing it to the kit's (Alembic).
 
-The revisions live in `state/alembic/versions/` (one baseline: the schema of the old named
-migrations 0001..0010, written portably). Opening a database only reads `alembic_version`
-and compares it with `HEAD`, without importing Alembic: that is every cycle's open, and the
-cycle's CPU matters. Alembic is imported only when a migration must run.
+The revisions live in `state/alembic/versions/` (a baseline: the schema of the old named
+migrations 0001..0010, written portably; then one file per later change). Opening a database
+only reads `alembic_version` and compares it with `HEAD`, without importing Alembic: that is
+every cycle's open, and the cycle's CPU matters. Alembic is imported only when a migration must run.
 
 A SQLite home made before Alembic has a `migrations` table listing the old names: its missing
 old migrations are applied from the frozen SQL (`state/migrations.py`), then it is stamped at
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .store import Store, Tx
 
 BASELINE = "0001_baseline"
-REVISIONS = (BASELINE,)  # oldest first; kept in step with versions/ by a test
+REVISIONS = (BASELINE, "0002_stock")  # oldest first; kept in step with versions/ by a test
 HEAD = REVISIONS[-1]
 SCRIPT_LOCATION = Path(__file__).with_name("alembic")
 VERSION_TABLE = "alembic_version"
@@ -90,9 +90,9 @@ def upgrade(store: Store, tx: Tx) -> list[str]:
 
     stamped = revision is None and _bring_legacy_to_baseline(store, tx, read)
     before = BASELINE if stamped else revision
-    run_alembic(store.connection, "stamp" if stamped else "upgrade", BASELINE)
-    if stamped:
-        run_alembic(store.connection, "upgrade", HEAD)
+    if stamped:  # a legacy file is at the baseline's schema: stamp it, then go on from there
+        run_alembic(store.connection, "stamp", BASELINE)
+    run_alembic(store.connection, "upgrade", HEAD)
     start = 0 if before is None else REVISIONS.index(before) + 1
     return ([BASELINE] if stamped else []) + list(REVISIONS[start:])
 

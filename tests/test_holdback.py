@@ -1,0 +1,204 @@
+"""The per-offer hold-back (offers/holdback.py) against the running twin: other channels' sales
+between two reads are held back from FTD in proportion to their pace; the kit's own FTD orders,
+restocks and untouched lines hold nothing back; the memory survives damage and can be off."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import Twin
+
+from komet_ftd_ops.connect import open_clients
+from komet_ftd_ops.offers import holdback
+from komet_ftd_ops.offers.feed import FeedState, plan_feed, publish_feed
+from komet_ftd_ops.offers.inventory import read_inventory
+from komet_ftd_ops.offers.transform import build_offers
+from komet_ftd_ops.orders import process_orders
+from komet_ftd_ops.sandbox import control
+from komet_ftd_ops.settings.home import Home
+from komet_ftd_ops.settings.profiles import Profile, load_profile, with_rules
+from komet_ftd_ops.state import holdback as memory
+from komet_ftd_ops.state.store import Store
+
+T0 = datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0)
+
+
+@pytest.fixture
+def store(twin: Twin, home: Path) -> Iterator[Store]:
+    with Home.at(home).open_store() as s:
+        yield s
+
+
+@pytest.fixture
+def sandbox(twin: Twin) -> Iterator[control.SandboxControl]:
+    ctl = control.SandboxControl(twin.info)
+    yield ctl
+    ctl.close()
+
+
+def _profile(home: Path, **rules: Any) -> Profile:
+    return (
+        with_rules(load_profile("sandbox", Home.at(home)), **rules)
+        if rules
+        else load_profile("sandbox", Home.at(home))
+    )
+
+
+def _read(store: Store, home: Path, profile: Profile) -> pd.DataFrame:
+    with open_clients(profile, store, Home.at(home)) as clients:
+        return read_inventory(clients.komet, profile)
+
+
+def _single_lines(frame: pd.DataFrame, least: int) -> dict[str, int]:
+    """offer_id -> boxes of open-market offers made of one Komet line with >= `least` boxes."""
+    one = frame[
+        (frame["origin"] == 1)
+        & ~frame["offer_id"].str.contains("-", regex=False)
+        & (frame["quantity"] >= least)
+    ]
+    return dict(zip(one["offer_id"], one["quantity"].astype(int), strict=True))
+
+
+def _line(offer_id: str) -> str:
+    return offer_id.removeprefix("om:")
+
+
+def test_other_channels_are_held_back_and_the_kits_own_orders_are_not(
+    twin: Twin, home: Path, store: Store, sandbox: control.SandboxControl
+) -> None:
+    profile = _profile(home)
+    first = _read(store, home, profile)
+    assert holdback.hold_back(store, profile, first, T0) == {}  # nothing known yet
+    # FTD lists the stock, florists buy, the kit adds their lines to Komet web orders
+    build = build_offers(first, profile.sync, today=T0)
+    state = FeedState(store, profile.name)
+    with open_clients(profile, store, Home.at(home)) as clients:
+        publish_feed(
+            plan_feed(build.offers, state, profile, T0), clients.ftd, state, profile, now=T0
+        )
+        sandbox.shop(6, seed=3)
+        process_orders(
+            profile, store, clients, dry_run=False, run_id=None, now=T0 + timedelta(minutes=5)
+        )
+    bought = {
+        str(r["offer_id"])
+        for r in store.query("SELECT offer_id FROM order_lines WHERE state = 'added'")
+    }
+    assert bought, "the florists' lines reached Komet"
+    # other channels: 4 boxes of one line, 2 of another, and a restock of a third
+    lines = {k: v for k, v in _single_lines(first, 8).items() if k not in bought}
+    fast, slow, restocked = sorted(lines)[:3]
+    taken = sandbox.sell_elsewhere({_line(fast): 4, _line(slow): 2})
+    assert taken == {_line(fast): 4, _line(slow): 2}
+    sandbox.call("komet", "POST", "stock", {"set": {_line(restocked): lines[restocked] + 9}})
+
+    t1 = T0 + timedelta(minutes=10)
+    held = holdback.hold_back(store, profile, _read(store, home, profile), t1)
+    # 4 boxes in 10 minutes (24 an hour): 2 expected before the next cycle, 5 minutes away;
+    # P(Poisson(2) > 5) = 1.7%, > 6 = 0.45%: 6 held back (at most what is left). 2 boxes:
+    # 1 expected, P(Poisson(1) > 3) = 1.9%, > 4 = 0.37%: 4 held back.
+    assert holdback.RISK == 0.01
+    assert held == {fast: min(6, lines[fast] - 4), slow: min(4, lines[slow] - 2)}
+    assert not bought & held.keys()  # the kit's own sales are not another channel's
+    assert restocked not in held
+
+    # a quiet interval: the rate decays with its half-life, it does not vanish at once
+    t2 = t1 + timedelta(minutes=10)
+    before = memory.load(store, profile.name)
+    quiet = holdback.hold_back(store, profile, _read(store, home, profile), t2)
+    after = memory.load(store, profile.name)
+    assert before is not None and after is not None
+    rates = [dict(zip(m.offer_ids, m.rate, strict=True))[fast] for m in (before, after)]
+    assert rates[0] == pytest.approx(24.0) and 0 < rates[1] < rates[0]
+    assert 0 < quiet[fast] <= 6 and quiet.get(slow, 0) <= 4
+
+
+def test_off_holds_nothing_back_but_still_learns(
+    twin: Twin, home: Path, store: Store, sandbox: control.SandboxControl
+) -> None:
+    off = _profile(home, holdback_pct=0.0)
+    items = _read(store, home, off)
+    offer = sorted(_single_lines(items, 6))[0]
+    holdback.hold_back(store, off, items, T0)
+    sandbox.sell_elsewhere({_line(offer): 3})
+    later = _read(store, home, off)
+    assert holdback.hold_back(store, off, later, T0 + timedelta(minutes=5)) == {}
+    seen = memory.load(store, off.name)
+    assert seen is not None
+    rate = dict(zip(seen.offer_ids, seen.rate, strict=True))[offer]
+    assert rate == pytest.approx(3 * 12)  # 3 boxes in 5 minutes: 36 an hour
+    half = replace(off, sync=replace(off.sync, holdback_pct=50.0))
+    again = holdback.hold_back(store, half, later, T0 + timedelta(minutes=10))
+    # no new sale in the last 5 minutes: the rate decayed (36 -> 34 an hour), half of it over
+    # the next 5 minutes is 1.42 boxes; P(Poisson(1.42) > 4) = 1.5%, > 5 = 0.34%: 5 held
+    # back (at most the 3 or more boxes left)
+    assert rate * (0.5 ** (5 / 60)) / 12 * 0.5 == pytest.approx(1.416, abs=0.001)
+    assert again.get(offer, 0) == min(5, int(later.set_index("offer_id").loc[offer, "quantity"]))
+
+
+def test_damaged_memory_is_relearnt_not_a_failed_cycle(
+    twin: Twin, home: Path, store: Store
+) -> None:
+    profile = _profile(home)
+    items = _read(store, home, profile)
+    store.put(profile.name, memory.KEY, "not what the kit wrote")
+    assert holdback.hold_back(store, profile, items, T0) == {}
+    assert memory.load(store, profile.name) is not None  # rewritten whole
+
+
+def test_merge_adds_the_shadow_stock_and_the_holdback() -> None:
+    assert holdback.merge({"om:1": 2, "om:2": 0}, {"om:1": 1, "om:3": 4}) == {"om:1": 3, "om:3": 4}
+
+
+def test_the_hold_is_a_poisson_quantile_never_under_the_average() -> None:
+    mean = np.array([0.0, 0.04, 0.25, 1.0, 2.0, 40.0, 900.0, np.nan])
+    held = holdback.poisson_quantile(mean, 0.05)
+    # by hand: P(Poisson(0.25) > 0) = 22% but > 1 = 2.6%; Poisson(1) > 2 = 8%, > 3 = 1.9%;
+    # the normal approximation above 30 boxes: 40 + 1.645 x sqrt(40) = 50.4 -> 51
+    assert held.tolist() == [0, 0, 1, 3, 5, 51, 950, 0]
+    assert (held >= np.floor(np.nan_to_num(mean) + 0.5)).all()
+
+
+def test_a_line_likely_gone_by_the_next_listing_is_hidden_and_age_adds_to_the_hold(
+    twin: Twin, home: Path, store: Store, sandbox: control.SandboxControl
+) -> None:
+    """Safety: a line other channels empty fast is hidden from FTD once its last boxes are
+    likely gone; liveness: a line of the same pace with plenty of stock stays listed, less
+    the hold. An offer whose read is older (a merged view) holds back more."""
+    profile = _profile(home)
+    lines = _single_lines(_read(store, home, profile), 12)
+    high = max(lines, key=lambda offer: (lines[offer], offer))  # plenty of stock
+    low, quiet = sorted(set(lines) - {high})[:2]
+    sandbox.call("komet", "POST", "stock", {"set": {_line(low): 11}})
+    holdback.hold_back(store, profile, _read(store, home, profile), T0)
+    # both lose 6 boxes in 10 minutes (36 an hour); `low` is left with 5 boxes
+    assert sandbox.sell_elsewhere({_line(low): 6, _line(high): 6}) == {
+        _line(low): 6,
+        _line(high): 6,
+    }
+    t1 = T0 + timedelta(minutes=10)
+    items = _read(store, home, profile)
+    held = holdback.hold_back(store, profile, items, t1)
+    # 3 boxes expected before the next cycle (the average would list 2 of the 5 left), but
+    # P(Poisson(3) > 5) = 8.4%: hidden
+    assert held[low] == 5
+    assert 0 < held[high] < lines[high] - 6  # listed, less the hold
+    assert quiet not in held
+    plain, kept = (
+        build_offers(items, profile.sync, shadow=shadow, today=t1).offers for shadow in (None, held)
+    )
+    before = dict(zip(plain["offer_id"], plain["quantity_available"], strict=True))
+    listed = dict(zip(kept["offer_id"], kept["quantity_available"], strict=True))
+    assert before[low] > 0 and listed.get(low, 0) == 0
+    assert listed[high] == before[high] - held[high] > 0
+    # the same read, 20 minutes old: 25 minutes of sales to cover, not 5
+    stale = items.assign(refreshed_at=t1.isoformat())
+    later = holdback.hold_back(store, profile, stale, t1 + timedelta(minutes=20))
+    assert later[high] > held[high]
