@@ -136,3 +136,37 @@ def test_every_command_the_readme_shows_exists() -> None:
         assert command in COMMANDS, f"README shows `komet-ftd-ops {command}`"
         if COMMANDS[command] and sub:
             assert sub in COMMANDS[command], f"README shows `komet-ftd-ops {command} {sub}`"
+
+
+# What a `run sync` CLI process imports besides its command: the runs page (orders.ledger) and
+# the onboard command's constants. The pipeline, pandas and onboarding's session stay out; the
+# packages' names still resolve on first use (PEP 562), and a wrong name is an AttributeError.
+LAZY_PROBE = """
+import json, sys
+import komet_ftd_ops.cli, komet_ftd_ops.orders.ledger, komet_ftd_ops.runs.html
+left_out = [m for m in sys.argv[1:] if m in sys.modules]
+from komet_ftd_ops.orders import OrderLedger, process_orders, release_order
+from komet_ftd_ops.onboarding import MethodResult, onboard, preflight_passed
+try:
+    from komet_ftd_ops.orders import no_such_name
+    wrong = "resolved"
+except ImportError:
+    wrong = "ImportError"
+print(json.dumps({"loaded_early": left_out, "wrong_name": wrong,
+                  "resolved": [f.__module__ for f in (OrderLedger, process_orders, onboard)]}))
+"""
+LAZY = ("pandas", "komet_ftd_ops.orders.pipeline", "komet_ftd_ops.onboarding.session")
+
+
+def test_the_cli_and_the_runs_page_leave_the_pipeline_and_onboarding_unimported() -> None:
+    probe = subprocess.run([sys.executable, "-c", LAZY_PROBE, *LAZY], cwd=REPO,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    found = json.loads(probe.stdout)
+    assert found["loaded_early"] == []
+    assert found["wrong_name"] == "ImportError"
+    assert found["resolved"] == [
+        "komet_ftd_ops.orders.ledger",
+        "komet_ftd_ops.orders.pipeline",
+        "komet_ftd_ops.onboarding.session",
+    ]

@@ -291,13 +291,15 @@ def test_the_cli_says_loudly_when_a_secret_leaked(
 
 
 def test_the_child_is_a_module_that_never_imports_the_slow_grammar(tmp_path: Path) -> None:
-    # The runner's protocol by hand: the spec on stdin, the answer in the result file. A missing
+    # The runner's protocol by hand: where the answer goes, the runner's pid (0: none) and the
+    # kernel's folder as arguments, the spec on stdin, the answer in the result file. A missing
     # notebook is papermill's failure, not the notebook's.
     result = tmp_path / "result.json"
     spec = {"input": str(tmp_path / "missing.ipynb"), "output": str(tmp_path / "out.ipynb"),
-            "parameters": {}, "cwd": str(tmp_path), "result": str(result)}  # fmt: skip
+            "parameters": {}, "cwd": str(tmp_path)}  # fmt: skip
     child = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", runner.CHILD_MODULE],
+        [sys.executable, "-X", "importtime", "-m", runner.CHILD_MODULE, str(result), "0",
+         str(tmp_path)],
         input=json.dumps(spec), cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert child.returncode == 0, child.stderr[-2000:]

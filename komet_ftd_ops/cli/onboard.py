@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from ..onboarding import onboard as run_onboarding
-from ..onboarding import result_lines
 from ..onboarding.customers_xlsx import MAX_EXPORT_MB, MAX_EXPORT_ROWS
 from ..runs.runner import EXIT_CONFIG, EXIT_TEMPFAIL
 from .home import kit_home
@@ -94,6 +92,10 @@ def onboard(
       komet-ftd-ops onboard --profile acme --company-id 4024 \\
           --token-ref env:KOMET_FTD_TOKEN --customers-xlsx ~/Downloads/Customers.xlsx
     """
+    # Imported here: onboarding's client and session are no part of `run sync`'s CLI process.
+    from ..onboarding import onboard as run_onboarding
+    from ..onboarding import result_lines
+
     result = run_onboarding(
         profile,
         home=kit_home(),

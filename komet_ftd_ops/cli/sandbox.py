@@ -2,36 +2,47 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
 from ..errors import ConfigError
 from ..komet.switches import SWITCHES
-from ..sandbox import control
-from ..sandbox import faults as twin_faults
-from ..sandbox import profiles as twin_profiles
-from ..sandbox.faults import KINDS
-from ..sandbox.komet.tamper import KINDS as TAMPER_KINDS
 from ..sandbox.tenants import MAX_WHOLESALERS
 from .home import kit_home
+from .lazy import LazyChoice
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from ..sandbox.control import SandboxControl
+
+# The twin's modules load aiohttp and the twin's servers: imported by the commands that use them,
+# so that `run sync` and `--help` do not pay for them (the choices below are read when needed).
+KINDS = LazyChoice("komet_ftd_ops.sandbox.faults", "KINDS")
+TAMPER_KINDS = LazyChoice("komet_ftd_ops.sandbox.komet.tamper", "KINDS")
+
+
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(f"komet_ftd_ops.sandbox.{name}")
 
 
 def _echo_json(data: object) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-def _control() -> control.SandboxControl:
-    return control.SandboxControl.for_home(kit_home())
+def _control() -> SandboxControl:
+    return _module("control").SandboxControl.for_home(kit_home())
 
 
 def _one(info: dict[str, Any], wholesaler: int) -> dict[str, Any]:
     """Wholesaler K's part of info.json; one clear line when the twin serves fewer."""
     try:
-        return control.wholesaler(info, wholesaler)
+        return _module("control").wholesaler(info, wholesaler)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -48,7 +59,9 @@ _wholesaler = click.option(
 
 
 def _warn_active_faults(info: dict[str, Any]) -> None:
-    for line in control.active_faults_warning(info):  # shared with `make run` (runs/demo.py)
+    for line in _module("control").active_faults_warning(
+        info
+    ):  # shared with `make run` (runs/demo.py)
         click.echo(line, err=True)
 
 
@@ -109,7 +122,7 @@ def up(
       komet-ftd-ops sandbox up --wholesalers 3 --onboard   # profiles sandbox, sandbox-2, sandbox-3
     """
     home = kit_home()
-    info = control.up(
+    info = _module("control").up(
         home,
         komet_port=komet_port,
         ftd_port=ftd_port,
@@ -121,11 +134,11 @@ def up(
     )
     click.echo(f"komet twin: {info['komet']['base_url']}")
     click.echo(f"ftd twin:   {info['ftd']['base_url']}")
-    names = twin_profiles.write_profiles(home, info)
+    names = _module("profiles").write_profiles(home, info)
     if wholesalers > 1:
         click.echo(f"wholesalers: {wholesalers} (profiles {', '.join(names)})")
     if onboard:
-        for name, outcome in twin_profiles.onboard(home, names).items():
+        for name, outcome in _module("profiles").onboard(home, names).items():
             click.echo(f"onboarding of {name}: {outcome}")
     _warn_active_faults(info)
 
@@ -136,7 +149,7 @@ def down() -> None:
 
     Example: komet-ftd-ops sandbox down
     """
-    click.echo("stopped" if control.down(kit_home()) else "not running")
+    click.echo("stopped" if _module("control").down(kit_home()) else "not running")
 
 
 @sandbox.command()
@@ -145,7 +158,7 @@ def status() -> None:
 
     Example: komet-ftd-ops sandbox status
     """
-    info = control.read_info(kit_home())
+    info = _module("control").read_info(kit_home())
     if info is None:
         click.echo("not running")
         raise SystemExit(1)
@@ -163,7 +176,7 @@ def info(as_json: bool, wholesaler: int) -> None:
 
     Example: komet-ftd-ops sandbox info --json --wholesaler 2
     """
-    running = control.read_info(kit_home())
+    running = _module("control").read_info(kit_home())
     if running is None:
         raise click.ClickException(
             "the twin is not running; start it with `komet-ftd-ops sandbox up`."
@@ -272,7 +285,7 @@ def confirm(all_: bool, invoice_id: str | None, wholesaler: int) -> None:
 
 
 @sandbox.command()
-@click.option("--kind", type=click.Choice(TAMPER_KINDS), required=True)
+@click.option("--kind", type=TAMPER_KINDS, required=True)
 @click.option("--count", type=click.IntRange(1, 1000), default=1, show_default=True)
 @click.option(
     "--age-hours", type=float, default=None, help="never-confirm: how old they look [72]."
@@ -372,7 +385,7 @@ def set_(as_json: bool, wholesaler: int | None, **options: Any) -> None:
         if flag in values:
             values[flag] = values[flag] == "on"
     ctl = _control()
-    count = control.wholesaler_count(ctl.info)
+    count = _module("control").wholesaler_count(ctl.info)
     if wholesaler is not None and wholesaler > count:
         raise click.UsageError(f"--wholesaler: this twin serves wholesalers 1..{count}")
     targets = [wholesaler] if wholesaler else list(range(count, 0, -1))  # the first last
@@ -405,7 +418,7 @@ def stock(sell_elsewhere: float, wholesaler: int) -> None:
 
 @sandbox.command()
 @click.option("--service", type=click.Choice(["komet", "ftd"]), default=None)
-@click.option("--kind", type=click.Choice(KINDS), default=None)
+@click.option("--kind", type=KINDS, default=None)
 @click.option("--method", default=None, help="Only this method (Komet name or FTD route name).")
 @click.option("--rate", type=float, default=1.0, show_default=True)
 @click.option("--ms", type=int, default=0, help="Latency or hang length in ms.")
@@ -429,7 +442,9 @@ def faults(
         if not service or not kind:
             raise click.UsageError("to add a fault give both --service and --kind")
         try:  # refused here, before the twin is asked: a usage error, like an unknown --kind
-            twin_faults.check(twin_faults.Fault(service, kind, method or None, rate, ms))
+            _module("faults").check(
+                _module("faults").Fault(service, kind, method or None, rate, ms)
+            )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
     ctl = _control()
@@ -462,7 +477,7 @@ def check(profile: str, final: bool) -> None:
     home = kit_home()
     prof = load_profile(profile, home)
     ctl = _control()
-    state = ctl.dump(control.wholesaler_of(ctl.info, prof.komet_company_id))
+    state = ctl.dump(_module("control").wholesaler_of(ctl.info, prof.komet_company_id))
     with home.open_store() as store:
         problems = violations(
             store, prof.name, state["komet"], state["ftd"], prof.ftd_customer_id, final=final

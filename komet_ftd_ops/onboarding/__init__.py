@@ -10,29 +10,75 @@
 scheduler asks before it starts a profile. All logic is here; widgets and notebooks only call it.
 """
 
-from .customers import candidates_from_api, candidates_from_export, choose_customer
-from .handoff import (
-    FAIL,
-    PASS,
-    Preflight,
-    handoff_path,
-    load_preflight,
-    preflight_passed,
-    save_preflight,
-)
-from .methods import (
-    NEEDED_METHODS,
-    NOT_NEEDED,
-    TOKEN_ROLES,
-    KometTarget,
-    NeededMethod,
-    as_target,
-    methods_table,
-)
-from .report import check_lines, result_lines
-from .results import DENIED, OK, UNCHECKED, MethodResult, TokenCheck
-from .session import OnboardingResult, OnboardingSession, onboard
-from .token_check import check_token
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .customers import candidates_from_api, candidates_from_export, choose_customer
+    from .handoff import (
+        FAIL,
+        PASS,
+        Preflight,
+        handoff_path,
+        load_preflight,
+        preflight_passed,
+        save_preflight,
+    )
+    from .methods import (
+        NEEDED_METHODS,
+        NOT_NEEDED,
+        TOKEN_ROLES,
+        KometTarget,
+        NeededMethod,
+        as_target,
+        methods_table,
+    )
+    from .report import check_lines, result_lines
+    from .results import DENIED, OK, UNCHECKED, MethodResult, TokenCheck
+    from .session import OnboardingResult, OnboardingSession, onboard
+    from .token_check import check_token
+
+# Names are imported on first use (PEP 562): `run sync` reaches `preflight_passed` and the CLI
+# two constants of `customers_xlsx` without paying for the token check's client and openpyxl.
+_WHERE = {
+    "candidates_from_api": "customers",
+    "candidates_from_export": "customers",
+    "choose_customer": "customers",
+    "FAIL": "handoff",
+    "PASS": "handoff",
+    "Preflight": "handoff",
+    "handoff_path": "handoff",
+    "load_preflight": "handoff",
+    "preflight_passed": "handoff",
+    "save_preflight": "handoff",
+    "NEEDED_METHODS": "methods",
+    "NOT_NEEDED": "methods",
+    "TOKEN_ROLES": "methods",
+    "KometTarget": "methods",
+    "NeededMethod": "methods",
+    "as_target": "methods",
+    "methods_table": "methods",
+    "check_lines": "report",
+    "result_lines": "report",
+    "DENIED": "results",
+    "OK": "results",
+    "UNCHECKED": "results",
+    "MethodResult": "results",
+    "TokenCheck": "results",
+    "OnboardingResult": "session",
+    "OnboardingSession": "session",
+    "onboard": "session",
+    "check_token": "token_check",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+
 
 __all__ = [
     "DENIED",

@@ -83,3 +83,21 @@ def show(table: pd.DataFrame, what: str = "") -> None:
     if what:
         print(f"{what}:")
     display(table)
+
+
+def warm_display() -> None:
+    """Format a tiny table once as `show`'s display will (every mime type, published nowhere).
+
+    The first display of a DataFrame in a process imports and builds pandas' HTML writer and
+    IPython's formatters, about 0.3 s; a warm kernel (`runs.child --preload`) calls this between
+    ticks so that a run's table cells pay only for their own tables.
+    """
+    from IPython import get_ipython
+
+    table = pd.DataFrame({"warm": ["up"], "n": [1]})
+    shell = get_ipython()
+    if shell is None:  # not in a kernel: what display would call
+        table._repr_html_()
+        repr(table)
+        return
+    shell.display_formatter.format(table)

@@ -1,24 +1,34 @@
-"""The runner's child process: one papermill run, `python -m komet_ftd_ops.runs.child`.
+"""The runner's child process: one papermill run on a kernel it starts first.
 
-The protocol (`runner._run_child` is the other side):
+    python -m komet_ftd_ops.runs.child RESULT PARENT_PID CWD [--warm [--preload MOD,MOD...]]
 
-    stdin     one JSON object: input, output, parameters, cwd, result (paths as strings),
-              lock_fd (the profile lock, inherited; or null), parent_pid (the runner)
-    result    the file named by spec["result"] gets {"ok": true}, or {"ok": false,
-              "in_notebook": <raised by a cell?>, "ename": <class name>, "evalue": <message>,
-              "errno": <the OSError's errno, or null>}
-    stdout    papermill's and the kernel's chatter; the runner keeps it as a log and reads only
-              its last line, when no result file was written
+`runs.kernel.NotebookChild` is the other side. The child
 
-The result goes to a file so that nothing the notebook prints can be mistaken for it. The
-runner runs this in its own session and kills the whole group at the deadline.
+1. dies with the runner (a parent-death signal);
+2. reads the spec from stdin (a Unix socket from the runner, or a pipe by hand): one JSON
+   object, input, output, parameters, cwd, env (what the run adds to the kernel's environment:
+   the PostgreSQL lease), then end of file. The profile lock's descriptor, when the run holds an
+   flock, rides along the first bytes (SCM_RIGHTS). A cold run's spec is there at once, and is
+   read first, so the kernel inherits the lock at its start; a warm child (--warm, the
+   scheduler's) reads it only after step 3, blocking until the tick hands the run over;
+3. starts the kernel in CWD, bound to itself the same way; with --preload it imports those
+   modules in the kernel (the run notebook's imports, paid between ticks);
+4. hands the lock, env and cwd to the kernel over a socket the kernel inherited at its start
+   (`runs.handoff`): a warm kernel then holds the lock exactly as if it had inherited it, so the
+   profile stays locked until the last process of the run is gone. Until then a warm kernel
+   belongs to no run and holds nothing;
+5. has papermill execute the notebook on that kernel (papermill passes `km=` to nbclient's
+   NotebookClient, which then neither starts nor stops a kernel), writes the result file, and
+   shuts the kernel down.
 
-No run may outlive its lock, nor its runner: this process dies with the runner (a parent-death
-signal), the kernel dies with this process (the same, set before the kernel's exec), and both
-inherit the locked descriptor, so the profile stays locked until the last of them is gone
-(`runs.processes.acquire_profile_lock`). With the state in PostgreSQL the runner alone holds the
-lease; the kernel inherits `KOMET_FTD_OPS_LEASE` in its environment and its store re-checks the
-lease before every write (`state.lease`).
+RESULT gets {"ok": true}, or {"ok": false, "in_notebook": <raised by a cell?>, "ename",
+"evalue", "errno": <the OSError's errno, or null>}. The result goes to a file so that nothing
+the notebook prints can be mistaken for it; stdout is papermill's and the kernel's chatter,
+which the runner keeps as a log. The runner runs this in its own session and kills the whole
+group at the deadline.
+
+The kernel's environment does not depend on the profile (it may start before the profile is
+known): the home, a runtime folder, and the handoff socket's number.
 """
 
 import sys
@@ -31,28 +41,43 @@ import sys
 # would load half the kit before this line. `komet_ftd_ops/__init__.py` and
 # `runs/__init__.py`, which run before this module, import nothing.)
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+# papermill imports pyarrow.fs (pyarrow and numpy with it, a third of a second) to read notebooks
+# from HDFS, inside a try that accepts its absence; run notebooks are local files.
+sys.modules.setdefault("pyarrow.fs", None)  # type: ignore[arg-type]
 
+import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import socket  # noqa: E402
+from contextlib import suppress  # noqa: E402
 from typing import Any  # noqa: E402
 
+READY = "ready"  # next to RESULT: a warm child's kernel is up and preloaded
+STARTUP_TIMEOUT_S = 60  # papermill's default for a kernel to answer
+# IPython's history database is of no use to a run and costs a SQLite file per kernel (nbclient
+# passes the same argument when it starts a kernel itself).
+KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:"]
+# A preloaded notebook module whose `warm_display()` a warm kernel calls before the run.
+WARM_DISPLAY_MODULE = "komet_ftd_ops.runs.cells"
 
-def _kernel_manager_class(lock_fd: int | None) -> type:
+
+def _kernel_manager(channel_fd: int, inherit: list[int]) -> Any:
     """jupyter_client's kernel manager, launching the kernel bound to this process: it gets the
-    lock descriptor and dies when this process dies (jupyter_client starts kernels in a session
+    handoff socket (and `inherit`: a cold run's lock) and dies when this process dies (jupyter_client starts kernels in a session
     of their own, which a kill of our group would not reach)."""
     from jupyter_client.manager import AsyncKernelManager
 
+    from .handoff import CHANNEL_VARIABLE
     from .processes import die_with_parent_preexec
 
     class BoundKernelManager(AsyncKernelManager):  # type: ignore[misc]
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-            if lock_fd is not None:
-                kw["pass_fds"] = (*kw.get("pass_fds", ()), lock_fd)
+            kw["pass_fds"] = (*kw.get("pass_fds", ()), channel_fd, *inherit)
+            kw["env"] = {**(kw.get("env") or os.environ), CHANNEL_VARIABLE: str(channel_fd)}
             kw["preexec_fn"] = die_with_parent_preexec(os.getpid())
             await super()._async_launch_kernel(kernel_cmd, **kw)
 
-    return BoundKernelManager
+    return BoundKernelManager(kernel_name="python3")
 
 
 def _errno(exc: BaseException) -> int | None:
@@ -65,44 +90,158 @@ def _errno(exc: BaseException) -> int | None:
     return None
 
 
-def run(spec: dict[str, Any]) -> dict[str, Any]:
-    """Execute the notebook the spec names; the result as the runner reads it."""
-    import papermill  # after the line above, and only once the spec has been read
+async def _run_quietly(kc: Any, code: str) -> None:
+    """Execute `code` in the kernel, outside the notebook (no history, no output kept)."""
+    reply = await kc.execute_interactive(
+        code, silent=True, store_history=False, timeout=STARTUP_TIMEOUT_S,
+        output_hook=lambda msg: None,
+    )  # fmt: skip
+    content = reply["content"]
+    if content.get("status") != "ok":
+        raise RuntimeError(f"{content.get('ename')}: {content.get('evalue')}")
+
+
+def _start_kernel(km: Any, cwd: str, preload: list[str]) -> Any:
+    """Launch the kernel; load papermill while it boots (two cores: side by side); wait until it
+    answers, with the preloaded modules imported. Returns the client that waited (the handover
+    uses it; papermill starts its own)."""
+    from jupyter_core.utils import run_sync
+
+    run_sync(km.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, cwd=cwd)
+    from .engine import prepare
+
+    prepare()
+    kc = km.client()
+    kc.start_channels()
+    run_sync(kc.wait_for_ready)(timeout=STARTUP_TIMEOUT_S)
+    # A module that does not import is the notebook's error to show, in its own cell.
+    code = "".join(f"try:\n import {m}\nexcept Exception:\n pass\n" for m in preload)
+    if WARM_DISPLAY_MODULE in preload:  # the notebook shows tables: pay the first display now
+        code += f"try:\n from {WARM_DISPLAY_MODULE} import warm_display\n warm_display()\n"
+        code += "except Exception:\n pass\n"  # a warm-up, never a reason to fail the run
+    if code:
+        run_sync(_run_quietly)(kc, code)
+    return kc
+
+
+def read_spec(stream: Any) -> tuple[dict[str, Any], list[int]]:
+    """The spec and the descriptors sent with it; blocks until the runner hands the run over."""
+    fd = os.dup(stream.fileno())
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:  # a pipe (by hand, or a test): no descriptors
+        os.close(fd)
+        return json.loads(stream.read() or "null"), []
+    with sock:
+        data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
+        chunks = [data]
+        while data:
+            data = sock.recv(1 << 16)
+            chunks.append(data)
+    return json.loads(b"".join(chunks) or b"null"), fds
+
+
+def hand_over(kc: Any, channel: socket.socket, spec: dict[str, Any], fds: list[int]) -> None:
+    """Give the kernel the run's lock, environment and folder (`runs.handoff.take_run`)."""
+    from jupyter_core.utils import run_sync
+
+    message = json.dumps({"env": spec.get("env") or {}, "cwd": spec["cwd"]}).encode()
+    socket.send_fds(channel, [message], fds)
+    channel.close()
+    try:
+        run_sync(_run_quietly)(kc, "from komet_ftd_ops.runs.handoff import take_run\ntake_run()")
+    finally:
+        kc.stop_channels()
+
+
+def run(spec: dict[str, Any], km: Any) -> dict[str, Any]:
+    """Execute the notebook the spec names on the started kernel; the result as the runner
+    reads it."""
+    import papermill
+
+    from .engine import ENGINE
 
     try:
         papermill.execute_notebook(
             spec["input"],
             spec["output"],
             parameters=spec["parameters"],
+            engine_name=ENGINE,
             kernel_name="python3",
             language="python",
             cwd=spec["cwd"],
             progress_bar=False,
             log_output=False,
-            kernel_manager_class=_kernel_manager_class(spec.get("lock_fd")),
+            km=km,
         )
     except papermill.PapermillExecutionError as exc:  # a cell raised
         return {"ok": False, "in_notebook": True, "ename": exc.ename, "evalue": exc.evalue}
-    except Exception as exc:  # papermill itself could not run it (bad notebook, no kernel...)
-        return {
-            "ok": False,
-            "in_notebook": False,
-            "ename": type(exc).__name__,
-            "evalue": str(exc),
-            "errno": _errno(exc),
-        }
+    except Exception as exc:  # papermill itself could not run it (bad notebook...)
+        return _failure(exc)
     return {"ok": True}
 
 
-def main() -> None:
-    spec = json.load(sys.stdin)
-    if spec.get("parent_pid"):
+def _failure(exc: BaseException) -> dict[str, Any]:
+    return {"ok": False, "in_notebook": False, "ename": type(exc).__name__,
+            "evalue": str(exc), "errno": _errno(exc)}  # fmt: skip
+
+
+def _write(path: str, result: dict[str, Any]) -> None:
+    """The result, whole (temp file + rename), then a byte on stdin's socket: the runner goes on
+    with the run's files while this process stops the kernel."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(result, fh)
+    os.replace(tmp, path)
+    with suppress(OSError):  # a pipe (by hand): nobody listens
+        os.write(sys.stdin.fileno(), b"!")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="komet_ftd_ops.runs.child")
+    parser.add_argument("result")
+    parser.add_argument("parent_pid", type=int)
+    parser.add_argument("cwd")
+    parser.add_argument("--warm", action="store_true", help="start the kernel before the run")
+    parser.add_argument("--preload", default="")
+    args = parser.parse_args(argv)
+    if args.parent_pid:
         from .processes import die_with_parent
 
-        die_with_parent(int(spec["parent_pid"]))
-    result = run(spec)
-    with open(spec["result"], "w") as fh:
-        json.dump(result, fh)
+        die_with_parent(args.parent_pid)
+    from jupyter_core.utils import run_sync
+
+    spec, fds = (None, []) if args.warm else read_spec(sys.stdin)
+    ours, theirs = socket.socketpair()
+    km = _kernel_manager(theirs.fileno(), fds)
+    try:
+        try:
+            kc = _start_kernel(km, args.cwd, [m for m in args.preload.split(",") if m])
+        except Exception as exc:  # no kernel: say so, as papermill would have
+            _write(args.result, _failure(exc))
+            return
+        theirs.close()
+        if args.warm:
+            with open(os.path.join(os.path.dirname(args.result), READY), "w"):
+                pass  # the kernel is up and has imported the notebook's modules
+            spec, fds = read_spec(sys.stdin)
+        if spec is None:  # the runner let the warm kernel go unused
+            return
+        try:
+            hand_over(kc, ours, spec, fds)
+        except Exception as exc:
+            _write(args.result, _failure(exc))
+            return
+        _write(args.result, run(spec, km))
+        # Every output is in the notebook and every write of the run committed: a graceful
+        # stop would only add the kernel's interpreter teardown (a second, with pandas loaded)
+        # to each run. An unused warm kernel (above) is stopped gracefully.
+        run_sync(km.shutdown_kernel)(now=True)
+        sys.stdout.flush()
+        os._exit(0)  # nothing left to tear down but the interpreter: the runner waits for it
+    finally:
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)()
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@
       ├── profiles/*.toml                    a new file joins at once, a removed one leaves
       ├── reap finished runs                 log the outcome; the next tick follows the run's
       ├── a run past deadline + grace        kill its process tree (see below)
-      └── start due profiles, oldest-due first, while fewer than N run
+      ├── start due profiles, oldest-due first, while fewer than N run
+      └── keep a warm runner in every free slot  a runner process waiting for its profile,
+                                             its notebook's kernel started and the kit imported
             ├── preflight fails              named once with why (again if the why changes),
             │                                re-checked at each of its ticks: one onboarded
             │                                later joins without a restart
@@ -15,6 +17,14 @@ Why a process per run (`python -m komet_ftd_ops.runs.fleet_child`, the runner as
 unchanged; a crash, a leak or a memory-hungry cycle in one profile touches no other; and a
 stop signal reaches each runner in its own main thread, which is where the runner handles it
 (`terminate_as_interrupt` does nothing in a worker thread).
+
+Warm runners (`fleet_child --warm`): between ticks every free slot holds a runner that has
+already started its papermill child and kernel and imported the run notebook's modules
+(`runs.kernel.WarmSlot`), and waits on its stdin for a profile. At a tick the pool writes the
+profile there, and from then on the runner does exactly what a cold one does (lock, run row,
+deadline, secret scan, index). One warm kernel per slot, not per profile: the kernel's
+environment holds nothing of a profile, and what a run adds (its lock) is handed over at the
+tick. Each warm kernel is its runner's, and dies with it.
 
 Fairness: a profile waiting for a slot keeps its old due time, so it sorts before any profile
 that ran meanwhile (whose next tick is later): when more profiles are due than there are
@@ -110,6 +120,16 @@ def run_command(dry_run: bool = False, notebook: Path | None = None) -> Command:
     return command
 
 
+def warm_command(dry_run: bool = False, notebook: Path | None = None) -> list[str]:
+    """A warm runner: it reads `{"profile", "scheduled_at", "result"}` from stdin (`fleet_child`)."""
+    argv = [sys.executable, "-m", "komet_ftd_ops.runs.fleet_child", "--warm"]
+    if dry_run:
+        argv.append("--dry-run")
+    if notebook is not None:
+        argv += ["--notebook", str(Path(notebook).resolve())]
+    return argv
+
+
 def schedule_all(
     home: Home,
     *,
@@ -138,7 +158,8 @@ def schedule_all(
     if jobs < 1:
         raise ConfigError("--jobs must be at least 1.")
     pool = _Pool(home, every_s, jobs, require_preflight, grace_s,
-                 command or run_command(dry_run, notebook), on_finish)  # fmt: skip
+                 command or run_command(dry_run, notebook), on_finish,
+                 warm_command(dry_run, notebook) if command is None else None)  # fmt: skip
     end = time.time() + duration_s if duration_s is not None else None
     log.info(
         "scheduling sync for every profile of %s, %d at a time (Ctrl-C stops)", home.root, jobs
@@ -156,6 +177,8 @@ def schedule_all(
                     time.sleep(POLL_S)
             except KeyboardInterrupt:
                 pool.stop()
+            finally:
+                pool.close_warm()
     log.info("schedule --all stopped after %d run(s)", len(pool.finished))
     return pool.finished
 
@@ -175,8 +198,11 @@ class _Pool:
         grace_s: float,
         command: Command,
         on_finish: Callable[[FleetRun], None] | None,
+        warm_argv: list[str] | None = None,
     ) -> None:
         self.home, self.every_s, self.jobs = home, every_s, jobs
+        self.warm_argv = warm_argv  # None: no warm runners (a test's stand-in command)
+        self.warm: list[subprocess.Popen[bytes]] = []
         self.require_preflight, self.grace_s = require_preflight, grace_s
         self.command, self.on_finish = command, on_finish
         self.members: dict[str, _Member] = {}
@@ -196,7 +222,11 @@ class _Pool:
         self._reap()
         self._enforce_deadlines()
         if accepting:
+            before = self.started
             self._start_due(left)
+            self._keep_warm(None if left is None else left - (self.started - before))
+        else:
+            self.close_warm()
         self.done = not accepting and not self.running
 
     # --- members ---------------------------------------------------------------------------
@@ -267,7 +297,7 @@ class _Pool:
         m.result = self.results / f"{m.name}.json"
         m.result.unlink(missing_ok=True)
         scheduled = datetime.fromtimestamp(m.scheduled, UTC)
-        m.proc = subprocess.Popen(
+        m.proc = self._hand_to_warm(m.name, scheduled, m.result) or subprocess.Popen(
             self.command(m.name, scheduled, m.result),
             stdin=subprocess.DEVNULL,
             env=self.env,
@@ -283,6 +313,57 @@ class _Pool:
             now - m.scheduled,
             len(self.running),
         )
+
+    # --- warm runners ----------------------------------------------------------------------
+
+    def _keep_warm(self, left: int | None) -> None:
+        """One warm runner per free slot (fewer when fewer runs may still start)."""
+        if self.warm_argv is None:
+            return
+        alive = [p for p in self.warm if p.poll() is None]
+        for proc in self.warm:
+            if proc not in alive:
+                log.warning(
+                    "a warm runner ended unused (exit %s); starting another", proc.returncode
+                )
+        self.warm = alive
+        want = self.jobs - len(self.running)
+        if left is not None:
+            want = min(want, max(0, left))
+        while len(self.warm) > want:
+            _close_warm_runner(self.warm.pop())
+        while len(self.warm) < want:
+            self.warm.append(
+                subprocess.Popen(
+                    self.warm_argv,
+                    stdin=subprocess.PIPE,
+                    env=self.env,
+                    cwd=self.home.root,
+                    start_new_session=True,
+                )  # fmt: skip
+            )
+
+    def _hand_to_warm(
+        self, profile: str, scheduled: datetime, result: Path
+    ) -> subprocess.Popen[bytes] | None:
+        """Give the run to a warm runner; None when none is alive (then a cold one starts)."""
+        while self.warm:
+            proc = self.warm.pop(0)
+            if proc.poll() is not None or proc.stdin is None:
+                continue
+            job = {"profile": profile, "scheduled_at": scheduled.isoformat(), "result": str(result)}
+            try:
+                proc.stdin.write(json.dumps(job).encode() + b"\n")
+                proc.stdin.close()
+            except OSError:  # it died just now
+                continue
+            return proc
+        return None
+
+    def close_warm(self) -> None:
+        """End every warm runner (no run was handed to them)."""
+        while self.warm:
+            _close_warm_runner(self.warm.pop())
 
     def _reap(self) -> None:
         for m in self.running:
@@ -362,3 +443,14 @@ class _Pool:
             kill_process_tree(m.proc)
             self._finished(m, m.proc.returncode)
         self.done = True
+
+
+def _close_warm_runner(proc: subprocess.Popen[bytes]) -> None:
+    """End of file on its stdin: the runner stops its kernel and exits; killed if it lingers."""
+    with suppress(OSError):
+        if proc.stdin is not None:
+            proc.stdin.close()
+    try:
+        proc.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        kill_process_tree(proc)

@@ -1,7 +1,7 @@
 """Run notebooks to `runs_url` when it is a remote URL (object storage papermill writes).
 
-A run is always written to the local runs folder first: the HTML copy (nbconvert) and the
-secret scan need files, and a run cut short must leave what it wrote somewhere. Once both are
+A run is always written to the local runs folder first: the HTML copy (`runs.notebook_html`)
+and the secret scan need files, and a run cut short must leave what it wrote somewhere. Once both are
 done (the copies already redacted), they are copied to `<runs_url>/<profile>/<day>/<name>` with
 papermill's own I/O handlers (`papermill.iorw`: s3://, gs://, abs://, http(s)://... with their
 own optional packages and credentials), and the run index links there.

@@ -12,8 +12,9 @@
       │   its runs (state.witness)                   (FTD's feed base is asked in the kernel)
       ├── check runs/ is writable and has room      else a failed row (filesystem), exit 74
       ├── insert the `runs` row (status running)   the notebook writes its counters into it
-      ├── papermill in a child process, own session, killed with its kernel at the deadline
-      ├── HTML copy (nbconvert), then scan both files for the profile's secrets → redact
+      ├── papermill in a child process, own session, killed with its kernel at the deadline;
+      │   under the scheduler that child and its kernel started before the tick (runs.kernel)
+      ├── HTML copy (runs.notebook_html), then scan both files for the profile's secrets → redact
       └── finalise the row, rebuild runs/index.html
 
 Exit codes tell the failure classes of `komet_ftd_ops.errors` apart:
@@ -31,13 +32,9 @@ Exit codes tell the failure classes of `komet_ftd_ops.errors` apart:
 
 from __future__ import annotations
 
-import json
+import importlib
 import logging
-import os
 import re
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,7 +46,7 @@ import komet_ftd_ops
 
 from .. import errors
 from ..errors import ConfigError, KometFtdOpsError
-from ..settings.home import HOME_VARIABLE, Home, environment
+from ..settings.home import Home
 from ..settings.profiles import load_profile
 from ..state.store import Store, utcnow
 from ..state.witness import refuse_if_older
@@ -58,10 +55,11 @@ from .alerts import alert_on_health_change
 from .filesystem import check_room, filesystem_error, is_filesystem_errno, set_aside_partial
 from .html import rebuild_index
 from .index import FAILED, OK, SKIPPED, TIMED_OUT, RunRecord
+from .kernel import CHILD_MODULE, ChildResult, NotebookChild, WarmSlot  # noqa: F401 (CHILD_MODULE)
+from .notebook_html import export_html
 from .processes import (
     ProfileLock,
     acquire_profile_lock,
-    kill_process_tree,
     lock_held_reason,
     profile_lock,  # noqa: F401  (re-exported: the tests and tools take the lock from here)
     terminate_as_interrupt,
@@ -90,12 +88,10 @@ LEAK_REASON = "secret leaked into the run notebook (redacted)"
 INTERRUPTED_REASON = "interrupted (Ctrl-C or SIGTERM); killed the notebook and its kernel"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-# The child process is `komet_ftd_ops.runs.child` (papermill only; protocol in its docstring).
-CHILD_MODULE = "komet_ftd_ops.runs.child"
+# The child process is `komet_ftd_ops.runs.child` (`runs.kernel` starts it: CHILD_MODULE).
 # jsonschema imports rfc3987_syntax (jupyter's format extras pull it in) only to check IRI
 # formats, which notebooks never use; building its grammar costs about 2 s in every fresh
-# process. Marking it absent makes jsonschema skip those checks: papermill and nbconvert load in
-# well under a second instead of three. The child does the same as its first statement.
+# process. The child marks it absent as its first statement, so jsonschema skips those checks.
 SKIP_SLOW_IMPORT = "rfc3987_syntax"
 
 
@@ -168,70 +164,38 @@ class Outcome:
 
 
 def _run_child(
-    source: Path,
+    child: NotebookChild,
     output: Path,
     parameters: dict[str, Any],
-    home: Home,
     deadline_s: float,
     lock_fd: int | None = None,
     lock_env: Mapping[str, str] | None = None,
 ) -> Outcome:
-    with tempfile.TemporaryDirectory(prefix="komet-ftd-ops-run-") as tmp:
-        result = Path(tmp) / "result.json"
-        child_log = Path(tmp) / "child.log"
-        spec = {
-            "input": str(source),
-            "output": str(output),
-            "parameters": parameters,
-            "cwd": str(source.parent),
-            "result": str(result),
-            "lock_fd": lock_fd,
-            "parent_pid": os.getpid(),
-        }
-        env = {
-            **environment(),
-            HOME_VARIABLE: str(home.root),
-            "JUPYTER_RUNTIME_DIR": str(Path(tmp) / "runtime"),  # connection files go with tmp
-            **(lock_env or {}),  # PostgreSQL: the lease the kernel's store re-checks
-        }
-        with child_log.open("wb") as log_fh:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", CHILD_MODULE],
-                stdin=subprocess.PIPE,
-                stdout=log_fh,
-                stderr=subprocess.STDOUT,
-                cwd=home.root,
-                env=env,
-                start_new_session=True,
-                # the child holds the profile lock too, and hands it to the kernel
-                pass_fds=(lock_fd,) if lock_fd is not None else (),
-            )
-        try:
-            assert proc.stdin is not None
-            proc.stdin.write(json.dumps(spec).encode())
-            proc.stdin.close()
-            proc.wait(timeout=deadline_s)
-        except subprocess.TimeoutExpired:
-            kill_process_tree(proc)
-            return Outcome(
-                TIMED_OUT,
-                errors.DEADLINE,
-                f"deadline of {deadline_s:g} s passed; killed the notebook and its kernel",
-            )
-        except BaseException:
-            kill_process_tree(proc)
-            raise
-        return _read_outcome(result, child_log, proc.returncode)
-
-
-def _read_outcome(result: Path, child_log: Path, returncode: int) -> Outcome:
-    if not result.exists():
-        lines = [x for x in child_log.read_text(errors="replace").splitlines() if x.strip()]
-        tail = lines[-1] if lines else "no output"
+    spec = {
+        "input": str(child.source),
+        "output": str(output),
+        "parameters": parameters,
+        "cwd": str(child.source.parent),
+        "env": dict(lock_env or {}),  # PostgreSQL: the lease the kernel's store re-checks
+    }
+    ended = child.run(spec, deadline_s, lock_fd)  # the caller closes the child
+    if ended.timed_out:
         return Outcome(
-            FAILED, errors.NEEDS_PERSON, f"papermill exited with code {returncode}: {tail}"
+            TIMED_OUT,
+            errors.DEADLINE,
+            f"deadline of {deadline_s:g} s passed; killed the notebook and its kernel",
         )
-    data = json.loads(result.read_text())
+    return _read_outcome(ended)
+
+
+def _read_outcome(ended: ChildResult) -> Outcome:
+    data = ended.result
+    if data is None:
+        return Outcome(
+            FAILED,
+            errors.NEEDS_PERSON,
+            f"papermill exited with code {ended.returncode}: {ended.log_tail}",
+        )
     if data["ok"]:
         return Outcome(OK)
     ename, evalue = data["ename"], data["evalue"]
@@ -253,33 +217,6 @@ def _read_outcome(result: Path, child_log: Path, returncode: int) -> Outcome:
         reason = f"unexpected {ename} (a bug; see the notebook): {evalue}"
     status = TIMED_OUT if failure_class == errors.DEADLINE else FAILED
     return Outcome(status, failure_class, reason)
-
-
-# --- after the run: HTML copy and the secret scan -------------------------------------------
-
-
-def export_html(notebook: Path, target: Path) -> Path | None:
-    """The notebook's HTML copy without code cells (nbconvert, inline CSS); None if there is
-    nothing to convert."""
-    if not notebook.exists():
-        return None
-    # see SKIP_SLOW_IMPORT; a None entry marks a module absent (a CPython idiom typeshed omits)
-    sys.modules.setdefault(SKIP_SLOW_IMPORT, None)  # type: ignore[arg-type]
-    from nbconvert import HTMLExporter  # slow import: only when a run has finished
-
-    try:
-        # The copy is for reading what a cycle did: outputs only. The .ipynb keeps the code.
-        exporter = HTMLExporter(
-            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
-        )
-        body, _ = exporter.from_filename(str(notebook))
-    except Exception as exc:  # a notebook cut short by the deadline may not be valid JSON
-        log.warning("no HTML copy of %s: %s", notebook, exc)
-        return None
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, target)
-    return target
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -305,6 +242,7 @@ def run_notebook(
     deadline_s: float,
     scheduled_at: datetime | None = None,
     notebook: Path | None = None,
+    warm: WarmSlot | None = None,
 ) -> RunRecord:
     """Run `notebooks/<kind>.ipynb` (or `notebook`) once for a profile and record it.
 
@@ -314,7 +252,9 @@ def run_notebook(
     kernel, record the run as failed ("interrupted") and re-raise KeyboardInterrupt.
 
     `deadline_s` bounds the papermill child (kernel start and every cell); the HTML copy and
-    the secret scan that follow take a few seconds more and are not counted against it.
+    the secret scan that follow take a moment more and are not counted against it. `warm`
+    (the scheduler's) may hold a child whose kernel started before the tick: the run then
+    starts there, and the deadline counts from the handover.
     """
     _check_name(kind, "run kind")
     _check_name(profile, "profile name")
@@ -325,7 +265,9 @@ def run_notebook(
         raise ConfigError(f"no notebook {source} for runs of kind {kind!r}.")
     secret_values = profile_secrets(profile, home)
     check_parameters(parameters, secret_values)
-    job = _Job(home, kind, profile, source, parameters, deadline_s, scheduled_at, secret_values)
+    job = _Job(
+        home, kind, profile, source, parameters, deadline_s, scheduled_at, secret_values, warm
+    )
     home.write_settings()  # the first run marks the folder as a home (komet-ftd-ops.toml)
     store = home.open_store()
     try:
@@ -352,6 +294,7 @@ class _Job:
     deadline_s: float
     scheduled_at: datetime | None
     secret_values: list[str]
+    warm: WarmSlot | None = None
 
 
 def _open_row(store: Store, job: _Job, started: datetime, output: Path | None = None) -> str:
@@ -396,11 +339,33 @@ def _execute(store: Store, job: _Job, lock: ProfileLock) -> RunRecord:
     run_id = _open_row(store, job, started, output)
     log.info("%s run %s for %s started: %s", job.kind, run_id, job.profile, output)
     params = {"profile": job.profile, "run_id": run_id, **job.parameters}
+    started_child: list[NotebookChild] = []
+    try:
+        return _run_and_finish(store, job, lock, run_id, output, params, t0, started_child)
+    finally:
+        # The child stops its kernel while the run's files are written; the run is over (and
+        # the lock may go) only once both are gone.
+        for child in started_child:
+            child.close()
+
+
+def _run_and_finish(
+    store: Store,
+    job: _Job,
+    lock: ProfileLock,
+    run_id: str,
+    output: Path,
+    params: dict[str, Any],
+    t0: float,
+    started_child: list[NotebookChild],
+) -> RunRecord:
     try:
         with terminate_as_interrupt():
-            outcome = _run_child(
-                job.source, output, params, job.home, job.deadline_s, lock.fd, lock.env
-            )
+            child = job.warm.take(job.source) if job.warm is not None else None
+            if child is None:
+                child = NotebookChild.start(job.home, job.source)
+            started_child.append(child)
+            outcome = _run_child(child, output, params, job.deadline_s, lock.fd, lock.env)
     except KeyboardInterrupt:
         _finish(store, job, run_id, output, Outcome(FAILED, None, INTERRUPTED_REASON), t0)
         raise
@@ -490,6 +455,26 @@ def _finish(
     return record
 
 
+# What the runner's process imports only after a notebook (the runs page, the health check
+# behind alerts); the scheduler loads them between ticks.
+AFTER_RUN_MODULES = (
+    "mistune",  # the HTML copy's markdown
+    "komet_ftd_ops.orders.ledger",
+    "komet_ftd_ops.reconcile.categories",
+    "komet_ftd_ops.reconcile.core",
+    "komet_ftd_ops.reconcile.ledger_view",
+)
+
+
+def prepare_runner(home: Home) -> None:
+    """Load ahead what a run costs this process besides its notebook: the state database's
+    modules (by opening it once) and AFTER_RUN_MODULES. The scheduler calls it between ticks,
+    with the warm kernel; a cold `run sync` pays them in the run."""
+    for name in AFTER_RUN_MODULES:
+        importlib.import_module(name)
+    home.open_store().close()
+
+
 def run_kind(
     kind: str,
     profile: str,
@@ -499,6 +484,7 @@ def run_kind(
     scheduled_at: datetime | None = None,
     notebook: Path | None = None,
     deadline_s: float | None = None,
+    warm: WarmSlot | None = None,
 ) -> RunRecord:
     """`run_notebook` with the kit's defaults: the deadline from the profile's
     `sync.deadline_seconds`."""
@@ -512,6 +498,7 @@ def run_kind(
         deadline_s=deadline_s,
         scheduled_at=scheduled_at,
         notebook=notebook,
+        warm=warm,
     )
 
 
@@ -522,6 +509,7 @@ def run_sync_notebook(
     dry_run: bool = False,
     scheduled_at: datetime | None = None,
     notebook: Path | None = None,
+    warm: WarmSlot | None = None,
 ) -> RunRecord:
     """One recorded sync run: `notebooks/sync.ipynb` with `dry_run`, in a child process.
 
@@ -534,4 +522,5 @@ def run_sync_notebook(
         parameters={"dry_run": dry_run},
         scheduled_at=scheduled_at,
         notebook=notebook,
+        warm=warm,
     )

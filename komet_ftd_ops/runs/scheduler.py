@@ -16,6 +16,11 @@ correct; the loop is the simpler one here because:
 - Sleeping polls the wall clock at least once a second: `time.sleep` counts monotonic time,
   which stops while a laptop is suspended, so a long sleep would wake up late.
 
+Between ticks the next run's papermill child and kernel start and import the run notebook's
+modules (`runs.kernel.WarmSlot`): at the tick papermill executes on that kernel, so the run
+starts without the interpreter, kernel and import costs. The warm kernel holds no lock until
+its run is handed over, and dies with this process.
+
 First run at once; then ticks at wall-clock multiples of the interval (UTC epoch, so `5m`
 means :00, :05, :10...). After a 20-minute suspend the loop wakes, finds four missed ticks,
 runs once for the latest of them, and logs how late that was.
@@ -38,7 +43,8 @@ from ..settings.home import Home
 from ..settings.profiles import load_profile
 from .headline import headline
 from .index import RunRecord
-from .runner import run_sync_notebook, terminate_as_interrupt
+from .kernel import WarmSlot
+from .runner import notebooks_dir, prepare_runner, run_sync_notebook, terminate_as_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -131,13 +137,20 @@ def schedule(
         passed, why = preflight_passed(profile, home)
         if not passed:
             raise ConfigError(f"the schedule will not start: {why}")
-    run = run or partial(run_sync_notebook, profile, home=home, dry_run=dry_run, notebook=notebook)
+    # The next run's kernel starts between ticks, in this process (which runs it): one warm
+    # kernel, the child of this runner, dying with it.
+    warm = WarmSlot(home, notebook or notebooks_dir() / "sync.ipynb") if run is None else None
+    run = run or partial(
+        run_sync_notebook, profile, home=home, dry_run=dry_run, notebook=notebook, warm=warm
+    )
     ticks: list[Tick] = []
     due = time.time()  # the first tick runs at once
     log.info("scheduling sync for %s every %g s (Ctrl-C stops)", profile, every_s)
     with terminate_as_interrupt():
         try:
             while max_ticks is None or len(ticks) < max_ticks:
+                if warm is not None and ticks:  # the first tick runs at once: no time to warm
+                    _warm_up(warm)
                 _sleep_until(due)
                 skipped = 0
                 if ticks:  # an overrun or a pause: one run, for the latest tick
@@ -149,7 +162,20 @@ def schedule(
                 due = _next_tick(due, every_s)
         except KeyboardInterrupt:
             log.info("schedule for %s stopped after %d run(s)", profile, len(ticks))
+        finally:
+            if warm is not None:
+                warm.close()
     return ticks
+
+
+def _warm_up(warm: WarmSlot) -> None:
+    """Start the next run's kernel, and load what this process needs after it (the runs page,
+    the state database); a failure only costs the next run its head start."""
+    try:
+        warm.refill()
+        prepare_runner(warm.home)
+    except (OSError, KometFtdOpsError) as exc:
+        log.warning("no warm kernel for the next run: %s", exc)
 
 
 def _run_tick(number: int, due: float, skipped: int, run: Callable[..., RunRecord]) -> Tick:
