@@ -22,10 +22,10 @@ import psutil
 import pytest
 from click.testing import CliRunner
 from conftest import TEST_PROFILE_TOML, StateBackend
+from kit_profiles import pass_preflight
 
 from komet_ftd_ops.cli.runs import schedule as schedule_command
 from komet_ftd_ops.ftd.models import FtdOrder
-from komet_ftd_ops.onboarding.handoff import PASS, Preflight, save_preflight
 from komet_ftd_ops.orders import OrderLedger
 from komet_ftd_ops.runs import index as runs
 from komet_ftd_ops.runs.fleet import FleetRun, run_command, schedule_all
@@ -34,7 +34,6 @@ from komet_ftd_ops.runs.runner import INTERRUPTED_REASON
 from komet_ftd_ops.sandbox import control
 from komet_ftd_ops.sandbox import profiles as twin_profiles
 from komet_ftd_ops.settings.home import Home
-from komet_ftd_ops.settings.profiles import load_profile
 from komet_ftd_ops.state.store import Store
 from komet_ftd_ops.sync import run_sync
 from komet_ftd_ops.testing.invariants import violations
@@ -98,18 +97,6 @@ def add_profiles(home: Path, names: list[str], deadline_s: int = 60) -> None:
     toml = TEST_PROFILE_TOML.replace("deadline_seconds = 60", f"deadline_seconds = {deadline_s}")
     for name in names:
         (home / "profiles" / f"{name}.toml").write_text(toml)
-
-
-def pass_preflight(home: Path, name: str) -> None:
-    prof = load_profile(name, Home.at(home))
-    save_preflight(
-        Preflight(
-            name, PASS, company_id=prof.komet_company_id, ftd_customer_id=prof.ftd_customer_id,
-            token_ref=prof.komet_token_ref, location_id=prof.komet_location_id,
-            komet_base_url=prof.komet_base_url,
-        ),
-        Home.at(home),
-    )  # fmt: skip
 
 
 def test_more_due_profiles_than_slots_all_run_in_turn_never_more_than_the_pool(

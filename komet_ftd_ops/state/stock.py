@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .store import Store, Tx
+
+if TYPE_CHECKING:
+    from sqlalchemy import RowMapping
 
 FULL = "*"  # the slice key of a read without filters
 
@@ -38,47 +41,36 @@ class LineRow:
     sold_at: str | None
 
 
+_COLUMNS = "slice_key, filters, seq, refreshed_at, lines, counts"
+
+
+def _slice_row(r: RowMapping) -> SliceRow:
+    return SliceRow(
+        key=str(r["slice_key"]),
+        filters=json.loads(r["filters"]),
+        seq=int(r["seq"]),
+        refreshed_at=str(r["refreshed_at"]),
+        lines=int(r["lines"]),
+        counts={str(k): int(v) for k, v in json.loads(r["counts"]).items()},
+    )
+
+
 def slices(store: Store, profile: str) -> list[SliceRow]:
     """Every stored read of the profile, oldest first (without the frames: planning needs none)."""
     rows = store.query(
-        "SELECT slice_key, filters, seq, refreshed_at, lines, counts FROM stock_slices "
-        "WHERE profile = :profile ORDER BY seq",
+        f"SELECT {_COLUMNS} FROM stock_slices WHERE profile = :profile ORDER BY seq",
         {"profile": profile},
     )
-    return [
-        SliceRow(
-            key=str(r["slice_key"]),
-            filters=json.loads(r["filters"]),
-            seq=int(r["seq"]),
-            refreshed_at=str(r["refreshed_at"]),
-            lines=int(r["lines"]),
-            counts={str(k): int(v) for k, v in json.loads(r["counts"]).items()},
-        )
-        for r in rows
-    ]
+    return [_slice_row(r) for r in rows]
 
 
 def frames(store: Store, profile: str) -> list[tuple[SliceRow, bytes]]:
     """Every stored read with its frame blob, oldest first."""
     rows = store.query(
-        "SELECT slice_key, filters, seq, refreshed_at, lines, counts, frame FROM stock_slices "
-        "WHERE profile = :profile ORDER BY seq",
+        f"SELECT {_COLUMNS}, frame FROM stock_slices WHERE profile = :profile ORDER BY seq",
         {"profile": profile},
     )
-    return [
-        (
-            SliceRow(
-                key=str(r["slice_key"]),
-                filters=json.loads(r["filters"]),
-                seq=int(r["seq"]),
-                refreshed_at=str(r["refreshed_at"]),
-                lines=int(r["lines"]),
-                counts={str(k): int(v) for k, v in json.loads(r["counts"]).items()},
-            ),
-            bytes(r["frame"]),
-        )
-        for r in rows
-    ]
+    return [(_slice_row(r), bytes(r["frame"])) for r in rows]
 
 
 def next_seq(tx: Tx, profile: str) -> int:
