@@ -617,3 +617,24 @@ def test_dump_shows_headers_invoices_and_their_lines(twin: KometTwin) -> None:
     assert sum(float(x["total"]) for x in invoice["lines"]) == pytest.approx(
         float(invoice["total"])
     )
+
+
+@pytest.mark.parametrize("value", SWITCHES["account_header"].values)
+def test_account_header(make: Any, value: str) -> None:
+    twin = make(account_header=value, messages="table")
+    token, company = twin.info["tokens"]["customer"], twin.info["company_id"]
+    path, params = "/api/ecommerce/inventory.list", {"customerId": twin.ftd}
+
+    def listed(account: str | None) -> httpx.Response:
+        headers = {"authenticationToken": token}
+        if account is not None:
+            headers["X-ACCOUNT"] = account
+        return twin.http.get(path, params=params, headers=headers)
+
+    assert ok(listed(company))["inventoryItems"]  # the kit's own company: always served
+    refused(listed(None), "Invalid authentication token.", 401)  # [doc]: X-ACCOUNT required
+    other = listed(company + "0")  # another company's id
+    if value == "checked":
+        refused(other, "Invalid authentication token.", 401)
+    else:  # the token alone decides: the same company's inventory
+        assert ok(other)["inventoryItems"] == ok(listed(company))["inventoryItems"]

@@ -93,6 +93,13 @@ SWITCHES: dict[str, Switch] = {
             "yes",
             "whether a Customer token may call web-order.checkout",
         ),
+        Switch(
+            "account_header",
+            ("checked", "ignored"),
+            "checked",
+            "whether a header token sent with another company's X-ACCOUNT is refused (401) "
+            "or the token alone decides the company",
+        ),
     )
 }
 

@@ -19,7 +19,7 @@ otherwise. The probe tells it, for the switches a safe call can show:
 
 Never observed (a safe call cannot show them): merge_invoices (needs two checkouts),
 quota_window (needs a day), late_writes (needs a lost write), customer_checkout (needs a
-checkout). They stay as the profile has them: the hardest reading unless a person wrote one.
+checkout), account_header (needs a call as another company). They stay as the profile has them: the hardest reading unless a person wrote one.
 
 Each switch is reported as observed (this run saw it), unknown (asked, but the answer could
 not tell, e.g. no recent invoices), or assumed (not asked); documented rules the probe checks
@@ -60,6 +60,7 @@ NOT_OBSERVABLE = {
     "quota_window": "needs a day of calls: not observable at once",
     "late_writes": "needs a write whose answer is lost: not provoked on a live account",
     "customer_checkout": "needs a checkout: the probe never checks out",
+    "account_header": "needs a call as another company: the probe speaks only as its own",
 }
 PAGE_SIZES = (5000, 500, 30)  # asked largest first; the switch's values
 TABLE_REFUSAL = re.compile(r"^[\w.\[\]/-]+ is (required|invalid)\.?$", re.IGNORECASE)

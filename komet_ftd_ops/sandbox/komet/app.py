@@ -178,12 +178,17 @@ def _token_text(request: web.Request, method: str, params: dict[str, Any] | None
     return value if isinstance(value, str) else ""
 
 
-def _token(request: web.Request, method: str, params: dict[str, Any], company_id: str) -> str:
-    """The token where Komet reads it for this method; anywhere else it does not count, and a
-    header token counts only with its own company's `X-ACCOUNT` (another company's: 401)."""
+def _token(
+    request: web.Request, method: str, params: dict[str, Any], company_id: str, account: str
+) -> str:
+    """The token where Komet reads it for this method; anywhere else it does not count. A
+    header token needs `X-ACCOUNT` [doc]; with another company's (an [assumed] case: switch
+    `account_header`) it counts only under `ignored`, where the token alone decides."""
     token = _token_text(request, method, params)
-    if header_family(method) and request.headers.get("X-ACCOUNT") != company_id:
-        return ""
+    if header_family(method):
+        sent = request.headers.get("X-ACCOUNT")
+        if not sent or (sent != company_id and account == "checked"):
+            return ""
     return token
 
 
@@ -191,13 +196,14 @@ def _authorise(
     db: Store, request: web.Request, method: str, params: dict[str, Any], company_id: str
 ) -> dict[str, Any]:
     """The caller's token record, after the quota and its method list let this call through."""
-    text = _token(request, method, params, company_id)
+    settings = komet_db.settings(db)
+    text = _token(request, method, params, company_id, settings["account_header"])
     token = komet_db.find_token(db, text) if text else None
     if token is None:
         raise Refusal("Invalid authentication token.", http=401)
     if not komet_db.spend_call(db, method):
         raise Refusal("API request limit exceeded.")
-    if not method_allowed(token, method, komet_db.settings(db)):
+    if not method_allowed(token, method, settings):
         raise Refusal("Method not allowed for this token.")
     channel = request.headers.get("X-SALES-CHANNEL")
     if header_family(method) and channel is not None and channel not in SALES_CHANNELS:
