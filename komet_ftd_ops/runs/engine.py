@@ -12,6 +12,7 @@ still writes the finished notebook once more, in nbformat's own form and validat
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 from typing import Any
 
 import orjson
@@ -28,8 +29,18 @@ class _ProgressManager(NotebookExecutionManager):  # type: ignore[misc]
             self.nb = kwargs["nb"]
         if self.output_path and not self.quiet:
             tmp = f"{self.output_path}.tmp"  # readers never see half a notebook
-            with open(tmp, "wb") as fh:
-                fh.write(orjson.dumps(self.nb, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(
+                        orjson.dumps(self.nb, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+                    )
+            except OSError:
+                # The disk filled (or went away): what got written is the run's partial
+                # record, which the runner sets aside as such (runs/filesystem.py); an older
+                # whole save left in its place would pass for the record, a .tmp for litter.
+                with suppress(OSError):
+                    os.replace(tmp, self.output_path)
+                raise
             os.replace(tmp, self.output_path)
         self.last_save_time = self.now()
 
