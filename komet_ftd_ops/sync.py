@@ -19,7 +19,7 @@ from .offers.holdback import with_holdback
 from .offers.quota import CycleBudget, QuotaPlan, cycle_budget, plan_quota, save_credit
 from .offers.stock import StockRefresh, refresh_stock, staleness_minutes
 from .offers.transform import OfferBuild, build_offers
-from .runs.headline import feed_part, orders_part
+from .runs.headline import calls_part, feed_part, orders_part, staleness_part
 from .settings.home import Home
 from .settings.profiles import Profile, load_profile
 from .state.store import Store
@@ -131,7 +131,8 @@ class CycleReport:
             orders_part(c),
             inventory,
             feed_part(c),
-            f"Komet calls {self.komet_calls_cycle} this cycle, {self.komet_calls_today} today",
+            staleness_part(c),
+            calls_part(c),
         ]
         return " | ".join(p for p in parts if p)
 

@@ -54,6 +54,20 @@ def test_the_run_index_headline_is_the_same_from_counters_alone() -> None:
     assert headline({"offers": 3}) == ""  # a notebook that records no cycle says nothing
 
 
+def test_the_headline_says_how_old_the_listed_stock_is_and_the_share_used() -> None:
+    report = _report()
+    report.staleness = {"median": 4.4, "p95": 87.6, "max": 117.0}
+    counters = json.loads(json.dumps(report.counters()))
+    counters["quota_share_used_pct"] = 41.2  # what a cycle with a quota plan records
+
+    line = headline(counters)
+
+    assert "| offer age, min: median 4, p95 88, max 117 |" in line
+    assert line.endswith("Komet calls 9 this cycle, 310 today, 41% of the kit's share")
+    assert "offer age, min: median 4, p95 88, max 117" in report.headline()
+    assert "offer age" not in _report().headline()  # no offers read: no ages to give
+
+
 def test_a_dry_run_headline_says_what_would_be_sent() -> None:
     line = headline(_report(dry_run=True).counters())
 

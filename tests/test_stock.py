@@ -14,6 +14,7 @@ import pytest
 from conftest import StateBackend, Twin
 
 from komet_ftd_ops.connect import open_clients
+from komet_ftd_ops.http.formats import rfc3339
 from komet_ftd_ops.offers import stock
 from komet_ftd_ops.offers.quota import cycle_budget, kit_share
 from komet_ftd_ops.offers.transform import to_frame
@@ -291,3 +292,60 @@ def test_staleness_is_each_offers_first_line_age_and_leaves_out_what_the_view_la
     ages = stock.staleness_minutes(view, offers, now)
     assert ages.to_dict() == {7: 19.5, 9: 10.0, 10: 30.0}
     assert stock.staleness_minutes(view.iloc[:0], offers, now).empty
+
+
+def ftd_updated_at(profile: Profile, store: Store, home: Path) -> dict[str, str]:
+    """Each offer FTD lists now (GET /offers) with its updated_at."""
+    with open_clients(profile, store, Home.at(home)) as clients:
+        return {o["offer_id"]: o["updated_at"] for o in clients.ftd.list_offers()}
+
+
+def test_each_offer_goes_to_ftd_with_the_time_its_line_was_read(
+    twin: Twin, home: Path, store: Store
+) -> None:
+    profile = tight(home)
+    start = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    stamp = {n: rfc3339(start + timedelta(minutes=n)) for n in range(3)}
+    first = cycle(profile, store, home, start)
+    listed = ftd_updated_at(profile, store, home)
+    assert listed and set(listed.values()) == {stamp[0]}  # a full read: the read's time
+
+    view = first.stock.view
+    colour_of = dict(zip(view["offer_id"], view["color"], strict=False))
+    planned = stock.plan_slices(rows.slices(store, profile.name), 30, 1)
+    next_colour, last_colour = planned[0].filters["color"], planned[-1].filters["color"]
+    in_next = [o for o in listed if colour_of[o] == next_colour]
+    changed, same = in_next[0], in_next[1]
+    missed = next(o for o in listed if colour_of[o] == last_colour)
+    boxes = dict(zip(view["offer_id"], view["quantity"].astype(int), strict=False))
+    twin.control(
+        "komet", "POST", "stock",
+        json={"set": {changed.removeprefix("om:"): boxes[changed] + 3,
+                      missed.removeprefix("om:"): boxes[missed] + 3}},
+    )  # fmt: skip
+
+    # A delta: only the changed line of the slice read goes out, with this read's time; a line
+    # read again unchanged sends nothing (its listing keeps the older time), and a line of a
+    # slice not read yet is not sent.
+    second = cycle(profile, store, home, start + timedelta(minutes=1))
+    assert second.counters()["feed_kind"] == "delta"
+    assert f"color={next_colour}" in second.stock.slices_read
+    assert f"color={last_colour}" not in second.stock.slices_read
+    listed = ftd_updated_at(profile, store, home)
+    assert listed[changed] == stamp[1]
+    assert listed[same] == stamp[0] and listed[missed] == stamp[0]
+    assert second.feed is not None and second.feed.upserts == 1
+
+    # A heal feed publishes the merged view: each line with its own read's time.
+    healer = replace(profile, sync=replace(profile.sync, heal_every_minutes=2))
+    third = cycle(healer, store, home, start + timedelta(minutes=2))
+    assert third.counters()["feed_kind"] == "full"
+    read_at = {0: set(), 1: set(second.stock.slices_read), 2: set(third.stock.slices_read)}
+    listed = ftd_updated_at(profile, store, home)
+    for offer, at in listed.items():
+        key = stock.slice_key({"color": colour_of[offer]})
+        expected = max((n for n, keys in read_at.items() if key in keys), default=0)
+        assert at == stamp[expected], (offer, colour_of[offer])
+    assert stamp[0] in listed.values() and stamp[2] in listed.values()
+    if f"color={last_colour}" not in third.stock.slices_read:
+        assert listed[missed] == stamp[0]  # read 2 minutes ago, and sent as such

@@ -122,10 +122,12 @@ def text(values: Values | np.ndarray) -> pd.Series:
     """Text as Komet sent it (a number as its str()), stripped; '' when absent."""
     try:
         column = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
-        series = pd.Series(pd.array(column, dtype="string"))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         series = pd.Series(values, dtype=object).astype("string")
-    return series.fillna("").str.strip()
+        return series.fillna("").str.strip()
+    # in Arrow, as pandas' own fillna("").str.strip() does it, without two Series between
+    trimmed = pc.utf8_trim_whitespace(pc.fill_null(column.cast(pa.string()), ""))
+    return pd.Series(pd.array(trimmed, dtype="string"))
 
 
 def price_e4(price: pd.Series) -> pd.Series:
@@ -141,4 +143,10 @@ def price_e4(price: pd.Series) -> pd.Series:
     frac = pc.cast(pc.utf8_rpad(pc.struct_field(parts, "frac"), 4, "0"), pa.int64())
     value = pc.add(pc.multiply(whole, 10_000), frac)
     value = pc.if_else(pc.equal(pc.struct_field(parts, "sign"), "-"), pc.negate(value), value)
-    return pd.Series(pd.array(pc.take(value, encoded.indices), dtype="Int64"), index=price.index)
+    value = pc.take(value, encoded.indices)
+    # Int64 from its values and mask: pd.array(arrow ints, dtype="Int64") goes value by value
+    array = pd.arrays.IntegerArray(
+        pc.fill_null(value, 0).to_numpy(zero_copy_only=False, writable=True),
+        value.is_null().to_numpy(zero_copy_only=False, writable=True),
+    )
+    return pd.Series(array, index=price.index)

@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import DataError
+from ..http.formats import as_stamp, rfc3339
 from ..komet.models import InventoryOrigin
 from ..settings.profiles import SyncRules
 from . import columns
@@ -116,7 +118,7 @@ def _cents_text(cents: pd.Series) -> pd.Series:
 class OfferBuild:
     """What one inventory read turns into."""
 
-    offers: pd.DataFrame  # OFFER_FIELDS, one row per published offer, quantity > 0
+    offers: pd.DataFrame  # OFFER_FIELDS (+ updated_at: the line's read), quantity > 0
     rejected: pd.DataFrame  # offer_id, line_ids, sku, reason: bad rows
     excluded: pd.DataFrame  # offer_id, reason: rows kept out by the profile's rules
     lines_read: int
@@ -132,11 +134,26 @@ class OfferBuild:
         }
 
 
+def _boxes_of(offer_ids: pd.Series, boxes: Mapping[str, int]) -> np.ndarray:
+    """`boxes[offer_id]` per row as float64, 0 where absent: one Arrow hash lookup (`map` with
+    a dict hashed both sides through pandas)."""
+    if not boxes:
+        return np.zeros(len(offer_ids), dtype="float64")
+    keys = pa.array(list(boxes), pa.string())
+    values = np.append(np.asarray(list(boxes.values()), dtype="float64"), 0.0)
+    at = pc.index_in(pa.array(offer_ids.array, pa.string()), value_set=keys)
+    return values[pc.fill_null(at, -1).to_numpy(zero_copy_only=False)]
+
+
 def _first_reason(frame: pd.DataFrame, checks: list[tuple[str, pd.Series]]) -> pd.Series:
-    reason = pd.Series(pd.NA, index=frame.index, dtype="string")
-    for name, mask in checks:
-        reason = reason.mask(reason.isna() & mask.fillna(True).astype(bool), name)
-    return reason
+    """The first check each row fails (an unknown answer fails it), NA when none: numbers
+    per row, the text once at the end (a string Series per check cost a copy each)."""
+    first = np.zeros(len(frame), dtype="int8")  # 0: no reason yet, n: checks[n - 1]
+    for n, (_, mask) in enumerate(checks, start=1):
+        failed = mask.fillna(True).to_numpy(dtype=bool)
+        first[(first == 0) & failed] = n
+    names = pa.array([None, *(name for name, _ in checks)], pa.string())
+    return pd.Series(pd.array(names.take(first), dtype="string"), index=frame.index)
 
 
 def build_offers(
@@ -204,8 +221,7 @@ def build_offers(
             ("expired", (good["available_to"] != "") & (good["available_to"] < today_text)),
         ],
     )
-    # float64 also when nothing is read: mapping an empty text column keeps it text
-    shadow_boxes = good["offer_id"].map(shadow or {}).astype("float64").fillna(0)
+    shadow_boxes = pd.Series(_boxes_of(good["offer_id"], shadow or {}), index=good.index)
     quantity = (good["quantity"] - rules.safety_buffer_boxes - shadow_boxes).clip(lower=0)
     rule_reason = rule_reason.mask(
         rule_reason.isna() & (quantity < max(1, rules.min_boxes)), "below_min_boxes"
@@ -238,7 +254,10 @@ def build_offers(
             "available_from": good["available_from"],
             "available_to": good["available_to"],
         }
-    ).reset_index(drop=True)
+    )
+    if "refreshed_at" in good.columns:  # a stock view: each line's own read time (stock.py)
+        offers["updated_at"] = read_stamps(good["refreshed_at"])
+    offers = offers.reset_index(drop=True)
     return OfferBuild(
         offers=offers,
         rejected=rejected.reset_index(drop=True),
@@ -248,14 +267,36 @@ def build_offers(
     )
 
 
+def read_stamps(refreshed_at: pd.Series) -> pd.Series:
+    """Each line's read time (the store's ISO stamps) as FTD's RFC 3339 `updated_at`, to the
+    second like the feed's own stamp; None where it cannot be read. A view holds few distinct
+    read times (one per slice read, and the lines read since), so each is converted once."""
+    codes, distinct = pd.factorize(refreshed_at.to_numpy(dtype=object), sort=False)
+    stamps = np.empty(len(distinct) + 1, dtype=object)  # the last one: unknown (code -1)
+    for n, value in enumerate(distinct):
+        try:
+            stamp = as_stamp(value)
+        except ValueError:
+            stamp = None
+        stamps[n] = None if stamp is None else rfc3339(stamp)
+    return pd.Series(stamps[codes], index=refreshed_at.index, dtype=object)
+
+
 def offers_as_dicts(offers: pd.DataFrame, updated_at: str) -> list[dict[str, Any]]:
     """Offers as FTD wants them on the wire (plain Python types).
+
+    An offer built from a stock view carries its own `updated_at` (when its Komet line was last
+    read: the view's `refreshed_at`); the `updated_at` given here stands for the others.
 
     Built from whole columns (`tolist()` gives Python ints and strs in C), then zipped: a full
     feed is 100,000 of these; `DataFrame.to_dict` builds each value through pandas."""
     names = [*OFFER_FIELDS, "updated_at"]
     values = [offers[name].tolist() for name in OFFER_FIELDS]
-    values.append([updated_at] * len(offers))
+    if "updated_at" in offers.columns:
+        own = offers["updated_at"].tolist()
+        values.append([at if isinstance(at, str) else updated_at for at in own])
+    else:
+        values.append([updated_at] * len(offers))
     return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
 

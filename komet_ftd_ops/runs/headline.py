@@ -4,7 +4,8 @@ The same words in the run notebook's first output, the schedule's log line, `run
 and the runs page, so an operator learns them once:
 
     orders: 5 received, 4 invoiced, 4 acknowledged, 2 confirmed, 0 rejected, 1 parked | delta
-    feed: 12 published, 3 withdrawn, 0 rejected by FTD | Komet calls 9 this cycle, 310 today
+    feed: 12 published, 3 withdrawn, 0 rejected by FTD | offer age, min: median 4, p95 88, max
+    117 | Komet calls 9 this cycle, 310 today, 41% of the kit's share
 
 It works from the plain counters dict (not `CycleReport`), so the scheduler and the runs page,
 which only have the run index, need neither pandas nor the cycle's objects.
@@ -60,14 +61,38 @@ def feed_part(counters: Mapping[str, Any]) -> str:
     )
 
 
+def staleness_part(counters: Mapping[str, Any]) -> str:
+    """'offer age, min: median 4, p95 88, max 117': how old the Komet reads behind what FTD
+    lists are (with slices in rotation some are older than the cycle); '' without offers."""
+    ages = [counters.get(f"offer_staleness_{k}_min") for k in ("median", "p95", "max")]
+    if not all(isinstance(a, int | float) and not isinstance(a, bool) for a in ages):
+        return ""
+    median, p95, most = (round(float(a)) for a in ages)  # type: ignore[arg-type]
+    return f"offer age, min: median {median}, p95 {p95}, max {most}"
+
+
+def calls_part(counters: Mapping[str, Any]) -> str:
+    """'Komet calls 9 this cycle, 310 today, 41% of the kit's share' (the share: when known)."""
+    if "komet_calls_cycle" not in counters:
+        return ""
+    text = (
+        f"Komet calls {_n(counters, 'komet_calls_cycle')} this cycle, "
+        f"{_n(counters, 'komet_calls_today')} today"
+    )
+    used = counters.get("quota_share_used_pct")
+    if isinstance(used, int | float) and not isinstance(used, bool):
+        text += f", {used:.0f}% of the kit's share"
+    return text
+
+
 def headline(counters: Mapping[str, Any]) -> str:
     """The whole line; '' when the counters hold nothing a cycle writes (a notebook of its own)."""
-    parts = [orders_part(counters), feed_part(counters)]
-    if "komet_calls_cycle" in counters:
-        parts.append(
-            f"Komet calls {_n(counters, 'komet_calls_cycle')} this cycle, "
-            f"{_n(counters, 'komet_calls_today')} today"
-        )
+    parts = [
+        orders_part(counters),
+        feed_part(counters),
+        staleness_part(counters),
+        calls_part(counters),
+    ]
     text = " | ".join(p for p in parts if p)
     return f"DRY RUN | {text}" if text and counters.get("dry_run") is True else text
 
