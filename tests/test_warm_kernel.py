@@ -22,6 +22,7 @@ from conftest import REPO, TEST_PROFILE_TOML
 
 from komet_ftd_ops.runs import index as runs
 from komet_ftd_ops.runs.fleet import schedule_all
+from komet_ftd_ops.runs.kernel import _exited_within
 from komet_ftd_ops.runs.processes import profile_lock
 from komet_ftd_ops.runs.runner import exit_code_for_run
 from komet_ftd_ops.runs.scheduler import schedule
@@ -32,6 +33,11 @@ WARM = Path(__file__).parent / "fixtures" / "notebooks" / "warm.ipynb"
 
 def _seen(home: Path, record: runs.RunRecord) -> dict[str, object]:
     return dict(json.loads((home / f"kernel-{record.id}.json").read_text()))
+
+
+def _warm(home: Path, record: runs.RunRecord) -> bool:
+    """The run's papermill child (its kernel's parent) was a warm slot's (`--warm`)."""
+    return _seen(home, record)["warm"] is True
 
 
 def _kernels_under(pid: int) -> list[psutil.Process]:
@@ -104,8 +110,10 @@ def test_a_run_on_the_warm_kernel_lands_a_normal_notebook_and_an_ok_row(
     with Home.at(home).open_store() as store:
         second, first = runs.list_runs(store)
     cold, warm = _seen(home, first), _seen(home, second)
-    assert cold["preloaded"] is False  # the first tick runs at once, on a fresh kernel
-    assert warm["preloaded"] is True  # the kit was imported before the tick
+    assert not _warm(home, first)  # the first tick runs at once, on a fresh kernel
+    assert _warm(home, second)  # the second on the kernel started between the ticks
+    # both kernels imported the notebook's modules as they started, before its first cell
+    assert cold["preloaded"] is True and warm["preloaded"] is True
     # the second run's kernel was up before the second run's row existed: between the ticks
     assert sampler.rows_when_seen[int(str(warm["pid"]))] == 1
     assert warm["cwd"] == str(WARM.parent)  # the run's folder, as a cold kernel has
@@ -180,7 +188,7 @@ def test_a_run_on_a_warm_kernel_honours_the_deadline(home: Path, profile: str) -
     assert first.status == runs.OK
     assert second.status == runs.TIMED_OUT and exit_code_for_run(second) == 124
     assert second.reason is not None and "deadline of 20 s passed" in second.reason
-    assert _seen(home, second)["preloaded"] is True  # it ran on the warm kernel
+    assert _warm(home, second)  # it ran on the warm kernel
     assert 20 <= (second.duration_s or 0) < 40 and time.monotonic() - t0 < 120
     assert _kernels_under(os.getpid()) == []
 
@@ -203,7 +211,7 @@ def test_the_pool_keeps_at_most_one_warm_kernel_per_slot(
     assert sampler.most == jobs  # kernels of runs and warm kernels together: one per slot
     with Home.at(home).open_store() as store:
         records = runs.list_runs(store, limit=100)
-    warm = [r for r in records if _seen(home, r)["preloaded"]]
+    warm = [r for r in records if _warm(home, r)]
     assert warm, "no run started on a warm kernel"
     assert _kernels_under(os.getpid()) == []  # every warm kernel ended with the pool
 
@@ -224,3 +232,22 @@ def test_warm_display_pays_pandas_first_html_rendering_ahead() -> None:
                            capture_output=True, text=True, timeout=60)  # fmt: skip
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.split() == ["False", "True"]
+
+
+def test_the_end_of_a_run_sees_its_child_exit_at_once_and_bounds_the_wait() -> None:
+    """`NotebookChild.close` waits for the child (its kernel gone first: the lock goes only
+    then) through a pidfd: it returns as the child exits, reaped; a child that does not exit
+    is waited for no longer than the bound (close then kills it)."""
+    quick = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    t0 = time.monotonic()
+    assert _exited_within(quick, 30) is True
+    assert quick.returncode == 0 and time.monotonic() - t0 < 20  # at the exit, not the bound
+    assert _exited_within(quick, 30) is True  # already reaped: at once
+    stuck = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        t0 = time.monotonic()
+        assert _exited_within(stuck, 1.0) is False
+        assert time.monotonic() - t0 >= 1.0 and stuck.poll() is None
+    finally:
+        stuck.kill()
+        stuck.wait()

@@ -1,6 +1,6 @@
 """The runner's child process: one papermill run on a kernel it starts first.
 
-    python -m komet_ftd_ops.runs.child RESULT PARENT_PID CWD [--warm [--preload MOD,MOD...]]
+    python -m komet_ftd_ops.runs.child RESULT PARENT_PID CWD [--warm] [--preload MOD,MOD...]
 
 `runs.kernel.NotebookChild` is the other side. The child
 
@@ -11,8 +11,9 @@
    flock, rides along the first bytes (SCM_RIGHTS). A cold run's spec is there at once, and is
    read first, so the kernel inherits the lock at its start; a warm child (--warm, the
    scheduler's) reads it only after step 3, blocking until the tick hands the run over;
-3. starts the kernel in CWD, bound to itself the same way; with --preload it imports those
-   modules in the kernel (the run notebook's imports, paid between ticks);
+3. starts the kernel in CWD, bound to itself the same way; with --preload the kernel imports
+   those modules as it starts (the run notebook's imports: a cold run's kernel pays them while
+   this process loads papermill, a warm one between ticks);
 4. hands the lock, env and cwd to the kernel over a socket the kernel inherited at its start
    (`runs.handoff`): a warm kernel then holds the lock exactly as if it had inherited it, so the
    profile stays locked until the last process of the run is gone. Until then a warm kernel
@@ -44,12 +45,20 @@ sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 # papermill imports pyarrow.fs (pyarrow and numpy with it, a third of a second) to read notebooks
 # from HDFS, inside a try that accepts its absence; run notebooks are local files.
 sys.modules.setdefault("pyarrow.fs", None)  # type: ignore[arg-type]
+# The other optional checkers of jsonschema's formats, for the same reason as rfc3987_syntax (the
+# notebook schema checks no such format): webcolors, arrow (isoduration's) and the rest cost
+# about 0.07 s of CPU in every child. jsonschema imports each inside `suppress(ImportError)`.
+for _name in ("fqdn", "rfc3986_validator", "rfc3339_validator", "webcolors", "jsonpointer",
+              "uri_template", "isoduration"):  # fmt: skip
+    sys.modules.setdefault(_name, None)  # type: ignore[arg-type]
 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import socket  # noqa: E402
+import time  # noqa: E402
 from contextlib import suppress  # noqa: E402
+from queue import Empty  # noqa: E402
 from typing import Any  # noqa: E402
 
 READY = "ready"  # next to RESULT: a warm child's kernel is up and preloaded
@@ -57,18 +66,49 @@ STARTUP_TIMEOUT_S = 60  # papermill's default for a kernel to answer
 # IPython's history database is of no use to a run and costs a SQLite file per kernel (nbclient
 # passes the same argument when it starts a kernel itself).
 KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:"]
-# A preloaded notebook module whose `warm_display()` a warm kernel calls before the run.
+# A preloaded notebook module whose `warm_display()` the kernel calls before the run.
 WARM_DISPLAY_MODULE = "komet_ftd_ops.runs.cells"
+KERNEL_EXIT_POLL_S = 0.005
 
 
 def _kernel_manager(channel_fd: int, inherit: list[int]) -> Any:
     """jupyter_client's kernel manager, launching the kernel bound to this process: it gets the
-    handoff socket (and `inherit`: a cold run's lock) and dies when this process dies (jupyter_client starts kernels in a session
-    of their own, which a kill of our group would not reach)."""
+    handoff socket (and `inherit`: a cold run's lock) and dies when this process dies
+    (jupyter_client starts kernels in a session of their own, which a kill of our group would
+    not reach)."""
+    from jupyter_client.asynchronous import AsyncKernelClient
     from jupyter_client.manager import AsyncKernelManager
 
     from .handoff import CHANNEL_VARIABLE
     from .processes import die_with_parent_preexec
+
+    class RunKernelClient(AsyncKernelClient):  # type: ignore[misc]
+        async def wait_for_ready(self, timeout: float | None = None) -> None:
+            """jupyter_client's wait (a kernel_info reply, then a message on IOPub: it is
+            connected) without its last step, which reads IOPub until it has been quiet for
+            0.2 s: 0.2 s of wall in every wait, and a run waits twice (here as the kernel
+            starts, and in papermill). What that step drops are the status messages of the
+            kernel_info requests, which nobody reads: nbclient and `_run_quietly` take only
+            the messages whose parent is their own request."""
+            ends = time.monotonic() + (STARTUP_TIMEOUT_S if timeout is None else timeout)
+            while True:
+                self.kernel_info()
+                try:
+                    reply = await self.shell_channel.get_msg(timeout=1)
+                except Empty:
+                    reply = None
+                if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                    try:
+                        await self.iopub_channel.get_msg(timeout=0.2)
+                    except Empty:
+                        pass  # IOPub not connected yet: ask again
+                    else:
+                        self._handle_kernel_info_reply(reply)
+                        return
+                if not await self._async_is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.monotonic() > ends:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
 
     class BoundKernelManager(AsyncKernelManager):  # type: ignore[misc]
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
@@ -77,7 +117,13 @@ def _kernel_manager(channel_fd: int, inherit: list[int]) -> Any:
             kw["preexec_fn"] = die_with_parent_preexec(os.getpid())
             await super()._async_launch_kernel(kernel_cmd, **kw)
 
-    return BoundKernelManager(kernel_name="python3")
+        async def _async_wait(self, pollinterval: float = 0.1) -> None:
+            # jupyter_client checks every 100 ms whether a killed kernel is gone; the first
+            # check comes too early, so every run waited 0.1 s for a kernel already dead (and
+            # the runner, which keeps the lock until the kernel is gone, with it).
+            await super()._async_wait(pollinterval=KERNEL_EXIT_POLL_S)
+
+    return BoundKernelManager(kernel_name="python3", client_factory=RunKernelClient)
 
 
 def _errno(exc: BaseException) -> int | None:
@@ -101,26 +147,33 @@ async def _run_quietly(kc: Any, code: str) -> None:
         raise RuntimeError(f"{content.get('ename')}: {content.get('evalue')}")
 
 
+def preload_code(preload: list[str]) -> str:
+    """What the kernel runs as it starts: the notebook's imports (and the first display of a
+    table, when the notebook shows tables). A module that does not import is the notebook's
+    error to show, in its own cell; a warm-up is never a reason to fail the run."""
+    code = "".join(f"try:\n import {m}\nexcept Exception:\n pass\n" for m in preload)
+    if WARM_DISPLAY_MODULE in preload:
+        code += f"try:\n from {WARM_DISPLAY_MODULE} import warm_display\n warm_display()\n"
+        code += "except Exception:\n pass\n"
+    return code
+
+
 def _start_kernel(km: Any, cwd: str, preload: list[str]) -> Any:
-    """Launch the kernel; load papermill while it boots (two cores: side by side); wait until it
-    answers, with the preloaded modules imported. Returns the client that waited (the handover
-    uses it; papermill starts its own)."""
+    """Launch the kernel, which imports the preloaded modules as it starts (IPython's
+    exec_lines, outside the notebook: no history, no output kept), while this process loads
+    papermill (two cores: side by side); wait until it answers, the modules imported. Returns
+    the client that waited (the handover uses it; papermill starts its own)."""
     from jupyter_core.utils import run_sync
 
-    run_sync(km.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, cwd=cwd)
+    code = preload_code(preload)
+    extra = [*KERNEL_ARGUMENTS, f"--IPKernelApp.exec_lines={code}"] if code else KERNEL_ARGUMENTS
+    run_sync(km.start_kernel)(extra_arguments=extra, cwd=cwd)
     from .engine import prepare
 
     prepare()
     kc = km.client()
     kc.start_channels()
     run_sync(kc.wait_for_ready)(timeout=STARTUP_TIMEOUT_S)
-    # A module that does not import is the notebook's error to show, in its own cell.
-    code = "".join(f"try:\n import {m}\nexcept Exception:\n pass\n" for m in preload)
-    if WARM_DISPLAY_MODULE in preload:  # the notebook shows tables: pay the first display now
-        code += f"try:\n from {WARM_DISPLAY_MODULE} import warm_display\n warm_display()\n"
-        code += "except Exception:\n pass\n"  # a warm-up, never a reason to fail the run
-    if code:
-        run_sync(_run_quietly)(kc, code)
     return kc
 
 

@@ -1,8 +1,10 @@
 """The runner's side of its papermill child (`runs.child`): started, handed a run, waited for.
 
-    NotebookChild.start(home, source)        the child starts its kernel at once: a cold run
-    NotebookChild.start(..., preload=True)   ... and imports the notebook's modules in it: the
-                                             scheduler's warm kernel, started between ticks
+    NotebookChild.start(home, source)        the child starts its kernel at once, which
+                                             imports the notebook's modules as it starts
+                                             (while the child loads papermill): a cold run
+    NotebookChild.start(..., warm=True)      ... and waits for a run: the scheduler's warm
+                                             kernel, started between ticks
     child.run(spec, lock_fd, deadline_s)     hand the run over (the lock's descriptor rides
                                              along), wait; at the deadline kill the child's
                                              process tree, kernel included
@@ -35,6 +37,7 @@ from ..settings.home import HOME_VARIABLE, Home, environment
 from .processes import kill_process_tree
 
 CHILD_MODULE = "komet_ftd_ops.runs.child"
+CLOSE_WAIT_S = 10  # for a finished child to stop its kernel and exit, before it is killed
 # `import a.b` / `from a.b import c` at the start of a line of a code cell
 _IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))", re.MULTILINE)
 
@@ -78,7 +81,7 @@ class NotebookChild:
         self.used = False
 
     @classmethod
-    def start(cls, home: Home, source: Path, *, preload: bool = False) -> NotebookChild:
+    def start(cls, home: Home, source: Path, *, warm: bool = False) -> NotebookChild:
         cleanup = tempfile.TemporaryDirectory(prefix="komet-ftd-ops-run-")
         tmp = Path(cleanup.name)
         env = {
@@ -87,9 +90,9 @@ class NotebookChild:
             "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),  # connection files go with tmp
         }
         argv = [sys.executable, "-m", CHILD_MODULE, str(tmp / "result.json"), str(os.getpid()),
-                str(source.parent)]  # fmt: skip
-        if preload:
-            argv += ["--warm", "--preload", ",".join(notebook_imports(source))]
+                str(source.parent), "--preload", ",".join(notebook_imports(source))]  # fmt: skip
+        if warm:
+            argv.append("--warm")
         ours, theirs = socket.socketpair()
         try:
             with (tmp / "child.log").open("wb") as log_fh:
@@ -162,12 +165,35 @@ class NotebookChild:
         """End the child if it still runs (an unused warm kernel), remove its folder."""
         self.used = True
         self.sock.close()  # an unused child reads end of file and stops its kernel
-        if self.proc.poll() is None:
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                kill_process_tree(self.proc)
+        if not _exited_within(self.proc, CLOSE_WAIT_S):
+            kill_process_tree(self.proc)
         self._cleanup.cleanup()
+
+
+def _exited_within(proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    """Wait for `proc` to exit, at most `timeout_s`; True if it did (and is reaped).
+
+    The end of a run waits here for the child (its kernel gone before it: the lock is free only
+    then). `Popen.wait(timeout)` polls with sleeps of up to 50 ms; a pidfd (Linux 5.3) becomes
+    readable the moment the process exits."""
+    if proc.poll() is not None:  # reaped: its pid may be another process's by now
+        return True
+    try:
+        pidfd = os.pidfd_open(proc.pid)  # not reaped: the pid is still this process's
+    except OSError:  # an older kernel
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    try:
+        readable, _, _ = select.select([pidfd], [], [], timeout_s)
+    finally:
+        os.close(pidfd)
+    if not readable:
+        return False
+    proc.wait()  # exited: reaps at once
+    return True
 
 
 class WarmSlot:
@@ -183,7 +209,7 @@ class WarmSlot:
             self.child.close()
             self.child = None
         if self.child is None:
-            self.child = NotebookChild.start(self.home, self.source, preload=True)
+            self.child = NotebookChild.start(self.home, self.source, warm=True)
 
     def take(self, source: Path) -> NotebookChild | None:
         """The warm child, if it is alive and for this notebook; the slot is then empty."""
