@@ -2,7 +2,9 @@
 
 Per offer: the boxes Komet showed at the last read, when that read was (epoch seconds), the
 gap before it (seconds between the two reads before), and the other channels' sales rate
-(boxes an hour; NaN until a second read). `offers/holdback.py` decides what these mean.
+(boxes an hour; NaN until a second read). Per profile, two decayed sums that measure how lumpy
+other channels' sales are (`lots`: squared surprises and boxes). `offers/holdback.py` decides
+what these mean.
 
 Stored as one key-value row per profile (no table of its own): a cycle rewrites it whole, once.
 At 100,000 offers plain JSON lists cost a quarter of a second each way, so the columns are
@@ -30,6 +32,8 @@ class Seen:
     at: np.ndarray  # epoch seconds of the read (float64)
     gap: np.ndarray  # seconds between that read and the one before (float64; NaN: first)
     rate: np.ndarray  # other channels' boxes an hour (float64; NaN: not known yet)
+    # per profile: decayed sums of (drop - expected drop)^2 and of drops, in boxes (0, 0: none)
+    lots: tuple[float, float] = (0.0, 0.0)
 
     def __len__(self) -> int:
         return len(self.offer_ids)
@@ -49,11 +53,18 @@ def load(store: Store, profile: str) -> Seen | None:
     if any(len(c) != len(ids) for c in columns):
         return None
     quantity, at, gap, rate = columns
+    lots = data.get("lots", [0.0, 0.0])  # a memory written before lots were learnt: none yet
+    if not (isinstance(lots, list) and len(lots) == 2 and all(_finite(x) for x in lots)):
+        return None
     unknown = np.nan  # -1 on disk (see `save`)
     return Seen(
         ids, quantity.astype("int64"), at, np.where(gap < 0, unknown, gap),
-        np.where(rate < 0, unknown, rate),
+        np.where(rate < 0, unknown, rate), (float(lots[0]), float(lots[1])),
     )  # fmt: skip
+
+
+def _finite(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x < float("inf")
 
 
 def save(store: Store, profile: str, seen: Seen) -> None:
@@ -65,6 +76,7 @@ def save(store: Store, profile: str, seen: Seen) -> None:
         # JSON has no NaN: -1 stands for "unknown" on disk
         "gap": np.nan_to_num(np.asarray(seen.gap, dtype="float64"), nan=-1.0),
         "rate": np.nan_to_num(np.asarray(seen.rate, dtype="float64"), nan=-1.0),
+        "lots": [float(seen.lots[0]), float(seen.lots[1])],
     }
     text = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY).decode()
     store.put(profile, KEY, text)
