@@ -75,10 +75,12 @@ lint: venv
 	$(BIN)/mypy komet_ftd_ops
 
 # Two workers by default (this machine's cores); the simulation forks two more processes of its
-# own. TEST_WORKERS=0 runs everything in one process.
+# own. TEST_WORKERS=0 runs everything in one process. worksteal: a worker that runs out takes
+# tests queued on a busy one (with the default `load` the ten-minute simulation's worker keeps
+# a hundred tests queued behind it, run one by one after it while the other worker idles).
 TEST_WORKERS ?= 2
 test: venv lint browser postgres airflow
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 	$(AIRFLOW_BIN)/python -m pytest -q tests/airflow
 
 # Every benchmark runs even when one misses its target (each prints PASS/FAIL lines and exits 1

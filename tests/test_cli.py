@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO
 
 
@@ -24,6 +25,7 @@ def kfo(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[
     return result
 
 
+@pytest.mark.slow  # a long one: started early (conftest.py)
 def test_the_kit_from_the_command_line(home: Path) -> None:
     try:
         kfo(home, "sandbox", "up", "--lines", "120", "--seed", "11")

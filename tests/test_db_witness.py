@@ -43,6 +43,7 @@ def komet_orders(twin: Twin) -> list[dict[str, Any]]:
     return list(SandboxControl(twin.info).call("komet", "GET", "dump")["web_orders"])
 
 
+@pytest.mark.slow  # a long one: started early (conftest.py)
 def test_a_restored_older_database_is_refused_until_accepted(home: Path, twin: Twin) -> None:
     db = home / "state.sqlite3"
     first = kfo(home, "run", "sync", "--profile", "sandbox")

@@ -226,6 +226,7 @@ def _apply(state: dict[str, dict], plan) -> dict[str, dict]:  # noqa: ANN001
     return out
 
 
+@pytest.mark.slow  # a long one: started early (conftest.py)
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

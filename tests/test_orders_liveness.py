@@ -128,6 +128,7 @@ def run_sync_cli(home: Path) -> int:
     return done.returncode
 
 
+@pytest.mark.slow  # a long one: started early (conftest.py)
 def test_the_fault_mix_drains_without_stalls_through_run_sync(tmp_path: Path) -> None:
     """Issue 10, point 1's mix plus FTD acknowledgement errors, through the CLI, on the strict
     twin with every switch at its hardest (the twin's defaults). SQLite only: the same mix runs

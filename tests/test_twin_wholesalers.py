@@ -327,6 +327,7 @@ def test_profiles_one_and_three_sync_their_own_wholesaler(home: Path, three: dic
         ctl.close()
 
 
+@pytest.mark.slow  # a long one: started early (conftest.py)
 def test_the_cli_starts_wholesalers_and_steers_one(home: Path) -> None:
     env = {**os.environ, "KOMET_FTD_OPS_HOME": str(home)}
 

@@ -42,6 +42,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from ..ftd.models import FtdOrder
@@ -173,7 +174,14 @@ class Order:
 
 
 def _build(cls: type, row: Mapping[str, Any]) -> Any:
-    return cls(**{f.name: row[f.name] for f in fields(cls)})
+    return cls(**{name: row[name] for name in _names(cls)})
+
+
+@cache
+def _names(cls: type) -> tuple[str, ...]:
+    """A record class's field names (`fields()` walks the class each call; the ledger builds
+    thousands of records a cycle)."""
+    return tuple(f.name for f in fields(cls))
 
 
 def _check(names: Iterable[str], allowed: tuple[str, ...]) -> None:

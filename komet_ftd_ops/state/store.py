@@ -392,6 +392,10 @@ class Store:
             finally:
                 self._tx._sqlite.execute("PRAGMA synchronous=FULL")
             return
+        if self._depth and self._tx._sqlite is not None:
+            with self._sqlite_savepoint():
+                yield self._tx
+            return
         if self._depth:
             savepoint = self.connection.begin_nested()
             self._depth += 1
@@ -409,10 +413,10 @@ class Store:
         transaction = self.connection.begin()
         self._depth, self._owner = 1, threading.get_ident()
         try:
-            if self.backend == engines.SQLITE:
+            if self._tx._sqlite is not None:
                 # the write lock now, not at the first write: no deadlock between readers
                 # turning writers, and a busy file waits here (timeout) instead of failing
-                self.connection.exec_driver_sql("BEGIN IMMEDIATE")
+                self._sqlite_statement("BEGIN IMMEDIATE")
             elif not durable:
                 self.connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             if self._guard is not None:
@@ -426,6 +430,38 @@ class Store:
                 transaction.commit()
         finally:
             self._depth, self._owner = 0, None
+
+    @contextmanager
+    def _sqlite_savepoint(self) -> Iterator[None]:
+        """A nested `atomic()` on SQLite: SAVEPOINT ... RELEASE on the driver connection, as
+        SQLAlchemy's `begin_nested()` emits them, without its ~0.3 ms of bookkeeping per
+        savepoint (the order pipeline nests dozens a cycle). SQLAlchemy's own transaction stays
+        the outermost one, so a migration's Alembic run on `self.connection` sees it as before."""
+        name = f"kfo_sp{self._depth}"
+        self._sqlite_statement(f"SAVEPOINT {name}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            assert self._tx._sqlite is not None
+            if self._tx._sqlite.in_transaction:  # else SQLite rolled it all back already
+                self._sqlite_statement(f"ROLLBACK TO {name}")
+                self._sqlite_statement(f"RELEASE {name}")
+            raise
+        else:
+            self._sqlite_statement(f"RELEASE {name}")
+        finally:
+            self._depth -= 1
+
+    def _sqlite_statement(self, sql: str) -> None:
+        """A transaction-control statement on the SQLite driver, its error as SQLAlchemy's."""
+        assert self._tx._sqlite is not None
+        try:
+            self._tx._sqlite.execute(sql)
+        except sqlite3.Error as exc:
+            from sqlalchemy.exc import DBAPIError
+
+            raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
 
     def _rollback(self, transaction: Any) -> None:
         from sqlalchemy.exc import OperationalError

@@ -193,15 +193,20 @@ def _token(
 
 
 def _authorise(
-    db: Store, request: web.Request, method: str, params: dict[str, Any], company_id: str
+    db: Store,
+    request: web.Request,
+    method: str,
+    params: dict[str, Any],
+    company_id: str,
+    settings: dict[str, Any],
 ) -> dict[str, Any]:
-    """The caller's token record, after the quota and its method list let this call through."""
-    settings = komet_db.settings(db)
+    """The caller's token record, after the quota and its method list let this call through.
+    `settings`: the company's, read once for the whole call (each read is a query)."""
     text = _token(request, method, params, company_id, settings["account_header"])
     token = komet_db.find_token(db, text) if text else None
     if token is None:
         raise Refusal("Invalid authentication token.", http=401)
-    if not komet_db.spend_call(db, method):
+    if not komet_db.spend_call(db, method, settings):
         raise Refusal("API request limit exceeded.")
     if not method_allowed(token, method, settings):
         raise Refusal("Method not allowed for this token.")
@@ -273,7 +278,7 @@ def create_app(db: Store | Sequence[Store], board: faults.FaultBoard) -> web.App
                 settings = komet_db.settings(db)
                 style, messages = settings["json_style"], settings["messages"]
             company_id = komet_db.seed_info(db)["company_id"]
-            token = _authorise(db, request, name, params, company_id)
+            token = _authorise(db, request, name, params, company_id, settings)
             call = Call(db, name, params, token, company_id, settings)
             result = handler(call)
         except Refusal as refusal:

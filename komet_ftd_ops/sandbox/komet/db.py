@@ -338,10 +338,13 @@ def add_token(db: Store, kind: str, customer_id: int | None, methods: list[str] 
     return token
 
 
-def window_start(db: Store, now: float | None = None) -> float:
-    """When the current quota window began (epoch seconds), as the quota_window switch says."""
+def window_start(
+    db: Store, now: float | None = None, values: dict[str, Any] | None = None
+) -> float:
+    """When the current quota window began (epoch seconds), as the quota_window switch says.
+    `values`: the settings the caller read already for this request (else read here)."""
     now = time.time() if now is None else now
-    values = settings(db)
+    values = settings(db) if values is None else values
     window = values["quota_window"]
     if window == "rolling_24h":
         return now - 86_400
@@ -350,10 +353,12 @@ def window_start(db: Store, now: float | None = None) -> float:
     return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
-def spend_call(db: Store, method: str) -> bool:
-    """Count one request against the current quota window; False when the quota is spent."""
+def spend_call(db: Store, method: str, values: dict[str, Any] | None = None) -> bool:
+    """Count one request against the current quota window; False when the quota is spent.
+    `values`: the settings the caller read already for this request (else read here)."""
     now = time.time()
-    start, quota = window_start(db, now), settings(db)["quota"]
+    values = settings(db) if values is None else values
+    start, quota = window_start(db, now, values), values["quota"]
     with db.atomic() as conn:
         used = conn.execute("SELECT COUNT(*) FROM komet_call_log WHERE at >= ?", (start,))
         if used.fetchone()[0] >= quota:
