@@ -9,7 +9,9 @@ committed and the answer dropped, the quota message or a 429).
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -31,6 +33,11 @@ from komet_ftd_ops.testing.invariants import violations
 Match = Callable[[str, httpx.Request], bool]
 TIMEOUT = 1.0  # client timeout; a hang lasts longer
 HANG_MS = 2500
+# The kit's settle window here: longer than the twin's `late_write_delay` (2 s), so a hung write
+# the client gave up on has landed before the kit may send it again, as production's 60 s
+# outlasts Komet's. At 0 a loaded machine let the next cycle re-add a line whose hung add then
+# landed too: two lines in Komet for one FTD line.
+SETTLE_S = 4
 FTD_ROUTES = {"acknowledge": "orders.acknowledge", "status": "orders.status"}
 
 
@@ -92,7 +99,7 @@ class TwinWorld:
         self.profile = replace(
             base,
             timeout_seconds=TIMEOUT,
-            orders=replace(base.orders, unknown_settle_seconds=0, confirm_every_minutes=0),
+            orders=replace(base.orders, unknown_settle_seconds=SETTLE_S, confirm_every_minutes=0),
         )
         self.store = Home.at(home).open_store()
         self.aims: list[Aim] = []
@@ -129,13 +136,18 @@ class TwinWorld:
             clients.ftd.close()
 
     def settle(self, cycles: int = 6) -> None:
-        """Calm cycles until no order is on its way (acknowledged ones wait for the rep)."""
+        """Calm cycles until no order is on its way (acknowledged ones wait for the rep): at
+        least `cycles` of them, and past that a cycle every half second until a write lost in
+        the last ones is past its settle window and has been read back or sent again."""
         ledger = OrderLedger(self.store, self.profile.name)
-        for _ in range(cycles):
+        until = time.monotonic() + SETTLE_S + 5
+        for n in itertools.count(1):
             self.cycle()
             moving = [o for o in ledger.open_orders() if not o.held and o.state != "acknowledged"]
-            if not moving:
+            if not moving or (n >= cycles and time.monotonic() > until):
                 return
+            if n >= cycles:
+                time.sleep(0.5)
 
     def shop(self, orders: int, seed: int, oversell: float = 0.0) -> list[str]:
         return list(self.control.shop(orders, oversell=oversell, seed=seed)["orders"])
