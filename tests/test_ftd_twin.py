@@ -26,7 +26,13 @@ from komet_ftd_ops.sandbox import faults
 from komet_ftd_ops.sandbox.ftd import app as ftd_app
 from komet_ftd_ops.state.sqlite_file import SQLiteFile as Store
 
-TODAY = datetime.now(UTC).date()
+
+def today() -> date:
+    """The UTC day now, as the twin reads it: a module constant went stale when the suite ran
+    past midnight (the shop's late orders were for the new day)."""
+    return datetime.now(UTC).date()
+
+
 ORDER_KEYS = [
     "order_id", "order_number", "po_number", "status", "version", "created_at", "updated_at",
     "buyer", "ship_to", "requested_ship_date", "lines", "currency", "notes", "acknowledgement",
@@ -168,8 +174,8 @@ def offer(n: int, **overrides: Any) -> dict[str, Any]:
         "quantity_available": 7,
         "price_per_unit": "0.42",
         "currency": "USD",
-        "available_from": TODAY.isoformat(),
-        "available_to": (TODAY + timedelta(days=5)).isoformat(),
+        "available_from": today().isoformat(),
+        "available_to": (today() + timedelta(days=5)).isoformat(),
         "updated_at": _ts(),
         **overrides,
     }
@@ -460,7 +466,7 @@ def test_shop_buys_only_listed_stock_and_lowers_it(ftd: LocalFtd) -> None:
         assert order["ship_to"]["country"] == "US" and order["ship_to"]["state"]
         assert 1 <= len(order["lines"]) <= 3
         ship = date.fromisoformat(order["requested_ship_date"])
-        assert ship >= TODAY
+        assert ship >= today()
         for line in order["lines"]:
             assert list(line) == LINE_KEYS
             listed = before[line["offer_id"]]
@@ -868,10 +874,10 @@ def test_ship_date_is_optional_later_and_only_with_an_accepted_line(stocked: Loc
 def test_shop_buys_as_repeat_florists_late_and_outside_windows(ftd: LocalFtd) -> None:
     from komet_ftd_ops.sandbox import catalogue
 
-    short = offer(20, quantity_available=60, available_to=(TODAY + timedelta(days=2)).isoformat())
+    short = offer(20, quantity_available=60, available_to=(today() + timedelta(days=2)).isoformat())
     later = offer(21, quantity_available=60,
-                  available_from=(TODAY + timedelta(days=4)).isoformat(),
-                  available_to=(TODAY + timedelta(days=9)).isoformat())  # fmt: skip
+                  available_from=(today() + timedelta(days=4)).isoformat(),
+                  available_to=(today() + timedelta(days=9)).isoformat())  # fmt: skip
     ftd.full_feed([offer(n, quantity_available=60) for n in range(6)] + [short, later], 1)
     made = ftd.control(
         "POST", "shop", {"orders": 30, "seed": 3, "late": 0.2, "outside_window": 0.2}
@@ -884,9 +890,9 @@ def test_shop_buys_as_repeat_florists_late_and_outside_windows(ftd: LocalFtd) ->
     assert all(dump[i]["ship_to"]["postal_code"] for i in made["orders"])
     assert len(made["late_orders"]) >= 6
     for order_id in made["late_orders"]:
-        assert dump[order_id]["requested_ship_date"] == TODAY.isoformat()
+        assert dump[order_id]["requested_ship_date"] == today().isoformat()
     regular = [i for i in made["orders"] if i not in made["late_orders"]]
-    assert all(dump[i]["requested_ship_date"] >= (TODAY + timedelta(days=1)).isoformat()
+    assert all(dump[i]["requested_ship_date"] >= (today() + timedelta(days=1)).isoformat()
                for i in regular)  # fmt: skip
     assert made["outside_window_lines"]
     bodies = {o["offer_id"]: o for o in [offer(n) for n in range(6)] + [short, later]}
