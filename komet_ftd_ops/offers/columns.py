@@ -130,6 +130,20 @@ def text(values: Values | np.ndarray) -> pd.Series:
     return pd.Series(pd.array(trimmed, dtype="string"))
 
 
+def each_distinct(
+    values: pd.Series, convert: Callable[[pd.Series], Any], missing: Any, dtype: Any
+) -> np.ndarray:
+    """`convert` run once on a column's distinct values (an object Series of them, in order of
+    first appearance, NA left out), its answers spread back to every row; `missing` where a row
+    is NA. A stock view holds few distinct read times (one per slice read, and the lines read
+    since), so 100,000 date parses become a handful."""
+    codes, distinct = pd.factorize(values.to_numpy(dtype=object), sort=False)
+    answers = np.empty(len(distinct) + 1, dtype=dtype)  # the last: NA rows (code -1)
+    answers[:-1] = convert(pd.Series(distinct, dtype=object))
+    answers[-1] = missing
+    return answers[codes]
+
+
 def price_e4(price: pd.Series) -> pd.Series:
     """Decimal price text -> exact integer ten-thousandths (NA when missing or unparsable,
     and past 14 integer digits, where int64 arithmetic would no longer be exact). Parsed once

@@ -34,6 +34,7 @@ from ..komet.client import KometClient
 from ..settings.profiles import Profile
 from ..state import stock as rows
 from ..state.store import Store, iso
+from . import columns
 from .ids import OFFER_PREFIX, OfferId
 from .inventory import BOTH, read_inventory
 from .quota import CycleBudget
@@ -205,21 +206,23 @@ def staleness_minutes(view: pd.DataFrame, offer_ids: pd.Series, now: datetime) -
     """Minutes since each offer's line was read (offers not in the view are left out; a line
     the view lists twice has its first row's age).
 
-    A view holds few distinct read times (one per slice read, and the lines read since), so
-    each is parsed once and spread back by index: 100,000 date parses were most of the cost.
-    The offers are found in the view with one Arrow hash lookup (first occurrence)."""
+    Each distinct read time is parsed once (`columns.each_distinct`): 100,000 date parses were
+    most of the cost. The offers are found in the view with one Arrow hash lookup (first
+    occurrence)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    codes, distinct = pd.factorize(view["refreshed_at"].to_numpy(dtype=object), sort=False)
-    stamps = pd.to_datetime(pd.Series(distinct, dtype=object), utc=True, format="ISO8601")
-    per_read = ((pd.Timestamp(now) - stamps).dt.total_seconds() / 60.0).to_numpy()
+    def minutes_since(distinct: pd.Series) -> np.ndarray:
+        stamps = pd.to_datetime(distinct, utc=True, format="ISO8601")
+        return ((pd.Timestamp(now) - stamps).dt.total_seconds() / 60.0).to_numpy()
+
+    per_row = columns.each_distinct(view["refreshed_at"], minutes_since, np.nan, "float64")
     listed = pa.array(view["offer_id"].array, pa.string())  # .array: see offers/feed.py
     row = pc.index_in(pa.array(offer_ids.array, pa.string()), value_set=listed)
     row = pc.fill_null(row, -1).to_numpy(zero_copy_only=False)  # -1: not in the view
-    code = np.append(codes, -1)[row]  # -1: not in the view, or read at no known time
-    found = code >= 0
-    return pd.Series(per_read[code[found]], index=offer_ids.index[found], name=offer_ids.name)
+    age = np.append(per_row, np.nan)[row]  # NaN: not in the view, or read at no known time
+    found = ~np.isnan(age)
+    return pd.Series(age[found], index=offer_ids.index[found], name=offer_ids.name)
 
 
 # --- inventory.get for the lines that just sold ------------------------------------------------

@@ -269,17 +269,21 @@ def build_offers(
 
 def read_stamps(refreshed_at: pd.Series) -> pd.Series:
     """Each line's read time (the store's ISO stamps) as FTD's RFC 3339 `updated_at`, to the
-    second like the feed's own stamp; None where it cannot be read. A view holds few distinct
-    read times (one per slice read, and the lines read since), so each is converted once."""
-    codes, distinct = pd.factorize(refreshed_at.to_numpy(dtype=object), sort=False)
-    stamps = np.empty(len(distinct) + 1, dtype=object)  # the last one: unknown (code -1)
-    for n, value in enumerate(distinct):
-        try:
-            stamp = as_stamp(value)
-        except ValueError:
-            stamp = None
-        stamps[n] = None if stamp is None else rfc3339(stamp)
-    return pd.Series(stamps[codes], index=refreshed_at.index, dtype=object)
+    second like the feed's own stamp; None where it cannot be read. Each distinct read time is
+    converted once (`columns.each_distinct`)."""
+
+    def convert(distinct: pd.Series) -> list[str | None]:
+        out: list[str | None] = []
+        for value in distinct:
+            try:
+                stamp = as_stamp(value)
+            except ValueError:
+                stamp = None
+            out.append(None if stamp is None else rfc3339(stamp))
+        return out
+
+    stamps = columns.each_distinct(refreshed_at, convert, None, object)
+    return pd.Series(stamps, index=refreshed_at.index, dtype=object)
 
 
 def offers_as_dicts(offers: pd.DataFrame, updated_at: str) -> list[dict[str, Any]]:
