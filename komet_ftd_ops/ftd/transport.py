@@ -40,6 +40,7 @@ from ..errors import (
     ServiceUnavailable,
 )
 from ..http.retry import RetryPolicy, parse_retry_after
+from ..http.tls import verifying_context
 from ..settings.profiles import FTD_MAX_BODY_BYTES, Profile
 from ..settings.secrets import Secret
 
@@ -167,6 +168,7 @@ class FtdHttp:
             transport=transport,
             timeout=config.timeout,
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+            verify=verifying_context(),
         )
 
     def close(self) -> None:

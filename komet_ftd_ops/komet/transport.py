@@ -43,6 +43,7 @@ from ..errors import (
     TransportError,
 )
 from ..http.retry import RetryPolicy
+from ..http.tls import verifying_context
 from ..settings.profiles import Profile
 from ..settings.secrets import Secret
 from .errors import read_answer
@@ -229,6 +230,7 @@ class KometTransport:
             transport=transport,
             headers={"Accept": "application/json", "User-Agent": "komet-ftd-ops"},
             follow_redirects=False,
+            verify=verifying_context(),
         )
         _install_log_redaction()
 

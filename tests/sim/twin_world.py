@@ -38,6 +38,7 @@ HANG_MS = 2500
 # outlasts Komet's. At 0 a loaded machine let the next cycle re-add a line whose hung add then
 # landed too: two lines in Komet for one FTD line.
 SETTLE_S = 4
+PATIENCE_S = 30  # settle(): how long orders may stay on their way once the window is over
 FTD_ROUTES = {"acknowledge": "orders.acknowledge", "status": "orders.status"}
 
 
@@ -138,13 +139,24 @@ class TwinWorld:
     def settle(self, cycles: int = 6) -> None:
         """Calm cycles until no order is on its way (acknowledged ones wait for the rep): at
         least `cycles` of them, and past that a cycle every half second until a write lost in
-        the last ones is past its settle window and has been read back or sent again."""
+        the last ones is past its settle window and has been read back or sent again.
+
+        On a busy machine a cycle with a hung call takes seconds, so the window is counted
+        from the first cycle that started after it had passed, and the orders get `PATIENCE_S`
+        more before this gives up and leaves the caller's checks to say what is stuck (an
+        earlier fixed 9 s returned with a lost checkout still being read back)."""
         ledger = OrderLedger(self.store, self.profile.name)
-        until = time.monotonic() + SETTLE_S + 5
+        window_over = time.monotonic() + SETTLE_S
+        cycled_after_window = 0
         for n in itertools.count(1):
+            started = time.monotonic()
             self.cycle()
+            cycled_after_window += started > window_over
             moving = [o for o in ledger.open_orders() if not o.held and o.state != "acknowledged"]
-            if not moving or (n >= cycles and time.monotonic() > until):
+            if not moving:
+                return
+            gave_up = time.monotonic() > window_over + PATIENCE_S
+            if n >= cycles and cycled_after_window >= 2 and gave_up:
                 return
             if n >= cycles:
                 time.sleep(0.5)
