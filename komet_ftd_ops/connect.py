@@ -11,16 +11,23 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
-
-from .ftd import FtdClient, FtdConfig
-from .komet import KometClient, KometConfig
 from .settings.home import Home
 from .settings.profiles import Profile
 from .settings.secrets import resolve_secret
 from .state.calls import CallCounter
 from .state.store import Store
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .ftd import FtdClient
+    from .komet import KometClient
+
+# The clients (httpx, tenacity) are imported where they are built: the order modules import
+# `Clients` for its type, and the runner's process reads some of them (the runs page) without
+# ever calling Komet or FTD.
 
 
 @dataclass
@@ -41,6 +48,8 @@ def komet_client(
     token_ref: str | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> KometClient:
+    from .komet import KometClient, KometConfig
+
     token = resolve_secret(token_ref or profile.komet_token_ref, home)
     config = KometConfig.from_profile(profile, token)  # the same retry policy as FTD's
     counter = CallCounter(store, "komet") if store is not None else None
@@ -50,6 +59,8 @@ def komet_client(
 def ftd_client(
     profile: Profile, *, home: Home, transport: httpx.BaseTransport | None = None
 ) -> FtdClient:
+    from .ftd import FtdClient, FtdConfig
+
     token = resolve_secret(profile.ftd_token_ref, home)
     config = FtdConfig.from_profile(profile, token, timeout=profile.timeout_seconds)
     return FtdClient(config, transport=transport)

@@ -106,7 +106,7 @@ COMMANDS = {
 # What a command imports only when it runs, so that `--help` and `sandbox status` stay quick.
 HEAVY = (
     "pandas", "numpy", "papermill", "nbconvert", "nbformat", "matplotlib", "openpyxl", "sqlalchemy",
-    "alembic", "psycopg", "airflow",
+    "alembic", "psycopg", "airflow", "httpx", "tenacity",
 )  # fmt: skip
 PROBE = """
 import json, sys
@@ -171,4 +171,52 @@ def test_the_cli_and_the_runs_page_leave_the_pipeline_and_onboarding_unimported(
         "komet_ftd_ops.orders.ledger",
         "komet_ftd_ops.orders.pipeline",
         "komet_ftd_ops.onboarding.session",
+    ]
+
+
+# What the runner of `run sync` does after the notebook, in its own process: the runs page and
+# the modules of the health checks behind alerts. Neither calls Komet or FTD, so the clients
+# (httpx, tenacity) and the order pipeline stay unimported; the client packages' names still
+# resolve on first use, and a wrong name is an ImportError.
+AFTER_RUN_PROBE = """
+import json, sys
+from komet_ftd_ops.runs.html import write_index
+from komet_ftd_ops.settings.home import Home
+home = Home.at(sys.argv[1])
+with home.open_store() as store:
+    write_index(store, home)
+import komet_ftd_ops.runs.alerts, komet_ftd_ops.runs.health, komet_ftd_ops.reconcile.ledger_view
+left_out = [m for m in sys.argv[2:] if m in sys.modules]
+from komet_ftd_ops.komet import KometClient, KometConfig, KometTransport
+from komet_ftd_ops.ftd import FtdClient, FtdConfig, FtdOrder, OrdersBatch
+wrong = []
+for package in ("komet_ftd_ops.komet", "komet_ftd_ops.ftd"):
+    try:
+        exec(f"from {package} import no_such_name")
+    except ImportError:
+        wrong.append("ImportError")
+print(json.dumps({"loaded_early": left_out, "wrong_name": wrong, "resolved": [
+    c.__module__ for c in (KometClient, KometConfig, KometTransport, FtdClient, FtdConfig,
+                           FtdOrder, OrdersBatch)]}))
+"""
+CLIENTS = ("httpx", "tenacity", "komet_ftd_ops.komet.client", "komet_ftd_ops.ftd.client",
+           "komet_ftd_ops.connect", "komet_ftd_ops.orders.shipping", "pandas")  # fmt: skip
+
+
+def test_the_runs_page_and_health_modules_leave_the_clients_unimported(tmp_path: Path) -> None:
+    probe = subprocess.run([sys.executable, "-c", AFTER_RUN_PROBE, str(tmp_path), *CLIENTS],
+                           cwd=REPO, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    found = json.loads(probe.stdout)
+    assert found["loaded_early"] == []
+    assert (tmp_path / "runs" / "index.html").exists()  # the page was written
+    assert found["wrong_name"] == ["ImportError", "ImportError"]
+    assert found["resolved"] == [
+        "komet_ftd_ops.komet.client",
+        "komet_ftd_ops.komet.transport",
+        "komet_ftd_ops.komet.transport",
+        "komet_ftd_ops.ftd.client",
+        "komet_ftd_ops.ftd.transport",
+        "komet_ftd_ops.ftd.models",
+        "komet_ftd_ops.ftd.client",
     ]

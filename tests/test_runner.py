@@ -24,6 +24,7 @@ from komet_ftd_ops.cli import runs as cli_runs
 from komet_ftd_ops.errors import ConfigError
 from komet_ftd_ops.runs import index as runs
 from komet_ftd_ops.runs import runner
+from komet_ftd_ops.runs.ipykernel_launch import kernel_command
 from komet_ftd_ops.runs.runner import (
     LEAK_REASON,
     exit_code_for,
@@ -311,3 +312,41 @@ def test_the_child_is_a_module_that_never_imports_the_slow_grammar(tmp_path: Pat
     # only the attempt shows (the module is marked absent): never its grammar, built with lark
     slow = {m for m in imported if m == "lark" or m.startswith(f"{runner.SKIP_SLOW_IMPORT}.")}
     assert not slow
+
+
+def test_a_runs_kernel_is_ipykernel_without_its_debugger(home: Path, profile: str) -> None:
+    # The kernelspec's command with runs.ipykernel_launch for ipykernel_launcher: no debugpy
+    # (nothing attaches to a headless run), ipykernel's shell as ever (the folder on sys.path).
+    record = _run(home, "kernel")
+    assert record.status == runs.OK, record.reason
+    assert record.counters == {"debugger": False, "ipykernel": True, "cwd_on_path": True}
+
+
+def test_only_the_stock_ipykernel_command_is_swapped() -> None:
+    stock = ["/py", "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    assert kernel_command(stock) == [
+        "/py", "-m", "komet_ftd_ops.runs.ipykernel_launch", "-f", "{connection_file}"
+    ]  # fmt: skip
+    own = ["/opt/py", "-m", "my_kernel", "-f", "{connection_file}"]
+    assert kernel_command(own) == own
+    bare = ["/opt/kernel", "{connection_file}"]
+    assert kernel_command(bare) == bare
+
+
+# papermill imports requests and click for features a run never uses; the child puts stand-ins
+# in their place that import the real module on first use.
+STAND_IN_PROBE = """
+import json, sys
+import komet_ftd_ops.runs.child  # its first lines, as `python -m` runs them
+import papermill, papermill.iorw
+early = [m for m in ("requests", "urllib3", "click") if type(sys.modules.get(m)).__name__ == "module"]
+get = papermill.iorw.requests.get  # the first use imports the real module
+print(json.dumps({"early": early, "get": get.__module__, "now": type(sys.modules["requests"]).__name__}))
+"""
+
+
+def test_the_child_imports_requests_and_click_only_on_first_use() -> None:
+    probe = subprocess.run([sys.executable, "-c", STAND_IN_PROBE], capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert json.loads(probe.stdout) == {"early": [], "get": "requests.api", "now": "module"}

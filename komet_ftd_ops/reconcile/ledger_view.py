@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..ftd.models import CANCEL_REQUESTED, FtdOrder
 from ..http.formats import as_day, as_decimal, as_stamp
@@ -38,8 +38,14 @@ from ..http.formats import as_day, as_decimal, as_stamp
 from ..offers.ids import inventory_key as inventory_key
 from ..offers.ids import offer_key
 from ..orders import ledger as orders_ledger
-from ..orders.shipping import Shipping, decisions
 from ..state.store import Store
+
+if TYPE_CHECKING:
+    from ..orders.shipping import Shipping
+
+# orders.shipping (and with it the order pipeline and both clients) only where a view reads the
+# shipping decisions: the runner's runs page reads this module's state sets after every run,
+# and never calls Komet or FTD.
 
 # What the ledger's order states mean for reconciliation.
 ACKNOWLEDGED_STATES = frozenset(
@@ -217,6 +223,8 @@ def _view(
 
 
 def _views(ledger: orders_ledger.OrderLedger, found: list[orders_ledger.Order]) -> list[OrderView]:
+    from ..orders.shipping import decisions
+
     decided = decisions(ledger.store, ledger.profile, [o.order_id for o in found])
     return [_view(ledger, order, decided.get(order.order_id)) for order in found]
 
@@ -224,6 +232,8 @@ def _views(ledger: orders_ledger.OrderLedger, found: list[orders_ledger.Order]) 
 def orders_shipping(store: Store, profile: str, first: date, last: date) -> list[OrderView]:
     """Every ledger order of the profile that FTD asked to ship, or the kit ships, in
     [first, last] (an order moved to a later date on purpose is found by either)."""
+    from ..orders.shipping import decisions
+
     ledger = orders_ledger.OrderLedger(store, profile)
     found = ledger.orders(ship_between=(first, last))
     held = {o.order_id for o in found}

@@ -11,9 +11,10 @@
    flock, rides along the first bytes (SCM_RIGHTS). A cold run's spec is there at once, and is
    read first, so the kernel inherits the lock at its start; a warm child (--warm, the
    scheduler's) reads it only after step 3, blocking until the tick hands the run over;
-3. starts the kernel in CWD, bound to itself the same way; with --preload the kernel imports
-   those modules as it starts (the run notebook's imports: a cold run's kernel pays them while
-   this process loads papermill, a warm one between ticks);
+3. starts the kernel in CWD, bound to itself the same way (the kernelspec's command, ipykernel
+   without its debugger: `runs.ipykernel_launch`); with --preload the kernel imports those
+   modules as it starts (the run notebook's imports: a cold run's kernel pays them while this
+   process loads papermill, a warm one between ticks);
 4. hands the lock, env and cwd to the kernel over a socket the kernel inherited at its start
    (`runs.handoff`): a warm kernel then holds the lock exactly as if it had inherited it, so the
    profile stays locked until the last process of the run is gone. Until then a warm kernel
@@ -33,6 +34,7 @@ known): the home, a runtime folder, and the handoff socket's number.
 """
 
 import sys
+from types import ModuleType
 
 # Before any other import: jsonschema (pulled in by papermill and nbformat) imports
 # rfc3987_syntax only to check IRI formats, which notebooks never use, and building its grammar
@@ -51,6 +53,27 @@ sys.modules.setdefault("pyarrow.fs", None)  # type: ignore[arg-type]
 for _name in ("fqdn", "rfc3986_validator", "rfc3339_validator", "webcolors", "jsonpointer",
               "uri_template", "isoduration"):  # fmt: skip
     sys.modules.setdefault(_name, None)  # type: ignore[arg-type]
+
+
+class _ImportedOnFirstUse(ModuleType):
+    """A stand-in in sys.modules that imports the real module on its first attribute access
+    (then sys.modules holds the real one). papermill imports requests (with urllib3,
+    charset_normalizer, idna: about 0.25 s of CPU) for notebooks at http:// addresses, and click
+    for its own command line, at import time; a run reads and writes local files and never
+    touches either. (importlib's LazyLoader cannot do this: the next `import requests` reads
+    the module's __spec__, which loads it.)"""
+
+    def __getattr__(self, attr: str) -> object:
+        import importlib
+
+        name = self.__name__
+        if sys.modules.get(name) is self:
+            del sys.modules[name]
+        return getattr(importlib.import_module(name), attr)
+
+
+for _name in ("requests", "click"):
+    sys.modules.setdefault(_name, _ImportedOnFirstUse(_name))
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -77,9 +100,13 @@ def _kernel_manager(channel_fd: int, inherit: list[int]) -> Any:
     (jupyter_client starts kernels in a session of their own, which a kill of our group would
     not reach)."""
     from jupyter_client.asynchronous import AsyncKernelClient
+    from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_path
+    from traitlets import default
 
     from .handoff import CHANNEL_VARIABLE
+    from .ipykernel_launch import kernel_command
     from .processes import die_with_parent_preexec
 
     class RunKernelClient(AsyncKernelClient):  # type: ignore[misc]
@@ -112,6 +139,7 @@ def _kernel_manager(channel_fd: int, inherit: list[int]) -> Any:
 
     class BoundKernelManager(AsyncKernelManager):  # type: ignore[misc]
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            kernel_cmd = kernel_command(kernel_cmd)  # ipykernel without its debugger
             kw["pass_fds"] = (*kw.get("pass_fds", ()), channel_fd, *inherit)
             kw["env"] = {**(kw.get("env") or os.environ), CHANNEL_VARIABLE: str(channel_fd)}
             kw["preexec_fn"] = die_with_parent_preexec(os.getpid())
@@ -123,7 +151,17 @@ def _kernel_manager(channel_fd: int, inherit: list[int]) -> Any:
             # the runner, which keeps the lock until the kernel is gone, with it).
             await super()._async_wait(pollinterval=KERNEL_EXIT_POLL_S)
 
-    return BoundKernelManager(kernel_name="python3", client_factory=RunKernelClient)
+    class RunKernelSpecs(KernelSpecManager):  # type: ignore[misc]
+        @default("kernel_dirs")
+        def _kernel_dirs_default(self) -> list[str]:
+            # jupyter_client's folders, IPython's last, found as IPython.paths finds it:
+            # jupyter_client imports IPython (about 0.07 s of CPU) only to name that folder,
+            # and nothing else in this process needs IPython (the kernel has its own).
+            ipython = os.environ.get("IPYTHONDIR") or os.path.join("~", ".ipython")
+            return [*jupyter_path("kernels"), os.path.join(os.path.expanduser(ipython), "kernels")]
+
+    return BoundKernelManager(kernel_name="python3", client_factory=RunKernelClient,
+                              kernel_spec_manager=RunKernelSpecs())  # fmt: skip
 
 
 def _errno(exc: BaseException) -> int | None:
@@ -151,7 +189,10 @@ def preload_code(preload: list[str]) -> str:
     """What the kernel runs as it starts: the notebook's imports (and the first display of a
     table, when the notebook shows tables). A module that does not import is the notebook's
     error to show, in its own cell; a warm-up is never a reason to fail the run."""
-    code = "".join(f"try:\n import {m}\nexcept Exception:\n pass\n" for m in preload)
+    # httpx imports its command line (click, rich, pygments: about 0.04 s of CPU) inside a try
+    # that accepts its absence; a notebook's clients never use it.
+    code = "__import__('sys').modules.setdefault('httpx._main', None)\n" if preload else ""
+    code += "".join(f"try:\n import {m}\nexcept Exception:\n pass\n" for m in preload)
     if WARM_DISPLAY_MODULE in preload:
         code += f"try:\n from {WARM_DISPLAY_MODULE} import warm_display\n warm_display()\n"
         code += "except Exception:\n pass\n"

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
-import psutil  # a dependency of ipykernel
-
 from ..settings.home import Home
 from ..state.lease import Lease, hold_lease, home_url, store_url
 
 if TYPE_CHECKING:
+    import psutil
+
     from ..state.store import Store
 
 
@@ -125,6 +125,10 @@ def kill_process_tree(proc: subprocess.Popen[bytes]) -> None:
     alone would leave the kernel running. The child is stopped first so it cannot start
     anything new while its descendants are listed.
     """
+    # psutil (a dependency of ipykernel) only here: every process of a run imports this module,
+    # and only a kill needs it.
+    import psutil
+
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGSTOP)
     try:
@@ -148,6 +152,8 @@ def kill_process_tree(proc: subprocess.Popen[bytes]) -> None:
 
 def _wait_gone(processes: list[psutil.Process], timeout: float) -> None:
     # Not our children, so not ours to reap: dead means gone or a zombie.
+    import psutil
+
     deadline = time.monotonic() + timeout
     for process in processes:
         while time.monotonic() < deadline:

@@ -460,6 +460,7 @@ def _finish(
 AFTER_RUN_MODULES = (
     "mistune",  # the HTML copy's markdown
     "komet_ftd_ops.orders.ledger",
+    "komet_ftd_ops.orders.shipping",  # the health checks' open orders (alerts)
     "komet_ftd_ops.reconcile.categories",
     "komet_ftd_ops.reconcile.core",
     "komet_ftd_ops.reconcile.ledger_view",
