@@ -69,6 +69,7 @@ import pandas as pd
 import psutil
 
 from komet_ftd_ops.connect import Clients, open_clients
+from komet_ftd_ops.offers import holdback
 from komet_ftd_ops.offers.feed import FeedState, plan_feed, publish_feed
 from komet_ftd_ops.offers.inventory import read_inventory
 from komet_ftd_ops.offers.quota import kit_share, plan_quota
@@ -349,11 +350,30 @@ def outcome(
         if r["state"] == "rejected" and r["reason_code"] != OUT_OF_STOCK
     )
     added = [r for r in rows if r["state"] == "added"]
+    # lines neither added nor refused: by line state, order state, park reason, when the
+    # order came in (virtual time), its ship date and its last event
+    still = Counter(
+        f"{r['state']}/{r['order_state']}"
+        + (f" ({r['park_reason']})" if r["park_reason"] else "")
+        + f" in {str(r['received_at'])[:13]}h ship {r['ship_date']} last {r['event']}"
+        for r in store.query(
+            "SELECT l.state, o.state AS order_state, o.park_reason, o.received_at, o.ship_date, "
+            "(SELECT e.event || ': ' || COALESCE(e.detail, '') FROM order_events e "
+            " WHERE e.profile = o.profile AND e.order_id = o.order_id "
+            " ORDER BY e.id DESC LIMIT 1) AS event FROM order_lines l "
+            "JOIN orders o ON o.profile = l.profile AND o.order_id = l.order_id "
+            "WHERE l.profile = :profile AND l.state NOT IN ('added', 'rejected')",
+            {"profile": profile},
+        )
+    )
     causes: Counter[str] = Counter()
     stale_ages: list[float] = []
     examples: list[str] = []
     seen = memory.load(store, profile)
-    rates = dict(zip(seen.offer_ids, seen.rate, strict=True)) if seen is not None else {}
+    rates: dict[str, float] = {}
+    if seen is not None:
+        learnt = pd.DataFrame({"rate": seen.rate, "sold": seen.sold, "watched": seen.watched})
+        rates = dict(zip(seen.offer_ids, holdback.pace(learnt), strict=True))
     for r in refused:
         made = bought.get((str(r["order_id"]), str(r["line_id"])))
         if made is None:
@@ -372,7 +392,8 @@ def outcome(
                 f"{line.order_id}/{line.line_id} {line.offer_id}: bought {line.boxes}, Komet "
                 f"had {line.komet_boxes}"
                 + (
-                    f", other channels' pace learnt {pace:.1f} boxes/h (at the end)"
+                    f", other channels' pace learnt {pace:.2f} boxes/h (at the end: the "
+                    "higher of the last hours' rate and the day's record)"
                     if pace >= 0
                     else ""
                 )
@@ -384,6 +405,7 @@ def outcome(
         "boxes_sold": sum(int(r["qty_sent"] or r["boxes"]) for r in added),
         "boxes_refused": sum(int(r["boxes"]) for r in refused),
         "open": sum(r["state"] not in ("added", "rejected") for r in rows),
+        "open_states": dict(still),
         "refused_other": dict(other),
         "causes": dict(causes),
         "stale_ages": stale_ages,
@@ -482,7 +504,7 @@ SUMMED = ("lines", "refused", "added", "boxes_sold", "boxes_refused", "open", "c
 def summed(days: list[dict[str, Any]]) -> dict[str, Any]:
     """The days of one run added up (paired: the other run played the same seeds)."""
     total: dict[str, Any] = {k: sum(d[k] for d in days) for k in SUMMED}
-    for key in ("causes", "refused_other", "reads"):
+    for key in ("causes", "refused_other", "reads", "open_states"):
         total[key] = dict(sum((Counter(d[key]) for d in days), Counter()))
     total.update(
         kind=days[0]["kind"],
@@ -505,6 +527,8 @@ def _show(f: dict[str, Any]) -> None:
         f"    FTD order lines {f['lines']}: {f['refused']} refused for stock ({share:.1%}), "
         f"{f['added']} taken, {f['open']} still open"
     )
+    if f["open_states"]:
+        print(f"      still open, line/order state: {f['open_states']}")
     for cause, n in sorted(f["causes"].items()):
         print(f"      {n:4d} {cause}")
     if f["stale_ages"]:
