@@ -8,6 +8,7 @@ that leaves damage behind cannot hide it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -117,3 +118,30 @@ def test_without_web_order_id_two_orders_merge_and_the_check_fails(twin: Twin, h
     parked = OrderLedger(world.store, world.profile.name).parked_orders()
     assert any(o.park_reason == "komet_merged" for o in parked)
     world.close()
+
+
+def test_orders_waiting_for_the_sales_rep_leave_the_cycle_limit_to_new_ones(
+    world: TwinWorld,
+) -> None:
+    """`max_orders_per_cycle` counts orders with a step to take: a day of checked-out orders
+    the rep has not confirmed yet (and orders held for a person) never keep a new order from
+    Komet. With the old count, the limit's worth of unconfirmed orders stopped every new one."""
+    world.settle()
+    world.control.confirm()  # what earlier cases left for the rep
+    world.cycle()
+    base = world.profile
+    world.profile = replace(base, orders=replace(base.orders, max_orders_per_cycle=2))
+    try:
+        waiting = world.shop(3, seed=6101)
+        world.settle()
+        ledger = OrderLedger(world.store, world.profile.name)
+        assert {ledger.get(o).state for o in waiting} == {"acknowledged"}  # the rep is away
+        (new,) = world.shop(1, seed=6102)
+        world.cycle()
+        assert ledger.get(new).state == "acknowledged", ledger.get(new)
+        assert world.order(new)["status"] != "NEW"
+    finally:
+        world.profile = base
+    world.control.confirm()
+    world.cycle()
+    assert world.violations() == []

@@ -280,8 +280,13 @@ def process_orders(
     calls_before = clients.calls.today()
     cycle = Cycle(profile, ledger, clients, report, now, sleep=sleep)
     _intake(cycle)
-    work = ledger.open_orders()  # oldest first; none waits on another's outcome
-    limit = max(0, profile.orders.max_orders_per_cycle)
+    # Oldest first; none waits on another's outcome. The limit counts only orders with a step
+    # to take: checked-out orders waiting for the sales rep (followed by `follow_invoices`) and
+    # orders held for a person would otherwise fill it on a busy day, and no new order would
+    # ever reach Komet while the rep is away.
+    rules = profile.orders
+    work = [o for o in ledger.open_orders() if not o.held and choose(o, rules.delete_on_cancel)]
+    limit = max(0, rules.max_orders_per_cycle)
     if len(work) > limit:
         report.note(f"{len(work) - limit} open orders wait for the next cycle")
     work = work[:limit]
