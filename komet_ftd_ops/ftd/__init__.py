@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_names
 
 if TYPE_CHECKING:
     from .client import FeedResult, FtdClient, OrdersBatch
@@ -24,17 +25,13 @@ __all__ = [
 # `ftd.models` (through the order ledger), and Python runs this file for that too, so they
 # would pay for the client, httpx and tenacity (about 0.2 s of CPU) in every run.
 _WHERE = {
-    "FeedResult": ".client",
-    "FtdClient": ".client",
-    "OrdersBatch": ".client",
-    "FtdOrder": ".models",
-    "OrderLine": ".models",
-    "OrdersPage": ".models",
-    "FtdConfig": ".transport",
+    "FeedResult": "client",
+    "FtdClient": "client",
+    "OrdersBatch": "client",
+    "FtdOrder": "models",
+    "OrderLine": "models",
+    "OrdersPage": "models",
+    "FtdConfig": "transport",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name], __name__), name)
+__getattr__ = lazy_names(__name__, _WHERE)

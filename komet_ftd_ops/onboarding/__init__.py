@@ -12,8 +12,9 @@ scheduler asks before it starts a profile. All logic is here; widgets and notebo
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_names
 
 if TYPE_CHECKING:
     from .customers import candidates_from_api, candidates_from_export, choose_customer
@@ -73,11 +74,7 @@ _WHERE = {
     "check_token": "token_check",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+__getattr__ = lazy_names(__name__, _WHERE)
 
 
 __all__ = [

@@ -20,9 +20,10 @@ Komet's daily quota and the boxes they take lower the next feed (`OrdersReport.s
 
 from __future__ import annotations
 
-import importlib
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_names
 
 if TYPE_CHECKING:
     from ..state.store import Store
@@ -43,11 +44,7 @@ _WHERE = {
     "process_orders": "pipeline",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+__getattr__ = lazy_names(__name__, _WHERE)
 
 
 def release_order(store: Store, profile: str, order_id: str, note: str = "") -> None:
