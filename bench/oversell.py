@@ -337,9 +337,17 @@ def outcome(
 ) -> dict[str, Any]:
     """FTD order lines the kit took in, what Komet made of them (from the kit's ledger), and
     why each line refused for stock was refused (from what the bench saw at the purchase)."""
+    # every line once; for a line still open, its order's state, park reason, arrival (virtual
+    # time), ship date and last event too
     rows = store.query(
-        "SELECT order_id, line_id, state, reason_code, qty_sent, boxes FROM order_lines "
-        "WHERE profile = :profile",
+        "SELECT l.order_id, l.line_id, l.state, l.reason_code, l.qty_sent, l.boxes, "
+        "o.state AS order_state, o.park_reason, o.received_at, o.ship_date, "
+        "CASE WHEN l.state NOT IN ('added', 'rejected') THEN "
+        " (SELECT e.event || ': ' || COALESCE(e.detail, '') FROM order_events e "
+        "  WHERE e.profile = o.profile AND e.order_id = o.order_id ORDER BY e.id DESC LIMIT 1) "
+        "END AS event FROM order_lines l "
+        "JOIN orders o ON o.profile = l.profile AND o.order_id = l.order_id "
+        "WHERE l.profile = :profile",
         {"profile": profile},
     )
     refused = [r for r in rows if r["state"] == "rejected" and r["reason_code"] == OUT_OF_STOCK]
@@ -350,21 +358,13 @@ def outcome(
         if r["state"] == "rejected" and r["reason_code"] != OUT_OF_STOCK
     )
     added = [r for r in rows if r["state"] == "added"]
-    # lines neither added nor refused: by line state, order state, park reason, when the
-    # order came in (virtual time), its ship date and its last event
+    # lines neither added nor refused, by what holds them
     still = Counter(
         f"{r['state']}/{r['order_state']}"
         + (f" ({r['park_reason']})" if r["park_reason"] else "")
         + f" in {str(r['received_at'])[:13]}h ship {r['ship_date']} last {r['event']}"
-        for r in store.query(
-            "SELECT l.state, o.state AS order_state, o.park_reason, o.received_at, o.ship_date, "
-            "(SELECT e.event || ': ' || COALESCE(e.detail, '') FROM order_events e "
-            " WHERE e.profile = o.profile AND e.order_id = o.order_id "
-            " ORDER BY e.id DESC LIMIT 1) AS event FROM order_lines l "
-            "JOIN orders o ON o.profile = l.profile AND o.order_id = l.order_id "
-            "WHERE l.profile = :profile AND l.state NOT IN ('added', 'rejected')",
-            {"profile": profile},
-        )
+        for r in rows
+        if r["state"] not in ("added", "rejected")
     )
     causes: Counter[str] = Counter()
     stale_ages: list[float] = []

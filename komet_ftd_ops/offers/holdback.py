@@ -211,12 +211,12 @@ def learn(store: Store, profile: Profile, current: pd.DataFrame) -> pd.DataFrame
         # the longer record counts only hours with boxes to sell (a sold-out line's silence
         # says nothing of its pace); decaying both sums alike keeps their ratio, the pace
         stocked = fresh & (old["quantity"].to_numpy() > 0)
-        keep = 0.5 ** (np.where(stocked, hours, 0) / RECORD_HALF_LIFE_HOURS)
-        gain = np.where(stocked, 1.0, 0.0)
+        stocked_hours = np.where(stocked, hours, 0.0)
+        keep = 0.5 ** (stocked_hours / RECORD_HALF_LIFE_HOURS)
         learnt = {
             "rate": np.where(fresh, rate, before),
-            "sold": old["sold"].to_numpy() * keep + gain * np.clip(drop, 0, None),
-            "watched": old["watched"].to_numpy() * keep + gain * np.where(stocked, hours, 0),
+            "sold": old["sold"].to_numpy() * keep + np.where(stocked, np.clip(drop, 0, None), 0.0),
+            "watched": old["watched"].to_numpy() * keep + stocked_hours,
             "gap": np.where(fresh, dt, old["gap"].to_numpy()),
             # an offer not read again keeps its last read (a merged view may carry it unchanged)
             # (numpy arrays: numpy probing a Series for its protocols hashes the Series' index)

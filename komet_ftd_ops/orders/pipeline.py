@@ -29,7 +29,7 @@ from datetime import datetime
 
 from ..connect import Clients
 from ..errors import KometFtdOpsError, RateLimited
-from ..settings.profiles import Profile
+from ..settings.profiles import OrderRules, Profile
 from ..state.store import Store
 from . import intake
 from .cycle import (
@@ -141,6 +141,12 @@ def choose(order: Order, delete_on_cancel: bool = False) -> tuple[str, Step] | N
     return STEPS.get(order.state)
 
 
+def next_step(order: Order, rules: OrderRules) -> tuple[str, Step] | None:
+    """The step the pipeline takes for `order` now; None when it has none (final, waiting for
+    the sales rep, or held for a person)."""
+    return None if order.held else choose(order, rules.delete_on_cancel)
+
+
 def advance(cycle: Cycle, order_id: str) -> None:
     """Move one order as far as it goes this cycle; the one boundary where failures park it."""
     ledger = cycle.ledger
@@ -150,7 +156,7 @@ def advance(cycle: Cycle, order_id: str) -> None:
         if cycle.halted.is_set():
             return  # another worker's error stops the run: this order resumes next cycle
         order = ledger.get(order_id)
-        step = None if order.held else choose(order, cycle.rules.delete_on_cancel)
+        step = next_step(order, cycle.rules)
         if step is None:
             return
         service, run = step
@@ -284,9 +290,8 @@ def process_orders(
     # to take: checked-out orders waiting for the sales rep (followed by `follow_invoices`) and
     # orders held for a person would otherwise fill it on a busy day, and no new order would
     # ever reach Komet while the rep is away.
-    rules = profile.orders
-    work = [o for o in ledger.open_orders() if not o.held and choose(o, rules.delete_on_cancel)]
-    limit = max(0, rules.max_orders_per_cycle)
+    work = [o for o in ledger.open_orders() if next_step(o, profile.orders)]
+    limit = max(0, profile.orders.max_orders_per_cycle)
     if len(work) > limit:
         report.note(f"{len(work) - limit} open orders wait for the next cycle")
     work = work[:limit]
