@@ -27,7 +27,15 @@ from komet_ftd_ops.komet.models import normalise_record
 from komet_ftd_ops.offers import columns
 from komet_ftd_ops.offers.ids import SPACE_CLASS, OfferId
 from komet_ftd_ops.offers.inventory import line_keys
-from komet_ftd_ops.offers.transform import BAD_REASONS, build_offers, fingerprints, offers_as_dicts
+from komet_ftd_ops.offers.transform import (
+    BAD_REASONS,
+    build_offers,
+    fingerprints,
+    frame_of_pages,
+    offers_as_dicts,
+    text_page,
+    to_frame,
+)
 from komet_ftd_ops.settings.profiles import SyncRules
 from komet_ftd_ops.settings.secrets import Secret
 from komet_ftd_ops.state.store import Store
@@ -98,6 +106,43 @@ def test_komets_two_typing_styles_give_the_same_offers() -> None:
     )
     b = build_offers(strings, RULES, today=NOW)
     assert offers_as_dicts(a.offers, "t") == offers_as_dicts(b.offers, "t") and len(a.offers)
+
+
+def test_the_inventory_read_page_by_page_is_the_read_of_every_row() -> None:
+    """What the cycle reads (each page to Arrow as it arrives, `frame_of_pages`) is `to_frame`
+    of every row: all pages in Komet's string style, and with one page that mixes types (that
+    page kept as decoded, the whole read typed value by value), in page order."""
+    page = json.loads((FIXTURES / "mixed_page.json").read_text())["inventoryItems"]
+    texts = [
+        {k: v for k, v in item.items() if isinstance(v, str)}
+        for item in page
+        if all(isinstance(v, str | None) for v in item.values())
+    ]
+    assert len(texts) >= 6 and len(texts) < len(page)
+    for pages in ([texts[:3], texts[3:6], texts[6:]], [texts[:3], page, texts[3:]]):
+        pages = [p for p in pages if p]
+        size = max(map(len, pages))
+        total = sum(map(len, pages))
+
+        def handler(
+            request: httpx.Request, pages: list[Any] = pages, total: int = total
+        ) -> httpx.Response:
+            at = int(request.url.params["page"]) - 1
+            items = pages[at] if at < len(pages) else []
+            body = {"status": "1", "total": str(total), "inventoryItems": items}
+            return httpx.Response(200, content=json.dumps(body).encode())
+
+        config = KometConfig(
+            base_url="http://komet.test/api/", company_id="c1", token=Secret("t"), page_size=size
+        )
+        with KometClient(config, transport=httpx.MockTransport(handler)) as client:
+            paged = frame_of_pages(client.inventory_pages("f1", each_page=text_page))
+            rows = client.inventory_rows("f1")
+        assert [type(p).__name__ for p in map(text_page, pages)].count("list") == (page in pages)
+        served = [item for items in pages for item in items]
+        assert rows == served
+        pd.testing.assert_frame_equal(paged, to_frame(served))
+    pd.testing.assert_frame_equal(frame_of_pages([]), to_frame([]))
 
 
 JSON_SCALARS = st.one_of(

@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 DateLike = date | str
 Ids = str | int | Sequence[str | int]
 R = TypeVar("R", Invoice, WebOrder, ShipTo, Carrier)
+P = TypeVar("P")  # what a caller keeps of one inventory page (KometClient.inventory_pages)
+
 
 INVOICE_LIST_MAX_SPAN = timedelta(days=180)
 INVOICE_DETAILS_MAX_SPAN = timedelta(days=3)
@@ -245,32 +247,48 @@ class KometClient:
 
         `reserved`: the lines Komet reserves for this customer (`reservedInventory=true`)
         instead of the open market (lines reserved for nobody, Komet's default).
+        """
+        pages = self.inventory_pages(customer_id, reserved, each_page=lambda page: page, **filters)
+        return [item for page in pages for item in page]
+
+    def inventory_pages(
+        self,
+        customer_id: str,
+        reserved: bool = False,
+        *,
+        each_page: Callable[[list[dict[str, Any]]], P],
+        **filters: Any,
+    ) -> list[P]:
+        """`inventory_rows`, page by page: each page's items go through `each_page` as soon as
+        the page is read, in page order in the calling thread, so a caller that keeps a compact
+        form of each page (offers.transform.text_page) never holds 100,000 decoded items at
+        once.
 
         Page 1 tells the total; the other pages are read `config.read_concurrency` at a time,
-        which hides the round trips that dominate a large inventory. Items keep page order.
+        which hides the round trips that dominate a large inventory. Pages keep their order.
         """
         if reserved:
             filters = {**filters, "reserved_inventory": True}
         params = self._inventory_filters(filters)
         rows = self.config.rows_per_page
         if self.config.read_concurrency <= 1:
-            return [
-                item for page in self._pages_from(customer_id, 1, rows, params) for item in page
-            ]
+            return [each_page(page) for page in self._pages_from(customer_id, 1, rows, params)]
         items, total = self._inventory_page(customer_id, 1, rows, params)
         rows = _served_rows(rows, len(items), total)
         if total is None or len(items) < rows:
             pages = 1 if len(items) < rows else None
         else:
             pages = -(-total // rows)
+        first = [each_page(items)] if items else []
         if pages is None:  # no total to plan with: page on until a short page
             rest = self._pages_from(customer_id, 2, rows, params, seen=len(items))
-            return items + [item for page in rest for item in page]
+            return first + [each_page(page) for page in rest]
         with ThreadPoolExecutor(max_workers=self.config.read_concurrency) as pool:
-            rest = pool.map(
-                lambda p: self._inventory_page(customer_id, p, rows, params)[0], range(2, pages + 1)
+            read = pool.map(
+                lambda p: self._inventory_page(customer_id, p, rows, params)[0],
+                range(2, pages + 1),
             )
-            return items + [item for page in rest for item in page]
+            return first + [each_page(items) for items in read]
 
     def _pages_from(
         self, customer_id: str, page: int, rows: int, params: dict[str, Any], seen: int = 0

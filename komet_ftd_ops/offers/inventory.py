@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from ..komet.client import KometClient
 from ..settings.profiles import Profile
 from .ids import SPACE_CLASS, OfferId
-from .transform import to_frame
+from .transform import frame_of_pages, text_page
 
 OPEN_MARKET, RESERVED, BOTH = "open_market", "reserved", "both"
 
@@ -64,11 +64,16 @@ def read_inventory(komet: KometClient, profile: Profile, **filters: Any) -> pd.D
 def _read(komet: KometClient, profile: Profile, filters: dict[str, Any]) -> pd.DataFrame:
     customer = profile.ftd_customer_id
     source = profile.inventory.source
+
+    def frame(reserved: bool) -> pd.DataFrame:
+        pages = komet.inventory_pages(customer, reserved, each_page=text_page, **filters)
+        return frame_of_pages(pages)
+
     if source == OPEN_MARKET:
-        return to_frame(komet.inventory_rows(customer, **filters))
-    reserved = to_frame(komet.inventory_rows(customer, reserved=True, **filters))
+        return frame(reserved=False)
+    reserved = frame(reserved=True)
     if source == RESERVED:
         return reserved
-    market = to_frame(komet.inventory_rows(customer, **filters))
+    market = frame(reserved=False)
     market = market[~line_keys(market).isin(line_keys(reserved)).to_numpy(dtype=bool)]
     return pd.concat([reserved, market], ignore_index=True)

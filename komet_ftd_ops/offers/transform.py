@@ -80,17 +80,54 @@ def to_frame(items: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     Arrow strings give pandas C++ string kernels. Unknown fields are dropped here.
     """
     rows = items if isinstance(items, list) else list(items)
-    try:  # Komet's string style: every field text, taken out of the items in one C++ pass
-        table = pa.array(rows, type=_TEXT_ROW)
-        raw: dict[str, Any] = {name: table.field(field) for field, name in KOMET_COLUMNS.items()}
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers (or anything else) among them
-        for n, row in enumerate(rows):
-            if not isinstance(row, Mapping):
-                kind = type(row).__name__
-                raise DataError(
-                    f"Komet inventory.list: item #{n} is not a record ({kind})."
-                ) from None
-        raw = {name: [row.get(field) for row in rows] for field, name in KOMET_COLUMNS.items()}
+    page = text_page(rows)
+    if isinstance(page, pa.StructArray):
+        return _typed_frame(_fields(page))
+    for n, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise DataError(
+                f"Komet inventory.list: item #{n} is not a record ({type(row).__name__})."
+            )
+    return _typed_frame(
+        {name: [row.get(field) for row in rows] for field, name in KOMET_COLUMNS.items()}
+    )
+
+
+def text_page(items: list[Any]) -> pa.StructArray | list[Any]:
+    """One page of Komet items in Komet's string style (every field text) as one Arrow struct
+    array of the kit's fields, in one C++ pass; the items as they came when they are not (numbers,
+    or anything else, among them: `to_frame` types those value by value).
+
+    `KometClient.inventory_pages` runs it in the reader thread as each page arrives, so the
+    100,000 decoded dicts of a large inventory are never alive at once: building and freeing
+    them page by page reuses the same memory, where holding them all cost about 200 MB of
+    fresh pages (and their faults) every cycle."""
+    try:
+        return pa.array(items, type=_TEXT_ROW)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return items
+
+
+def frame_of_pages(pages: Sequence[pa.StructArray | list[Any]]) -> pd.DataFrame:
+    """`to_frame` of the items of `text_page`'s pages, in page order."""
+    if all(isinstance(page, pa.StructArray) for page in pages):
+        whole = pa.concat_arrays(list(pages)) if pages else pa.array([], type=_TEXT_ROW)
+        return _typed_frame(_fields(whole))
+    return to_frame(
+        [
+            item
+            for page in pages
+            for item in (page.to_pylist() if isinstance(page, pa.StructArray) else page)
+        ]
+    )
+
+
+def _fields(table: pa.StructArray) -> dict[str, Any]:
+    return {name: table.field(field) for field, name in KOMET_COLUMNS.items()}
+
+
+def _typed_frame(raw: Mapping[str, Any]) -> pd.DataFrame:
+    """The kit's typed frame from each Komet field's values (Arrow text, or as decoded)."""
     field_of = {name: field for field, name in KOMET_COLUMNS.items()}
     frame = pd.DataFrame(
         {
