@@ -4,6 +4,7 @@ restocks and untouched lines hold nothing back; the memory survives damage and c
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -167,13 +168,33 @@ def test_damaged_memory_is_relearnt_not_a_failed_cycle(
     # a memory from before lots were learnt keeps its rates, lots not known yet; lots that
     # are not two finite sums are damage like any other
     raw = orjson.loads(store.get(profile.name, memory.KEY))
+    now = memory.load(store, profile.name)
+    assert now is not None
+    n = len(now)
+    # a memory written before columns were kept as bytes (JSON lists, -1 for unknown) reads
+    # the same
+    lists = {
+        "quantity": now.quantity.tolist(),
+        "at": now.at.tolist(),
+        "gap": np.nan_to_num(now.gap, nan=-1.0).tolist(),
+        "rate": np.nan_to_num(now.rate, nan=-1.0).tolist(),
+        "sold": now.sold.tolist(),
+        "watched": now.watched.tolist(),
+    }
+    store.put(profile.name, memory.KEY, orjson.dumps(raw | lists).decode())
+    listed = memory.load(store, profile.name)
+    assert listed is not None and listed.offer_ids == now.offer_ids
+    for name in lists:
+        assert np.array_equal(getattr(listed, name), getattr(now, name), equal_nan=True), name
+    # a memory from before lots were learnt keeps its rates, lots not known yet; lots that
+    # are not two finite sums are damage like any other
     store.put(
         profile.name,
         memory.KEY,
         orjson.dumps({k: v for k, v in raw.items() if k != "lots"}).decode(),
     )
     old = memory.load(store, profile.name)
-    assert old is not None and old.lots == (0.0, 0.0) and len(old) == len(raw["quantity"])
+    assert old is not None and old.lots == (0.0, 0.0) and len(old) == n
     for bad in ([1.0], [-1.0, 2.0], "x", [True, 1.0]):
         store.put(profile.name, memory.KEY, orjson.dumps(raw | {"lots": bad}).decode())
         assert memory.load(store, profile.name) is None, bad
@@ -185,9 +206,11 @@ def test_damaged_memory_is_relearnt_not_a_failed_cycle(
         orjson.dumps({k: v for k, v in raw.items() if k not in ("sold", "watched")}).decode(),
     )
     old = memory.load(store, profile.name)
-    assert old is not None and len(old.sold) == len(old.watched) == len(raw["quantity"])
+    assert old is not None and len(old.sold) == len(old.watched) == n
     assert not old.sold.any() and not old.watched.any()
-    for bad in (raw["sold"][:-1], [-1.0] * len(raw["sold"]), "x", [None] * len(raw["sold"])):
+    negative = base64.b64encode(np.full(n, -1.0, dtype=memory.COLUMNS["sold"]).tobytes()).decode()
+    short = base64.b64encode(np.zeros(n - 1, dtype=memory.COLUMNS["sold"]).tobytes()).decode()
+    for bad in (short, raw["sold"][:-4], negative, "x", 7, [None] * n, lists["sold"][:-1]):
         store.put(profile.name, memory.KEY, orjson.dumps(raw | {"sold": bad}).decode())
         assert memory.load(store, profile.name) is None, bad
 
