@@ -4,15 +4,18 @@ A twin of 100,000 inventory lines (500-row pages) with 50 ms of latency on every
 runs IN THIS PROCESS, so `time.process_time()` around `run_cycle` is the kit's own CPU (the
 reader threads included), and the twin, another process, is measured apart with psutil.
 
-Prints, for the first (full) cycle and for a delta cycle after 1% of the lines changed: the
-kit's CPU, wall, the twin's CPU over the same span, Komet calls, bytes sent to FTD. Then the
+Prints, for the first (full) cycle and for each of `--deltas` delta cycles (each after another
+1% of the lines changed, the twin's daily quota reset between them): the kit's CPU, wall, the
+twin's CPU over the same span, Komet calls, bytes sent to FTD. The delta figure is the median
+of those cycles: on this VM one cycle's CPU moves by up to 0.5 s from run to run, the same
+work (the floor moves far less: it is single-threaded and touches no disk). Then the
 floor, measured in the same run on the same page bodies (fetched once with httpx, outside the
 timing): orjson-parse them, build the offer columns with numpy/pyarrow, fingerprint and diff
 against the previous fingerprints. And the ratio of the kit's delta cycle to that floor.
 
-Target (2-core machine): the kit's delta-cycle CPU at most 1.5 s. Exits 1 on a miss.
+Target (2-core machine): the kit's delta-cycle CPU (the median) at most 1.5 s. Exits 1 on a miss.
 
-    python bench/cycle.py [--lines 100000] [--latency-ms 50] [--change-pct 1]
+    python bench/cycle.py [--lines 100000] [--latency-ms 50] [--change-pct 1] [--deltas 3]
 """
 
 from __future__ import annotations
@@ -83,15 +86,26 @@ def set_latency(info: dict[str, Any], ms: int) -> None:
         httpx.post(f"{url}/_sandbox/faults", json={"kind": "latency", "ms": ms}).raise_for_status()
 
 
-def change_stock(info: dict[str, Any], lines: int, pct: float) -> int:
-    """Set `pct`% of the lines (evenly spread) to one box: each changes one offer."""
+def change_stock(info: dict[str, Any], lines: int, pct: float, shift: int = 0) -> int:
+    """Set `pct`% of the lines (evenly spread, from the `shift`th on) to one box: each changes
+    one offer (another `shift`, other lines)."""
     root = info["komet"]["root_url"]
     dump = httpx.get(f"{root}/_sandbox/info", timeout=60).json()
     first = int(dump.get("first_line_id", 428700))
     step = max(1, round(100 / pct))
-    changes = {str(first + i): 1 for i in range(0, lines, step)}
+    changes = {str(first + i): 1 for i in range(shift % step, lines, step)}
     httpx.post(f"{root}/_sandbox/stock", json={"set": changes}, timeout=120).raise_for_status()
     return len(changes)
+
+
+def control_post(info: dict[str, Any], what: str) -> None:
+    httpx.post(f"{info['komet']['root_url']}/_sandbox/{what}", timeout=60).raise_for_status()
+
+
+def median_span(spans: list[Span]) -> Span:
+    """The span whose kit CPU is the median (an odd count: one of them; even: the upper)."""
+    ordered = sorted(spans, key=lambda span: span.kit_cpu)
+    return ordered[len(ordered) // 2]
 
 
 def raw_pages(home: Home, profile: Any) -> list[bytes]:
@@ -191,7 +205,8 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--change-pct", type=float, default=1.0)
-    parser.add_argument("--profile", action="store_true", help="cProfile the delta cycle")
+    parser.add_argument("--deltas", type=int, default=3, help="delta cycles, the median counts")
+    parser.add_argument("--profile", action="store_true", help="cProfile the delta cycles")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kfo-cycle-") as tmp:
         home = make_home(Path(tmp))
@@ -202,11 +217,16 @@ def main() -> int:
             profile = load_profile("sandbox", home)
             first, first_span = cycle(home, twin)
             print(line("first cycle", first, first_span), flush=True)
-            changed = change_stock(info, args.lines, args.change_pct)
+            spans = []
+            for n in range(1, max(1, args.deltas) + 1):
+                changed = change_stock(info, args.lines, args.change_pct, shift=n)
+                control_post(info, "reset-quota")  # each delta cycle its own day's quota
+                delta, span = cycle(home, twin, args.profile)
+                spans.append(span)
+                print(line(f"delta {n}", delta, span) + f" [{changed} lines changed]", flush=True)
+            delta_span = median_span(spans)
+            print(line("delta median", delta, delta_span))
             after = raw_pages(home, profile)
-            delta, delta_span = cycle(home, twin, args.profile)
-            print(line("delta cycle", delta, delta_span) + f" [{changed} lines changed]")
-
             # The previous fingerprints: these pages' with one in a hundred altered (the diff
             # does the same work whichever differ; a second read of the twin would cost ~20 s).
             previous = floor_fingerprints(after)
@@ -226,8 +246,9 @@ def main() -> int:
     ok = delta_span.kit_cpu <= DELTA_CPU_TARGET_S
     print(
         f"{'PASS' if ok else 'FAIL'} delta-cycle kit CPU {delta_span.kit_cpu:.2f} s <= "
-        f"{DELTA_CPU_TARGET_S} s ({args.lines:,} lines, {args.latency_ms} ms latency; wall "
-        f"figures taken on a shared machine)"
+        f"{DELTA_CPU_TARGET_S} s (median of {len(spans)}: "
+        f"{', '.join(f'{span.kit_cpu:.2f}' for span in spans)}; {args.lines:,} lines, "
+        f"{args.latency_ms} ms latency; wall figures taken on a shared machine)"
     )
     return 0 if ok else 1
 
