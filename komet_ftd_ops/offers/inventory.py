@@ -41,8 +41,9 @@ def line_keys(frame: pd.DataFrame) -> pd.Series:
 
 @contextmanager
 def _no_cycle_collection() -> Iterator[None]:
-    """Pause Python's cycle collector while 100,000 decoded items are alive: they are dicts of
-    strs (no cycles to find), yet every 700 allocations it would walk them all again."""
+    """Pause Python's cycle collector while Komet's pages are decoded: 100,000 dicts of strs
+    (no cycles to find) are allocated, and every 700 allocations it would walk the young
+    objects, every so often all of them."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
