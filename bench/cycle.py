@@ -98,10 +98,6 @@ def change_stock(info: dict[str, Any], lines: int, pct: float, shift: int = 0) -
     return len(changes)
 
 
-def control_post(info: dict[str, Any], what: str) -> None:
-    httpx.post(f"{info['komet']['root_url']}/_sandbox/{what}", timeout=60).raise_for_status()
-
-
 def median_span(spans: list[Span]) -> Span:
     """The span whose kit CPU is the median (an odd count: one of them; even: the upper)."""
     ordered = sorted(spans, key=lambda span: span.kit_cpu)
@@ -217,10 +213,11 @@ def main() -> int:
             profile = load_profile("sandbox", home)
             first, first_span = cycle(home, twin)
             print(line("first cycle", first, first_span), flush=True)
+            sandbox = control.SandboxControl(info)
             spans = []
             for n in range(1, max(1, args.deltas) + 1):
                 changed = change_stock(info, args.lines, args.change_pct, shift=n)
-                control_post(info, "reset-quota")  # each delta cycle its own day's quota
+                sandbox.call("komet", "POST", "reset-quota")  # each delta its own day's quota
                 delta, span = cycle(home, twin, args.profile)
                 spans.append(span)
                 print(line(f"delta {n}", delta, span) + f" [{changed} lines changed]", flush=True)

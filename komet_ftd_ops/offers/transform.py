@@ -98,10 +98,9 @@ def text_page(items: list[Any]) -> pa.StructArray | list[Any]:
     array of the kit's fields, in one C++ pass; the items as they came when they are not (numbers,
     or anything else, among them: `to_frame` types those value by value).
 
-    `KometClient.inventory_pages` runs it in the reader thread as each page arrives, so the
-    100,000 decoded dicts of a large inventory are never alive at once: building and freeing
-    them page by page reuses the same memory, where holding them all cost about 200 MB of
-    fresh pages (and their faults) every cycle."""
+    `KometClient.inventory_pages` runs it as each page arrives, so the 100,000 decoded dicts
+    of a large inventory are never alive at once: building and freeing them page by page
+    reuses the same memory, where holding them all cost about 130 MB more at the peak."""
     try:
         return pa.array(items, type=_TEXT_ROW)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
