@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import httpx
 
@@ -56,12 +56,19 @@ from .models import (
 )
 from .transport import Hook, KometConfig, KometTransport
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from .columnar import TextColumns
+
 log = logging.getLogger(__name__)
 
 DateLike = date | str
 Ids = str | int | Sequence[str | int]
 R = TypeVar("R", Invoice, WebOrder, ShipTo, Carrier)
 P = TypeVar("P")  # what a caller keeps of one inventory page (KometClient.inventory_pages)
+# one inventory page's items: as decoded, or as one Arrow StructArray (komet.columnar)
+Page = Union[list[dict[str, Any]], "pa.StructArray"]
 
 
 INVOICE_LIST_MAX_SPAN = timedelta(days=180)
@@ -256,13 +263,18 @@ class KometClient:
         customer_id: str,
         reserved: bool = False,
         *,
-        each_page: Callable[[list[dict[str, Any]]], P],
+        each_page: Callable[[Page], P],
+        columns: pa.StructType | None = None,
         **filters: Any,
     ) -> list[P]:
         """`inventory_rows`, page by page: each page's items go through `each_page` as soon as
         the page is read, in page order in the calling thread, so a caller that keeps a compact
         form of each page (offers.transform.text_page) never holds 100,000 decoded items at
         once.
+
+        With `columns` (a struct of text fields), a page whose items are all text is handed
+        over as one Arrow `StructArray` of those fields, decoded in the reader thread
+        (`komet.columnar`); any other page as its decoded items.
 
         Page 1 tells the total; the other pages are read `config.read_concurrency` at a time,
         which hides the round trips that dominate a large inventory. Pages keep their order.
@@ -271,33 +283,45 @@ class KometClient:
             filters = {**filters, "reserved_inventory": True}
         params = self._inventory_filters(filters)
         rows = self.config.rows_per_page
+        decode: TextColumns | None = None
+        if columns is not None:
+            from .columnar import TextColumns  # pyarrow: only for a caller that wants columns
+
+            decode = TextColumns("inventoryItems", columns)
         if self.config.read_concurrency <= 1:
-            return [each_page(page) for page in self._pages_from(customer_id, 1, rows, params)]
-        items, total = self._inventory_page(customer_id, 1, rows, params)
+            in_order = self._pages_from(customer_id, 1, rows, params, decode=decode)
+            return [each_page(page) for page in in_order]
+        items, total = self._inventory_page(customer_id, 1, rows, params, decode)
         rows = _served_rows(rows, len(items), total)
         if total is None or len(items) < rows:
             pages = 1 if len(items) < rows else None
         else:
             pages = -(-total // rows)
-        first = [each_page(items)] if items else []
+        first = [each_page(items)] if len(items) else []
         if pages is None:  # no total to plan with: page on until a short page
-            rest = self._pages_from(customer_id, 2, rows, params, seen=len(items))
+            rest = self._pages_from(customer_id, 2, rows, params, seen=len(items), decode=decode)
             return first + [each_page(page) for page in rest]
         with ThreadPoolExecutor(max_workers=self.config.read_concurrency) as pool:
             read = pool.map(
-                lambda p: self._inventory_page(customer_id, p, rows, params)[0],
+                lambda p: self._inventory_page(customer_id, p, rows, params, decode)[0],
                 range(2, pages + 1),
             )
             return first + [each_page(items) for items in read]
 
     def _pages_from(
-        self, customer_id: str, page: int, rows: int, params: dict[str, Any], seen: int = 0
-    ) -> Iterator[list[dict[str, Any]]]:
+        self,
+        customer_id: str,
+        page: int,
+        rows: int,
+        params: dict[str, Any],
+        seen: int = 0,
+        decode: TextColumns | None = None,
+    ) -> Iterator[Page]:
         """Pages in order from `page` until a short page or the total is reached."""
         while True:
-            items, total = self._inventory_page(customer_id, page, rows, params)
+            items, total = self._inventory_page(customer_id, page, rows, params, decode)
             seen += len(items)
-            if items:
+            if len(items):
                 yield items
             if page == 1:
                 rows = _served_rows(rows, len(items), total)
@@ -306,19 +330,28 @@ class KometClient:
             page += 1
 
     def _inventory_page(
-        self, customer_id: str, page: int, rows: int, params: dict[str, Any]
-    ) -> tuple[list[dict[str, Any]], int | None]:
-        """One page's items as decoded (not normalised) and Komet's `total`."""
-        envelope = self._read(
+        self,
+        customer_id: str,
+        page: int,
+        rows: int,
+        params: dict[str, Any],
+        decode: TextColumns | None = None,
+    ) -> tuple[Page, int | None]:
+        """One page's items as decoded (not normalised), or as `decode` took them, and Komet's
+        `total`."""
+        envelope = self._transport._call(
             "ecommerce/inventory.list",
             {"customerId": customer_id, "page": page, "rows": rows, **params},
+            write=False,
+            decode=decode,
         )
-        items = _rows(envelope, "inventoryItems")
+        columns = None if decode is None else decode.columns_of(envelope)
+        items = _rows(envelope, "inventoryItems") if columns is None else columns
         try:
             total = as_int(envelope.get("total"))
         except ValueError:
             total = None
-        if page == 1 and not items and total:
+        if page == 1 and not len(items) and total:
             raise DataError(
                 f"Komet ecommerce/inventory.list: total is {total} but page 1 has no items."
             )

@@ -156,8 +156,12 @@ def read_answer(
     *,
     write: bool,
     scrub: Callable[[str], str] = _no_scrub,
+    decode: Callable[[bytes], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
-    """Komet's envelope for a usable answer (success, or an empty result); raise otherwise."""
+    """Komet's envelope for a usable answer (success, or an empty result); raise otherwise.
+
+    `decode` may take a success answer's body in a form of its own (`komet.columnar`); what it
+    gives None for is decoded by `json_envelope` and read by the rules below, as always."""
     code = response.status_code
     if code == 429:
         raise RateLimited(
@@ -165,6 +169,9 @@ def read_answer(
             retry_after=parse_retry_after(response.headers.get("retry-after")),
             method=method,
         )
+    envelope = decode(response.content) if decode is not None and code == 200 else None
+    if envelope is not None:
+        return envelope
     envelope = json_envelope(response.content)
     lost = OutcomeUnknown if write else ServiceUnavailable
     if code >= 500:

@@ -61,6 +61,7 @@ HEADER_FAMILY_PREFIXES = ("ecommerce/", "web-order")  # token in headers; all ot
 POST_READS = frozenset({"invoice.pdf.get"})  # [doc] reads sent as POST (token in the JSON body)
 
 Hook = Callable[[str], None]
+Decode = Callable[[bytes], dict[str, Any] | None]  # a success body in a form of its own
 
 
 def uses_token_headers(method: str) -> bool:
@@ -311,7 +312,9 @@ class KometTransport:
                     answer=answer,
                 ) from exc
 
-    def _attempt(self, method: str, request: httpx.Request, *, write: bool) -> dict[str, Any]:
+    def _attempt(
+        self, method: str, request: httpx.Request, *, write: bool, decode: Decode | None
+    ) -> dict[str, Any]:
         """Send the request once; Komet's envelope, or the kit's exception for what went wrong.
 
         An attempt is counted once it reached the wire (a failure to connect is not: Komet
@@ -324,10 +327,13 @@ class KometTransport:
             timeout = self.config.timeout
             raise _network_error(method, exc, write=write, timeout=timeout) from None
         self._count(method)
-        return read_answer(method, response, write=write, scrub=self._scrub)
+        return read_answer(method, response, write=write, scrub=self._scrub, decode=decode)
 
-    def _call(self, method: str, params: Mapping[str, Any], *, write: bool) -> dict[str, Any]:
-        """Send one Komet call: GET for reads, POST JSON for writes. Returns Komet's envelope.
+    def _call(
+        self, method: str, params: Mapping[str, Any], *, write: bool, decode: Decode | None = None
+    ) -> dict[str, Any]:
+        """Send one Komet call: GET for reads, POST JSON for writes. Returns Komet's envelope
+        (a success body `decode` takes in its own form: `read_answer`).
 
         Reads go through `config.retry`; writes are sent exactly once. The counts are saved
         after the call, whatever its outcome, and before its answer or error is handed back.
@@ -335,7 +341,7 @@ class KometTransport:
         request = self._request(method, params, write=write)  # may raise RequestTooLarge
 
         def attempt() -> dict[str, Any]:
-            return self._attempt(method, request, write=write)
+            return self._attempt(method, request, write=write, decode=decode)
 
         try:
             envelope = attempt() if write else self.config.retry.call(attempt, sleep=self._sleep)

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from ..komet.client import KometClient
 from ..settings.profiles import Profile
 from .ids import SPACE_CLASS, OfferId
-from .transform import frame_of_pages, text_page
+from .transform import TEXT_ROW, frame_of_pages, text_page
 
 OPEN_MARKET, RESERVED, BOTH = "open_market", "reserved", "both"
 
@@ -67,7 +67,9 @@ def _read(komet: KometClient, profile: Profile, filters: dict[str, Any]) -> pd.D
     source = profile.inventory.source
 
     def frame(reserved: bool) -> pd.DataFrame:
-        pages = komet.inventory_pages(customer, reserved, each_page=text_page, **filters)
+        pages = komet.inventory_pages(
+            customer, reserved, each_page=text_page, columns=TEXT_ROW, **filters
+        )
         return frame_of_pages(pages)
 
     if source == OPEN_MARKET:

@@ -67,7 +67,7 @@ BAD_REASONS = (
 )  # fmt: skip
 
 
-_TEXT_ROW = pa.struct([(field, pa.string()) for field in KOMET_COLUMNS])
+TEXT_ROW = pa.struct([(field, pa.string()) for field in KOMET_COLUMNS])
 
 
 def to_frame(items: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
@@ -93,16 +93,20 @@ def to_frame(items: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     )
 
 
-def text_page(items: list[Any]) -> pa.StructArray | list[Any]:
+def text_page(items: list[Any] | pa.StructArray) -> pa.StructArray | list[Any]:
     """One page of Komet items in Komet's string style (every field text) as one Arrow struct
-    array of the kit's fields, in one C++ pass; the items as they came when they are not (numbers,
-    or anything else, among them: `to_frame` types those value by value).
+    array of the kit's fields (`TEXT_ROW`), in one C++ pass; the items as they came when they
+    are not (numbers, or anything else, among them: `to_frame` types those value by value).
 
-    `KometClient.inventory_pages` runs it as each page arrives, so the 100,000 decoded dicts
-    of a large inventory are never alive at once: building and freeing them page by page
-    reuses the same memory, where holding them all cost about 130 MB more at the peak."""
+    `KometClient.inventory_pages(columns=TEXT_ROW)` runs it as each page arrives, so the
+    100,000 decoded dicts of a large inventory are never alive at once; a page it decoded
+    straight to columns (`komet.columnar`) is taken as it is."""
+    if isinstance(items, pa.StructArray):
+        if items.type != TEXT_ROW:
+            raise TypeError(f"a page of columns is {items.type}, not the kit's {TEXT_ROW}")
+        return items
     try:
-        return pa.array(items, type=_TEXT_ROW)
+        return pa.array(items, type=TEXT_ROW)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return items
 
@@ -110,7 +114,7 @@ def text_page(items: list[Any]) -> pa.StructArray | list[Any]:
 def frame_of_pages(pages: Sequence[pa.StructArray | list[Any]]) -> pd.DataFrame:
     """`to_frame` of the items of `text_page`'s pages, in page order."""
     if all(isinstance(page, pa.StructArray) for page in pages):
-        whole = pa.concat_arrays(list(pages)) if pages else pa.array([], type=_TEXT_ROW)
+        whole = pa.concat_arrays(list(pages)) if pages else pa.array([], type=TEXT_ROW)
         return _typed_frame(_fields(whole))
     return to_frame(
         [
