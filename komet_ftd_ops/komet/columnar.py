@@ -39,10 +39,11 @@ class TextColumns:
     def __call__(self, content: bytes) -> dict[str, Any] | None:
         if content.lstrip()[:1] != b"{":
             return None
-        # one block for the whole body (an object may not straddle two); no thread pool
+        # one block for the whole body (an object may not straddle two); no thread pool, and
+        # the streaming reader (read_json starts a thread for every body it reads)
         options = pj.ReadOptions(use_threads=False, block_size=max(len(content), 1 << 16) + 1)
         try:
-            table = pj.read_json(pa.BufferReader(content), options, self._parse)
+            table = pj.open_json(pa.BufferReader(content), options, self._parse).read_all()
             table.validate(full=True)  # the reader takes bytes that are not UTF-8 as text
         except pa.ArrowException:
             return None
