@@ -41,6 +41,7 @@ import httpx
 
 from ..errors import DataError, OutcomeUnknown
 from ..http.formats import as_decimal, as_int, komet_date, komet_timestamp, to_date
+from .errors import Decode
 from .models import (
     Carrier,
     CustomerCarriers,
@@ -207,8 +208,10 @@ class KometClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _read(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self._transport._call(method, params, write=False)
+    def _read(
+        self, method: str, params: dict[str, Any], decode: Decode | None = None
+    ) -> dict[str, Any]:
+        return self._transport._call(method, params, write=False, decode=decode)
 
     def read_envelope(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """One read as Komet answers it (normalised envelope), for `komet-ftd-ops probe`: it
@@ -339,11 +342,10 @@ class KometClient:
     ) -> tuple[Page, int | None]:
         """One page's items as decoded (not normalised), or as `decode` took them, and Komet's
         `total`."""
-        envelope = self._transport._call(
+        envelope = self._read(
             "ecommerce/inventory.list",
             {"customerId": customer_id, "page": page, "rows": rows, **params},
-            write=False,
-            decode=decode,
+            decode,
         )
         columns = None if decode is None else decode.columns_of(envelope)
         items = _rows(envelope, "inventoryItems") if columns is None else columns

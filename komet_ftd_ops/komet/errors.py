@@ -91,6 +91,9 @@ HTTP_STATUS_TABLE: dict[int, type[ApiError]] = {
     413: RequestTooLarge,
 }
 
+# A success body in a form of its own (komet.columnar), or None: decoded as any other answer.
+Decode = Callable[[bytes], dict[str, Any] | None]
+
 _COMPILED = tuple((re.compile(p, re.IGNORECASE), cls) for p, cls in MESSAGE_TABLE)
 
 
@@ -156,7 +159,7 @@ def read_answer(
     *,
     write: bool,
     scrub: Callable[[str], str] = _no_scrub,
-    decode: Callable[[bytes], dict[str, Any] | None] | None = None,
+    decode: Decode | None = None,
 ) -> dict[str, Any]:
     """Komet's envelope for a usable answer (success, or an empty result); raise otherwise.
 

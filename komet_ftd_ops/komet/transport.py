@@ -46,7 +46,7 @@ from ..http.retry import RetryPolicy
 from ..http.tls import verifying_context
 from ..settings.profiles import Profile
 from ..settings.secrets import Secret
-from .errors import read_answer
+from .errors import Decode, read_answer
 from .models import komet_timestamp
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,6 @@ HEADER_FAMILY_PREFIXES = ("ecommerce/", "web-order")  # token in headers; all ot
 POST_READS = frozenset({"invoice.pdf.get"})  # [doc] reads sent as POST (token in the JSON body)
 
 Hook = Callable[[str], None]
-Decode = Callable[[bytes], dict[str, Any] | None]  # a success body in a form of its own
 
 
 def uses_token_headers(method: str) -> bool:
