@@ -197,8 +197,9 @@ def test_the_state_database_is_the_variable_then_the_settings_file_then_the_home
         (f"mysql://kfo:{DB_PASSWORD}@db.example/kfo", "SQLite or on PostgreSQL"),
         (f"postgresql://kfo:{DB_PASSWORD}@db.example:notaport/kfo", "not a URL"),
         ("env:KFO_DB_MISSING", "KFO_DB_MISSING"),
+        ("sqlite:///s.sqlite3?timeout=1", "sets SQLite options"),
     ],
-    ids=["other-database", "bad-url", "unset-reference"],
+    ids=["other-database", "bad-url", "unset-reference", "sqlite-options"],
 )
 def test_a_bad_database_url_is_one_line_without_the_password(
     home: Path, monkeypatch: pytest.MonkeyPatch, value: str, said: str

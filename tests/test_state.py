@@ -75,7 +75,7 @@ def test_savepoints_nest_more_than_one_level(tmp_path: Path) -> None:
                     raise Boom
                 _put(second, "2b")
         assert _values(store) == ["1", "2", "2b"]
-        assert not store.in_transaction and not store.connection.in_transaction()
+        assert not store.in_transaction and not store.connection_in_transaction()
 
 
 def test_opening_a_second_store_keeps_the_first_ones_locks(tmp_path: Path) -> None:
@@ -293,6 +293,44 @@ def test_head_is_alembics_head_and_an_up_to_date_open_does_not_import_alembic(
     )
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_sqlite_store_runs_without_sqlalchemy_and_still_raises_its_errors(
+    tmp_path: Path,
+) -> None:
+    """Every cycle opens the store in the runner and in the kernel: on SQLite neither imports
+    SQLAlchemy (a quarter of a second each), yet a failed statement is SQLAlchemy's class."""
+    (tmp_path / "komet-ftd-ops.toml").write_text("")
+    Store(tmp_path / "state.sqlite3").close()  # migrated: Alembic (and SQLAlchemy) ran here
+    code = """
+import sys
+from komet_ftd_ops.settings.home import Home
+home = Home.at(sys.argv[1])
+store = home.open_store()
+store.put("s", "k", {"n": 1})
+with store.atomic() as tx:
+    with store.atomic() as inner:
+        inner.execute("UPDATE kv SET value = :v WHERE scope = 's'", {"v": "2"})
+    rows = tx.execute("SELECT value FROM kv WHERE scope = 's'").fetchall()
+print(store.get("s", "k"), [r["value"] for r in rows], store.connection_in_transaction())
+print(sorted({m.split(".")[0] for m in sys.modules} & {"sqlalchemy", "alembic"}))
+try:
+    with store.atomic() as tx:
+        tx.execute("INSERT INTO kv (scope, key, value, updated_at) VALUES ('s', 'k', '1', '')")
+except Exception as exc:
+    print(type(exc).__module__, type(exc).__name__, type(exc.orig).__name__)
+print(store.get("s", "k"))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "2 ['2'] False",
+        "[]",
+        "sqlalchemy.exc IntegrityError IntegrityError",
+        "2",
+    ]
 
 
 def test_db_upgrade_on_sqlite_says_what_it_did(home: Path) -> None:

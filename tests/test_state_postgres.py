@@ -118,7 +118,7 @@ def test_nested_blocks_are_savepoints_and_a_failed_outer_block_leaves_nothing(
         with store.atomic() as inner:
             put(inner, "5")
         raise Boom
-    assert keys(store) == ["1", "2", "2b"] and not store.connection.in_transaction()
+    assert keys(store) == ["1", "2", "2b"] and not store.connection_in_transaction()
 
 
 def test_a_failed_statement_rolls_back_its_savepoint_and_the_outer_goes_on(store: Store) -> None:
@@ -216,14 +216,15 @@ def test_the_same_tables_and_columns_on_both_backends(postgres_url: str, tmp_pat
     from sqlalchemy import inspect
 
     def shape(store: Store) -> dict[str, list[tuple[str, bool]]]:
-        seen = inspect(store.connection)
-        return {
-            t: sorted((c["name"], bool(c["nullable"])) for c in seen.get_columns(t))
-            for t in seen.get_table_names()
-        } | {
-            f"{t} indexes": sorted(str(i["name"]) for i in seen.get_indexes(t))
-            for t in seen.get_table_names()
-        }
+        with store.sqlalchemy_connection() as connection:
+            seen = inspect(connection)
+            return {
+                t: sorted((c["name"], bool(c["nullable"])) for c in seen.get_columns(t))
+                for t in seen.get_table_names()
+            } | {
+                f"{t} indexes": sorted(str(i["name"]) for i in seen.get_indexes(t))
+                for t in seen.get_table_names()
+            }
 
     with Store(postgres_url) as pg, Store(tmp_path / "state.sqlite3") as lite:
         assert shape(pg) == shape(lite)

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ConfigError
+from ..state.engine import reveal
 from ..settings.home import Home
 from ..settings.profiles import load_profile
 from ..settings.secrets import Secret, resolve_secret
@@ -46,7 +47,7 @@ def profile_secrets(profile: str, home: Home) -> list[str]:
         if len(password) >= MIN_SECRET_LEN:
             values.append(password)
     try:  # the state database URL (`database_url`) holds a password too
-        database = home.database_url().render_as_string(hide_password=False)
+        database = reveal(home.database_url())
     except ConfigError:
         database = ""
     password = _url_password(database)

@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import URL
-
+    from ..state.engine import Target
     from ..state.store import Store
 
 HOME_VARIABLE = "KOMET_FTD_OPS_HOME"
@@ -120,10 +119,11 @@ class Home:
         """The default state database: a SQLite file in the home (see `database_url`)."""
         return self.root / "state.sqlite3"
 
-    def database_url(self, env: Mapping[str, str] | None = None) -> URL:
-        """Where the state database is, as a SQLAlchemy URL (its str and repr hide the
-        password). A secret reference is resolved here; a relative SQLite path is the home's."""
-        from ..state.engine import parse_target, sqlite_path
+    def database_url(self, env: Mapping[str, str] | None = None) -> Target:
+        """Where the state database is: a SQLite file, or a PostgreSQL URL (SQLAlchemy's: its
+        str and repr hide the password). A secret reference is resolved here; a relative
+        SQLite path is the home's."""
+        from ..state.engine import SqliteFile, parse_target, sqlite_path
 
         env = environment() if env is None else env
         value = env.get(DATABASE_URL_VARIABLE) or self.settings().get("database_url")
@@ -136,11 +136,11 @@ class Home:
             from .secrets import resolve_secret
 
             value = resolve_secret(value, self, env).reveal()
-        url = parse_target(value)
-        path = sqlite_path(url)
+        target = parse_target(value)
+        path = sqlite_path(target)
         if path is not None and not path.is_absolute():
-            url = url.set(database=str(self.root / path))
-        return url
+            return SqliteFile(self.root / path)
+        return target
 
     def state_file(self, env: Mapping[str, str] | None = None) -> Path | None:
         """The state database's SQLite file (usually `state_db`); None on PostgreSQL."""

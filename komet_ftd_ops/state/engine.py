@@ -1,9 +1,16 @@
-"""Where the state database is, and the one SQLAlchemy engine per `Store` that reaches it.
+"""Where the state database is, and how the kit reaches it.
 
 A target is a filesystem path (a SQLite file, the embedded default), `sqlite:///<path>`, or a
 PostgreSQL URL (`postgresql+psycopg://user:password@host/db`; `postgresql://` and
-`postgres://` mean the same, with psycopg 3). The URL holds a password: `redact()` is the only
-way it is ever printed, and errors from the driver pass through `scrub()` first.
+`postgres://` mean the same, with psycopg 3). `parse_target` makes it a `Target`: a
+`SqliteFile`, or SQLAlchemy's `URL` for PostgreSQL. The URL holds a password: `redact()` is
+the only way it is ever printed, and errors from the driver pass through `scrub()` first.
+
+SQLite is reached with the standard library's sqlite3 alone (state.store): a cycle opens the
+store in two processes (the runner and the kernel) and SQLAlchemy's import is a quarter of a
+second in each. SQLAlchemy is imported for PostgreSQL (its one engine per `Store`, below), for
+a target given as URL text, for Alembic when a migration runs, and to raise a SQLite error as
+SQLAlchemy's exception class, as PostgreSQL's are.
 
 No pool and no pre-ping: a `Store` holds one connection for its life and never reconnects
 behind its owner's back, as the PostgreSQL run lease (a session advisory lock) lives on that
@@ -12,8 +19,9 @@ connection. TCP keepalives make a dead server or a cut network show within about
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..errors import ConfigError
 
@@ -21,12 +29,10 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.engine import URL
 
-# SQLAlchemy is imported where a store is opened, not with this module: the CLI imports the
-# store's module for its types, and `--help` must not pay for SQLAlchemy.
-
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
 PG_DRIVER = "postgresql+psycopg"
 SQLITE_BUSY_TIMEOUT_S = 30  # as before: a writer waits this long for another's transaction
+MEMORY = ":memory:"
 # libpq settings, unless the URL sets them: a dead peer is noticed in ~60 s, not hours.
 PG_CONNECT_DEFAULTS: dict[str, Any] = {
     "connect_timeout": 10,
@@ -39,21 +45,36 @@ PG_CONNECT_DEFAULTS: dict[str, Any] = {
 HOW = "a path, sqlite:///<path> or postgresql+psycopg://user:password@host:port/database"
 
 
-def parse_target(target: Path | str | URL) -> URL:
-    """The SQLAlchemy URL of a state database target. Bad input: one line, never the value
-    (it may hold a password)."""
-    from sqlalchemy.engine import URL, make_url
+@dataclass(frozen=True)
+class SqliteFile:
+    """A SQLite state database: its file, or `path` None for one in memory (tests)."""
+
+    path: Path | None
+
+    def __str__(self) -> str:
+        return MEMORY if self.path is None else str(self.path)
+
+
+Target: TypeAlias = "SqliteFile | URL"  # URL: PostgreSQL with psycopg 3
+
+
+def parse_target(target: Path | str | Target) -> Target:
+    """A state database target, checked. Bad input: one line, never the value (it may hold a
+    password). Only URL text imports SQLAlchemy (to read it): a path never does."""
+    if isinstance(target, SqliteFile):
+        return target
+    if isinstance(target, Path):
+        return SqliteFile(target)
+    if not isinstance(target, str):  # SQLAlchemy's URL
+        target = target.render_as_string(hide_password=False)
+    text = target.strip()
+    if text == MEMORY:
+        return SqliteFile(None)
+    if "://" not in text:
+        return SqliteFile(Path(text))
+    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    if isinstance(target, URL):
-        target = target.render_as_string(hide_password=False)
-    if isinstance(target, Path):
-        return URL.create("sqlite", database=str(target))
-    text = str(target).strip()
-    if text == ":memory:":
-        return URL.create("sqlite")
-    if "://" not in text:
-        return URL.create("sqlite", database=text)
     try:
         url = make_url(text)
     except (ArgumentError, ValueError):
@@ -62,57 +83,67 @@ def parse_target(target: Path | str | URL) -> URL:
     if backend in ("postgresql", "postgres"):
         return url.set(drivername=PG_DRIVER)
     if backend == SQLITE and url.get_driver_name() in ("pysqlite", ""):
-        return url.set(drivername="sqlite")
+        if url.query:
+            raise ConfigError(
+                "the state database URL sets SQLite options (?...), which the kit sets itself: "
+                "give sqlite:///<path> alone"
+            )
+        return SqliteFile(Path(url.database) if url.database not in (None, "", MEMORY) else None)
     raise ConfigError(
         f"the state database URL names {url.drivername!r}: the kit runs on SQLite or on "
         f"PostgreSQL with psycopg 3 ({HOW})"
     )
 
 
-def backend_of(url: URL) -> str:
-    return POSTGRESQL if url.get_backend_name() == POSTGRESQL else SQLITE
+def backend_of(target: Target) -> str:
+    return SQLITE if isinstance(target, SqliteFile) else POSTGRESQL
 
 
-def sqlite_path(url: URL) -> Path | None:
-    """The file of a SQLite URL; None for an in-memory database (or PostgreSQL)."""
-    if backend_of(url) != SQLITE or url.database in (None, "", ":memory:"):
-        return None
-    return Path(url.database)  # type: ignore[arg-type]
+def sqlite_path(target: Target) -> Path | None:
+    """The file of a SQLite target; None for an in-memory database (or PostgreSQL)."""
+    return target.path if isinstance(target, SqliteFile) else None
 
 
-def redact(url: URL) -> str:
-    """The URL as it may be printed: password as ***."""
-    return url.render_as_string(hide_password=True)
+def redact(target: Target) -> str:
+    """The target as it may be printed: a URL's password as ***."""
+    if isinstance(target, SqliteFile):
+        return str(target)
+    return target.render_as_string(hide_password=True)
 
 
-def scrub(message: str, url: URL) -> str:
+def reveal(target: Target) -> str:
+    """The target as text with its password (the secret scan looks for it); "" for SQLite."""
+    return "" if isinstance(target, SqliteFile) else target.render_as_string(hide_password=False)
+
+
+def scrub(message: str, target: Target) -> str:
     """A driver's message without the URL's password, should it ever quote it."""
-    password = url.password
+    password = None if isinstance(target, SqliteFile) else target.password
     if password:
         message = message.replace(str(password), "***")
     return message
 
 
 def create(url: URL) -> Engine:
-    """An engine without a pool: each `Store` opens exactly one connection and keeps it."""
-    from sqlalchemy import create_engine, event
+    """PostgreSQL's engine, without a pool: each `Store` opens exactly one connection and keeps
+    it."""
+    from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
-    if backend_of(url) == POSTGRESQL:
-        query = set(url.query)
-        defaults = {k: v for k, v in PG_CONNECT_DEFAULTS.items() if k not in query}
-        return create_engine(url, poolclass=NullPool, connect_args=defaults)
-    engine = create_engine(
-        url,
-        poolclass=NullPool,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+    query = set(url.query)
+    defaults = {k: v for k, v in PG_CONNECT_DEFAULTS.items() if k not in query}
+    return create_engine(url, poolclass=NullPool, connect_args=defaults)
+
+
+def connect_sqlite(path: Path | None) -> Any:
+    """The sqlite3 connection of a SQLite store, in autocommit mode (`isolation_level=None`):
+    the Store emits BEGIN IMMEDIATE, SAVEPOINT and COMMIT itself. PRAGMAs are set by the Store
+    after its integrity check. Shared by the order pipeline's threads under the Store's lock."""
+    import sqlite3
+
+    return sqlite3.connect(
+        MEMORY if path is None else path,
+        isolation_level=None,
+        check_same_thread=False,
+        timeout=SQLITE_BUSY_TIMEOUT_S,
     )
-    # The pysqlite recipe (SQLAlchemy docs, "Serializable isolation / Savepoints"): the driver's
-    # own transaction handling off, so the Store emits BEGIN IMMEDIATE itself and SAVEPOINTs
-    # work; PRAGMAs are set by the Store after its integrity check.
-    event.listen(engine, "connect", _sqlite_autocommit)
-    return engine
-
-
-def _sqlite_autocommit(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None

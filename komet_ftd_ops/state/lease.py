@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
     from ..settings.home import Home
+    from .engine import Target
     from .store import Store, Tx
 
 LEASE_VARIABLE = "KOMET_FTD_OPS_LEASE"  # "<key>:<backend pid>" in the run's processes
@@ -251,12 +252,15 @@ def guard_store(store: Store, env: Mapping[str, str]) -> bool:
 
 def home_url(home: Home) -> URL | None:
     """The URL of the home's state database when it is PostgreSQL; None on SQLite."""
-    from .engine import POSTGRESQL, backend_of
-
-    url = home.database_url()
-    return url if backend_of(url) == POSTGRESQL else None
+    return _postgres(home.database_url())
 
 
 def store_url(store: Store) -> URL | None:
     """The URL a lease for this store's database uses: None on SQLite (the OS flock)."""
-    return store.url if store.backend == "postgresql" else None
+    return _postgres(store.url)
+
+
+def _postgres(target: Target) -> URL | None:
+    from .engine import SqliteFile
+
+    return None if isinstance(target, SqliteFile) else target

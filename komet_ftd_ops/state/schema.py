@@ -90,9 +90,10 @@ def upgrade(store: Store, tx: Tx) -> list[str]:
 
     stamped = revision is None and _bring_legacy_to_baseline(store, tx, read)
     before = BASELINE if stamped else revision
-    if stamped:  # a legacy file is at the baseline's schema: stamp it, then go on from there
-        run_alembic(store.connection, "stamp", BASELINE)
-    run_alembic(store.connection, "upgrade", HEAD)
+    with store.sqlalchemy_connection() as connection:
+        if stamped:  # a legacy file is at the baseline's schema: stamp it, then go on from there
+            run_alembic(connection, "stamp", BASELINE)
+        run_alembic(connection, "upgrade", HEAD)
     start = 0 if before is None else REVISIONS.index(before) + 1
     return ([BASELINE] if stamped else []) + list(REVISIONS[start:])
 
@@ -115,7 +116,7 @@ def _bring_legacy_to_baseline(store: Store, tx: Tx, read: Read) -> bool:
         if name in done:
             continue
         for statement in legacy_statements(sql):  # as written then: no bound parameters
-            store.connection.exec_driver_sql(statement)
+            tx.execute(statement)
         tx.execute(
             f"INSERT INTO {LEGACY_TABLE} (name, applied_at) VALUES (:name, :at)",
             {"name": name, "at": iso()},

@@ -24,7 +24,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,9 +33,8 @@ from ..errors import ConnectionFailed
 from . import engine as engines
 from . import integrity, schema
 
-if TYPE_CHECKING:  # SQLAlchemy itself is imported when a store opens (see state.engine)
+if TYPE_CHECKING:  # SQLAlchemy is imported for PostgreSQL only (see state.engine)
     from sqlalchemy import Connection, CursorResult, Engine, RowMapping
-    from sqlalchemy.engine import URL
 
 
 _here = threading.local()  # transactions this thread has open, over every Store
@@ -90,6 +89,27 @@ def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
     return dict(zip([column[0] for column in cursor.description], row, strict=True))
 
 
+class _JoinedSqlite:
+    """A Store's sqlite3 connection as SQLAlchemy is handed it for Alembic (a migration): every
+    statement goes to it, inside the Store's open transaction, and commit, rollback and close
+    do nothing, so the Store's `atomic()` alone ends the transaction and the connection."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self._raw = raw
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+    def commit(self) -> None:
+        pass
+
+    def rollback(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class Tx(Protocol):
     """What `Store.atomic()` yields: statements run inside its transaction (or savepoint)."""
 
@@ -109,26 +129,23 @@ WriteGuard = Callable[[Tx], None]
 class _Tx:
     """The one `Tx` of a Store: the same object at every nesting depth.
 
-    On SQLite a statement goes straight to the sqlite3 connection under the Store's connection
-    (the same transaction: the Store's BEGIN IMMEDIATE and SAVEPOINTs are on it), since
-    SQLAlchemy's execution layer costs several times what SQLite spends on a ledger statement
-    and an order takes hundreds of them. The SQL is the same portable text on both backends;
-    sqlite3 reads `:name` placeholders natively. Its errors are raised as SQLAlchemy's
-    (`IntegrityError`, `OperationalError`...), as on PostgreSQL.
+    On SQLite a statement goes straight to the Store's sqlite3 connection (SQLAlchemy's
+    execution layer costs several times what SQLite spends on a ledger statement, and an order
+    takes hundreds of them); on PostgreSQL through SQLAlchemy's connection. The SQL is the same
+    portable text on both backends; sqlite3 reads `:name` placeholders natively. SQLite's
+    errors are raised as SQLAlchemy's (`IntegrityError`, `OperationalError`...), as
+    PostgreSQL's are.
     """
 
     def __init__(self, store: Store) -> None:
-        from sqlalchemy import text
-
-        self._text = text
         self._store = store
-        self._conn = store.connection
         self.backend = store.backend
-        self._sqlite: sqlite3.Connection | None = (
-            store.connection.connection.driver_connection  # type: ignore[assignment]
-            if store.backend == engines.SQLITE
-            else None
-        )
+        self._sqlite: sqlite3.Connection | None = store.sqlite
+        if self._sqlite is None:
+            from sqlalchemy import text
+
+            self._text = text
+            self._conn: Connection = store.pg
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Rows:
         if params is not None and not isinstance(params, Mapping):
@@ -174,10 +191,16 @@ class _Tx:
             else:
                 cursor.execute(sql, params)
         except sqlite3.Error as exc:
-            from sqlalchemy.exc import DBAPIError
-
-            raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
+            raise as_sqlalchemy_error(sql, params, exc) from exc
         return cursor
+
+
+def as_sqlalchemy_error(sql: str, params: Any, exc: sqlite3.Error) -> Exception:
+    """A sqlite3 error as SQLAlchemy's exception for it (`IntegrityError`...), as PostgreSQL's
+    errors are raised: one family of database errors for the kit on either backend."""
+    from sqlalchemy.exc import DBAPIError
+
+    return DBAPIError.instance(sql, params, exc, sqlite3.Error)
 
 
 def named(sql: str, params: Sequence[Any] | Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
@@ -218,15 +241,12 @@ class Store:
 
     def __init__(
         self,
-        target: Path | str | URL,
+        target: Path | str | engines.Target,
         *,
         runs_dir: Path | None = None,
         upgrade: bool | None = None,
         check_revision: bool = True,
     ) -> None:
-        from sqlalchemy import event
-        from sqlalchemy.exc import DBAPIError
-
         self.url = engines.parse_target(target)
         self.backend = engines.backend_of(self.url)
         self.path = engines.sqlite_path(self.url)
@@ -242,35 +262,87 @@ class Store:
         self._owner: int | None = None  # the thread whose transaction is open
         self._guard: WriteGuard | None = None
         self.applied: list[str] = []  # revisions this open migrated (or stamped)
-        self.engine: Engine = engines.create(self.url)
-        self._connects = 0
-        event.listen(self.engine, "connect", self._only_once)
-        try:
-            self.connection: Connection = self.engine.connect()
-        except DBAPIError as exc:
-            self.engine.dispose()
-            raise ConnectionFailed(
-                f"cannot connect to the state database at {self}: "
-                f"{engines.scrub(str(exc.orig).strip().splitlines()[0], self.url)}"
-            ) from None
+        # One connection: sqlite3's own on SQLite, SQLAlchemy's on PostgreSQL.
+        self.sqlite: sqlite3.Connection | None = None
+        self.engine: Engine | None = None
+        self.connection: Connection | None = None
+        if isinstance(self.url, engines.SqliteFile):
+            self.sqlite = self._connect_sqlite(self.url)
+        else:
+            self.engine, self.connection = self._connect_pg(self.url)
         self._tx = _Tx(self)
         try:
-            if self.backend == engines.SQLITE:
-                self._open_sqlite(existing)
+            if self.sqlite is not None:
+                self._open_sqlite(self.sqlite, existing)
             auto = self.backend == engines.SQLITE if upgrade is None else upgrade
             if auto:
                 self.applied = self.migrate()
             elif check_revision:
                 schema.refuse_if_behind(self._tx_read, self.backend, str(self))
-        except DBAPIError as exc:
+        except BaseException as exc:
             self.close()
-            if type(exc.orig) is sqlite3.DatabaseError:  # damage quick_check did not reach
-                found = integrity.Finding(integrity.DAMAGED, self.path or Path(), str(exc.orig))
+            orig = getattr(exc, "orig", None)  # SQLAlchemy's DBAPIError: the driver's error
+            if type(orig) is sqlite3.DatabaseError:  # damage quick_check did not reach
+                found = integrity.Finding(integrity.DAMAGED, self.path or Path(), str(orig))
                 raise integrity.refuse(found) from None
             raise
-        except BaseException:
-            self.close()
-            raise
+
+    def _connect_sqlite(self, target: engines.SqliteFile) -> sqlite3.Connection:
+        try:
+            return engines.connect_sqlite(target.path)  # type: ignore[no-any-return]
+        except sqlite3.Error as exc:
+            raise ConnectionFailed(
+                f"cannot connect to the state database at {self}: {str(exc).strip()}"
+            ) from None
+
+    def _connect_pg(self, url: Any) -> tuple[Engine, Connection]:
+        from sqlalchemy import event
+        from sqlalchemy.exc import DBAPIError
+
+        engine = engines.create(url)
+        self._connects = 0
+        event.listen(engine, "connect", self._only_once)
+        try:
+            return engine, engine.connect()
+        except DBAPIError as exc:
+            engine.dispose()
+            raise ConnectionFailed(
+                f"cannot connect to the state database at {self}: "
+                f"{engines.scrub(str(exc.orig).strip().splitlines()[0], url)}"
+            ) from None
+
+    @property
+    def pg(self) -> Connection:
+        """PostgreSQL's SQLAlchemy connection (a SQLite store has none)."""
+        if self.connection is None:
+            raise TypeError(f"{self} is SQLite: it has no SQLAlchemy connection")
+        return self.connection
+
+    def connection_in_transaction(self) -> bool:
+        """Whether the connection itself has a transaction open: none may outlive `atomic()`
+        or a read (a check for tests)."""
+        if self.sqlite is not None:
+            return self.sqlite.in_transaction
+        return self.pg.in_transaction()
+
+    @contextmanager
+    def sqlalchemy_connection(self) -> Iterator[Connection]:
+        """A SQLAlchemy connection on this store's, inside its open transaction if any: for
+        Alembic (a migration) and schema inspection. PostgreSQL's own; on SQLite one over the
+        store's sqlite3 connection, whose commit, rollback and close stay the Store's."""
+        if self.sqlite is None:
+            yield self.pg
+            return
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import StaticPool
+
+        joined = _JoinedSqlite(self.sqlite)
+        engine = create_engine("sqlite://", creator=lambda: joined, poolclass=StaticPool)
+        try:
+            with engine.connect() as connection:
+                yield connection
+        finally:
+            engine.dispose()
 
     def _only_once(self, dbapi_connection: Any, _record: Any) -> None:
         """No silent reconnect: SQLAlchemy would open a new connection after losing one, and
@@ -294,7 +366,7 @@ class Store:
         try:
             yield
         except DBAPIError as exc:
-            if exc.connection_invalidated or self.connection.invalidated:
+            if exc.connection_invalidated or self.pg.invalidated:
                 raise ConnectionFailed(self._lost_line()) from exc
             raise
 
@@ -306,8 +378,7 @@ class Store:
 
     # --- SQLite on open ---------------------------------------------------------------------
 
-    def _open_sqlite(self, existing: bool) -> None:
-        raw: sqlite3.Connection = self.connection.connection.driver_connection  # type: ignore[assignment]
+    def _open_sqlite(self, raw: sqlite3.Connection, existing: bool) -> None:
         try:
             problem = integrity.quick_check(raw) if existing else None
             if problem is None:
@@ -326,19 +397,22 @@ class Store:
         """Copy this SQLite database over `other`'s (SQLite's online backup): test harnesses."""
         if self.backend != engines.SQLITE or other.backend != engines.SQLITE:
             raise TypeError("backup_to copies SQLite databases only")
+        assert self.sqlite is not None and other.sqlite is not None
         with self._lock, other._lock:
-            mine: sqlite3.Connection = self.connection.connection.driver_connection  # type: ignore[assignment]
-            theirs: sqlite3.Connection = other.connection.connection.driver_connection  # type: ignore[assignment]
-            mine.backup(theirs)
+            self.sqlite.backup(other.sqlite)
 
     # --- life -------------------------------------------------------------------------------
 
     def close(self) -> None:
+        if self.sqlite is not None:
+            self.sqlite.close()
+            return
         try:
-            if getattr(self, "connection", None) is not None:
+            if self.connection is not None:
                 self.connection.close()
         finally:
-            self.engine.dispose()
+            if self.engine is not None:
+                self.engine.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -384,20 +458,12 @@ class Store:
     @contextmanager
     def _transaction(self, durable: bool) -> Iterator[Tx]:
         """`atomic()` under the lock: a SAVEPOINT when nested, else BEGIN ... COMMIT."""
-        if not durable and self._tx._sqlite is not None:
-            self._tx._sqlite.execute("PRAGMA synchronous=NORMAL")  # outside any transaction
-            try:
-                with self._transaction(True) as tx:
-                    yield tx
-            finally:
-                self._tx._sqlite.execute("PRAGMA synchronous=FULL")
-            return
-        if self._depth and self._tx._sqlite is not None:
-            with self._sqlite_savepoint():
+        if self.sqlite is not None:
+            with self._sqlite_transaction(self.sqlite, durable):
                 yield self._tx
             return
         if self._depth:
-            savepoint = self.connection.begin_nested()
+            savepoint = self.pg.begin_nested()
             self._depth += 1
             try:
                 yield self._tx
@@ -410,15 +476,11 @@ class Store:
                 self._depth -= 1
             return
         self._end_read()
-        transaction = self.connection.begin()
+        transaction = self.pg.begin()
         self._depth, self._owner = 1, threading.get_ident()
         try:
-            if self._tx._sqlite is not None:
-                # the write lock now, not at the first write: no deadlock between readers
-                # turning writers, and a busy file waits here (timeout) instead of failing
-                self._sqlite_statement("BEGIN IMMEDIATE")
-            elif not durable:
-                self.connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            if not durable:
+                self.pg.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             if self._guard is not None:
                 self._guard(self._tx)
             yield self._tx
@@ -432,55 +494,76 @@ class Store:
             self._depth, self._owner = 0, None
 
     @contextmanager
-    def _sqlite_savepoint(self) -> Iterator[None]:
-        """A nested `atomic()` on SQLite: SAVEPOINT ... RELEASE on the driver connection, as
-        SQLAlchemy's `begin_nested()` emits them, without its ~0.3 ms of bookkeeping per
-        savepoint (the order pipeline nests dozens a cycle). SQLAlchemy's own transaction stays
-        the outermost one, so a migration's Alembic run on `self.connection` sees it as before."""
+    def _sqlite_transaction(self, raw: sqlite3.Connection, durable: bool) -> Iterator[None]:
+        """SQLite's `atomic()`: BEGIN IMMEDIATE ... COMMIT, or a SAVEPOINT when nested, on the
+        sqlite3 connection (autocommit mode: nothing is begun or committed behind the Store)."""
+        if self._depth:
+            with self._sqlite_savepoint(raw):
+                yield
+            return
+        if not durable:
+            raw.execute("PRAGMA synchronous=NORMAL")  # outside any transaction
+        self._depth, self._owner = 1, threading.get_ident()
+        try:
+            # the write lock now, not at the first write: no deadlock between readers turning
+            # writers, and a busy file waits here (timeout) instead of failing
+            self._sqlite_statement(raw, "BEGIN IMMEDIATE")
+            try:
+                if self._guard is not None:
+                    self._guard(self._tx)
+                yield
+            except BaseException:
+                with suppress(sqlite3.OperationalError):  # the original error is the story
+                    raw.rollback()  # nothing when SQLite rolled back on its own already
+                raise
+            # a transaction SQLite rolled back on its own, behind a caught error, fails here:
+            # its writes are gone and the caller must know
+            self._sqlite_statement(raw, "COMMIT")
+        finally:
+            self._depth, self._owner = 0, None
+            if not durable:
+                raw.execute("PRAGMA synchronous=FULL")
+
+    @contextmanager
+    def _sqlite_savepoint(self, raw: sqlite3.Connection) -> Iterator[None]:
+        """A nested `atomic()` on SQLite: SAVEPOINT ... RELEASE, ROLLBACK TO on failure."""
         name = f"kfo_sp{self._depth}"
-        self._sqlite_statement(f"SAVEPOINT {name}")
+        self._sqlite_statement(raw, f"SAVEPOINT {name}")
         self._depth += 1
         try:
             yield
         except BaseException:
-            assert self._tx._sqlite is not None
-            if self._tx._sqlite.in_transaction:  # else SQLite rolled it all back already
-                self._sqlite_statement(f"ROLLBACK TO {name}")
-                self._sqlite_statement(f"RELEASE {name}")
+            if raw.in_transaction:  # else SQLite rolled it all back already
+                self._sqlite_statement(raw, f"ROLLBACK TO {name}")
+                self._sqlite_statement(raw, f"RELEASE {name}")
             raise
         else:
-            self._sqlite_statement(f"RELEASE {name}")
+            self._sqlite_statement(raw, f"RELEASE {name}")
         finally:
             self._depth -= 1
 
-    def _sqlite_statement(self, sql: str) -> None:
-        """A transaction-control statement on the SQLite driver, its error as SQLAlchemy's."""
-        assert self._tx._sqlite is not None
+    @staticmethod
+    def _sqlite_statement(raw: sqlite3.Connection, sql: str) -> None:
+        """A transaction-control statement on SQLite, its error as SQLAlchemy's."""
         try:
-            self._tx._sqlite.execute(sql)
+            raw.execute(sql)
         except sqlite3.Error as exc:
-            from sqlalchemy.exc import DBAPIError
-
-            raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+            raise as_sqlalchemy_error(sql, None, exc) from exc
 
     def _rollback(self, transaction: Any) -> None:
-        from sqlalchemy.exc import OperationalError
-
-        if self.connection.invalidated:
+        if self.pg.invalidated:
             return  # nothing to roll back on a lost connection: the server did it
-        try:
-            transaction.rollback()
-        except OperationalError:
-            if self.backend != engines.SQLITE:
-                raise  # a lost PostgreSQL connection: the original error is the story
-            # SQLite rolled back on its own (e.g. BEGIN IMMEDIATE itself timed out)
+        transaction.rollback()  # a lost PostgreSQL connection: the original error is the story
 
     def _end_read(self) -> None:
-        """End the implicit transaction a read outside `atomic()` began (SQLAlchemy autobegin)."""
-        if self.connection.invalidated:
+        """End the implicit transaction a read outside `atomic()` began (SQLAlchemy autobegin,
+        PostgreSQL; SQLite in autocommit mode ends a read with its statement)."""
+        if self.sqlite is not None:
+            return
+        if self.pg.invalidated:
             raise ConnectionFailed(self._lost_line())
-        if self.connection.in_transaction():
-            self.connection.rollback()
+        if self.pg.in_transaction():
+            self.pg.rollback()
 
     def _tx_read(self, sql: str, params: Mapping[str, Any] | None = None) -> list[RowMapping]:
         return self.query(sql, params)
