@@ -118,7 +118,7 @@ def test_other_channels_are_held_back_and_the_kits_own_orders_are_not(
     quiet = holdback.hold_back(store, profile, _read(store, home, profile), t2)
     after = memory.load(store, profile.name)
     assert before is not None and after is not None
-    rates = [dict(zip(m.offer_ids, m.rate, strict=True))[fast] for m in (before, after)]
+    rates = [dict(zip(m.offer_ids.to_pylist(), m.rate, strict=True))[fast] for m in (before, after)]
     assert rates[0] == pytest.approx(24.0) and 0 < rates[1] < rates[0]
     # ... and drops of 4 and 2 boxes followed by none say other channels buy in lots: the
     # surprises (4 - 0)^2 + (2 - 0)^2 over the prior's 20 boxes make the variance twice the
@@ -141,7 +141,7 @@ def test_off_holds_nothing_back_but_still_learns(
     assert holdback.hold_back(store, off, later, T0 + timedelta(minutes=5)) == {}
     seen = memory.load(store, off.name)
     assert seen is not None
-    rate = dict(zip(seen.offer_ids, seen.rate, strict=True))[offer]
+    rate = dict(zip(seen.offer_ids.to_pylist(), seen.rate, strict=True))[offer]
     assert rate == pytest.approx(3 * 12)  # 3 boxes in 5 minutes: 36 an hour
     half = replace(off, sync=replace(off.sync, holdback_pct=50.0))
     again = holdback.hold_back(store, half, later, T0 + timedelta(minutes=10))
@@ -183,7 +183,7 @@ def test_damaged_memory_is_relearnt_not_a_failed_cycle(
     }
     store.put(profile.name, memory.KEY, orjson.dumps(raw | lists).decode())
     listed = memory.load(store, profile.name)
-    assert listed is not None and listed.offer_ids == now.offer_ids
+    assert listed is not None and listed.offer_ids.equals(now.offer_ids)
     for name in lists:
         assert np.array_equal(getattr(listed, name), getattr(now, name), equal_nan=True), name
     # a memory from before lots were learnt keeps its rates, lots not known yet; lots that
@@ -293,7 +293,9 @@ def test_a_line_among_lumpy_sales_is_held_back_more_than_among_single_boxes(
             held[name] = holdback.hold_back(store, profile, _read(store, home, profile), at)
         seen = memory.load(store, profile.name)
         assert seen is not None
-        assert dict(zip(seen.offer_ids, seen.rate, strict=True))[target] == pytest.approx(24.0)
+        assert dict(zip(seen.offer_ids.to_pylist(), seen.rate, strict=True))[
+            target
+        ] == pytest.approx(24.0)
     # the same pace (24 boxes an hour: 2 expected in the next 5 minutes) in both
     lumpy = memory.load(store, "sandbox-lots")
     assert lumpy is not None and holdback.dispersion(lumpy.lots) > 2
@@ -324,7 +326,7 @@ def test_a_slow_line_quiet_since_its_morning_sale_is_still_held_back(
     held = holdback.hold_back(store, profile, _read(store, home, profile), afternoon)
     seen = memory.load(store, profile.name)
     assert seen is not None
-    row = seen.offer_ids.index(sold)
+    row = seen.offer_ids.to_pylist().index(sold)
     # the last hours' rate: 24 boxes an hour observed, weighed 1 - 0.5^(5/60) at the sale,
     # halved every hour since: 0.021 boxes an hour, 0.0018 boxes in the next 5 minutes,
     # P(a sale) under RISK (lots or not): alone it would list all 3 boxes

@@ -80,6 +80,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..settings.profiles import Profile
 from ..state import holdback as memory
@@ -181,20 +183,21 @@ def learn(store: Store, profile: Profile, current: pd.DataFrame) -> pd.DataFrame
     new = current.assign(gap=np.nan, rate=np.nan, sold=0.0, watched=0.0)
     lots = seen.lots if seen is not None else (0.0, 0.0)
     if seen is not None and len(seen):
-        prev = pd.DataFrame(
-            {
-                "quantity": seen.quantity, "at": seen.at, "gap": seen.gap, "rate": seen.rate,
-                "sold": seen.sold, "watched": seen.watched,
-            },
-            index=pd.Index(seen.offer_ids, name="offer_id"),
-        )  # fmt: skip
-        prev = prev[~prev.index.duplicated()]
-        # Each current offer's row in the memory (-1: first read), looked up once; positions
+        # Each current offer's row in the memory (-1: first read; an id written twice: its
+        # first row), looked up once with one Arrow hash lookup on the ids as stored; positions
         # from there on, where each label lookup hashed 100,000 ids again.
-        row = prev.index.get_indexer(new.index)
+        found = pc.index_in(pa.array(new.index.array, pa.string()), value_set=seen.offer_ids)
+        row = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype="int64")
         mine = np.flatnonzero(row >= 0)
         both = new.index[mine]
-        old = prev.iloc[row[mine]]
+        at = row[mine]
+        old = pd.DataFrame(
+            {
+                "quantity": seen.quantity[at], "at": seen.at[at], "gap": seen.gap[at],
+                "rate": seen.rate[at], "sold": seen.sold[at], "watched": seen.watched[at],
+            },
+            index=both,
+        )  # fmt: skip
         cur = new.iloc[mine]
         dt = (cur["at"] - old["at"]).to_numpy()
         fresh = dt > 0  # read again since: something to learn; else the old memory stands
@@ -231,7 +234,7 @@ def learn(store: Store, profile: Profile, current: pd.DataFrame) -> pd.DataFrame
         store,
         profile.name,
         memory.Seen(
-            new.index.tolist(),
+            pa.array(new.index.array, pa.string()),
             new["quantity"].to_numpy(),
             new["at"].to_numpy(dtype="float64"),
             new["gap"].to_numpy(dtype="float64"),
@@ -262,10 +265,9 @@ def hold_back(
     expected = pace(learnt) * horizon_h * pct / 100
     quantity = learnt["quantity"].to_numpy()
     lumpy = dispersion(learnt.attrs.get("lots", (0.0, 0.0)))
-    boxes = np.minimum(sales_quantile(expected, RISK, lumpy), quantity)
-    held = pd.Series(boxes, index=learnt.index)
-    held = held[held > 0].astype("int64")
-    return {str(k): int(v) for k, v in held.items()}
+    boxes = np.minimum(sales_quantile(expected, RISK, lumpy), quantity).astype("int64")
+    some = np.flatnonzero(boxes > 0)  # by position: a mask Series would hash the index
+    return dict(zip(learnt.index[some].astype(str).tolist(), boxes[some].tolist(), strict=True))
 
 
 def pace(learnt: pd.DataFrame) -> np.ndarray:
