@@ -19,6 +19,7 @@ connection. TCP keepalives make a dead server or a cut network show within about
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -135,12 +136,10 @@ def create(url: URL) -> Engine:
     return create_engine(url, poolclass=NullPool, connect_args=defaults)
 
 
-def connect_sqlite(path: Path | None) -> Any:
+def connect_sqlite(path: Path | None) -> sqlite3.Connection:
     """The sqlite3 connection of a SQLite store, in autocommit mode (`isolation_level=None`):
     the Store emits BEGIN IMMEDIATE, SAVEPOINT and COMMIT itself. PRAGMAs are set by the Store
     after its integrity check. Shared by the order pipeline's threads under the Store's lock."""
-    import sqlite3
-
     return sqlite3.connect(
         MEMORY if path is None else path,
         isolation_level=None,

@@ -35,6 +35,7 @@ from . import integrity, schema
 
 if TYPE_CHECKING:  # SQLAlchemy is imported for PostgreSQL only (see state.engine)
     from sqlalchemy import Connection, CursorResult, Engine, RowMapping
+    from sqlalchemy.engine import URL
 
 
 _here = threading.local()  # transactions this thread has open, over every Store
@@ -289,13 +290,13 @@ class Store:
 
     def _connect_sqlite(self, target: engines.SqliteFile) -> sqlite3.Connection:
         try:
-            return engines.connect_sqlite(target.path)  # type: ignore[no-any-return]
+            return engines.connect_sqlite(target.path)
         except sqlite3.Error as exc:
             raise ConnectionFailed(
                 f"cannot connect to the state database at {self}: {str(exc).strip()}"
             ) from None
 
-    def _connect_pg(self, url: Any) -> tuple[Engine, Connection]:
+    def _connect_pg(self, url: URL) -> tuple[Engine, Connection]:
         from sqlalchemy import event
         from sqlalchemy.exc import DBAPIError
 
