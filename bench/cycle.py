@@ -160,6 +160,14 @@ def floor_fingerprints(bodies: list[bytes]) -> pd.Series:
     return prints[~prints.index.duplicated(keep=False)]  # a line listed twice is no offer
 
 
+def previous_fingerprints(bodies: list[bytes], change_pct: float) -> pd.Series:
+    """The fingerprints before a delta: these pages' with `change_pct`% altered (the diff does
+    the same work whichever differ; a second read of the twin would cost ~20 s)."""
+    previous = floor_fingerprints(bodies)
+    previous.iloc[:: max(1, round(100 / change_pct))] += 1
+    return previous
+
+
 def floor(bodies: list[bytes], previous: pd.Series) -> int:
     """Parse, build, fingerprint, and diff against the last fingerprints: offers that changed."""
     current = floor_fingerprints(bodies)
@@ -224,10 +232,7 @@ def main() -> int:
             delta_span = median_span(spans)
             print(line("delta median", delta, delta_span))
             after = raw_pages(home, profile)
-            # The previous fingerprints: these pages' with one in a hundred altered (the diff
-            # does the same work whichever differ; a second read of the twin would cost ~20 s).
-            previous = floor_fingerprints(after)
-            previous.iloc[:: max(1, round(100 / args.change_pct))] += 1
+            previous = previous_fingerprints(after, args.change_pct)
             diffs, floor_span = timed(twin, lambda: floor(after, previous))
             print(
                 f"floor        CPU {floor_span.kit_cpu:6.2f} s (parse {len(after)} pages, "

@@ -181,12 +181,13 @@ def learn(store: Store, profile: Profile, current: pd.DataFrame) -> pd.DataFrame
     (index offer_id; quantity, at, gap, rate)."""
     seen = memory.load(store, profile.name)
     new = current.assign(gap=np.nan, rate=np.nan, sold=0.0, watched=0.0)
+    ids = pa.array(new.index.array, pa.string())  # this read's offer ids, as the memory keeps them
     lots = seen.lots if seen is not None else (0.0, 0.0)
     if seen is not None and len(seen):
         # Each current offer's row in the memory (-1: first read; an id written twice: its
         # first row), looked up once with one Arrow hash lookup on the ids as stored; positions
         # from there on, where each label lookup hashed 100,000 ids again.
-        found = pc.index_in(pa.array(new.index.array, pa.string()), value_set=seen.offer_ids)
+        found = pc.index_in(ids, value_set=seen.offer_ids)
         row = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype="int64")
         mine = np.flatnonzero(row >= 0)
         both = new.index[mine]
@@ -234,7 +235,7 @@ def learn(store: Store, profile: Profile, current: pd.DataFrame) -> pd.DataFrame
         store,
         profile.name,
         memory.Seen(
-            pa.array(new.index.array, pa.string()),
+            ids,
             new["quantity"].to_numpy(),
             new["at"].to_numpy(dtype="float64"),
             new["gap"].to_numpy(dtype="float64"),

@@ -396,9 +396,8 @@ class Store:
 
     def backup_to(self, other: Store) -> None:
         """Copy this SQLite database over `other`'s (SQLite's online backup): test harnesses."""
-        if self.backend != engines.SQLITE or other.backend != engines.SQLITE:
+        if self.sqlite is None or other.sqlite is None:
             raise TypeError("backup_to copies SQLite databases only")
-        assert self.sqlite is not None and other.sqlite is not None
         with self._lock, other._lock:
             self.sqlite.backup(other.sqlite)
 
