@@ -325,15 +325,19 @@ def sales_quantile(mean: np.ndarray, risk: float, lumpy: float = 1.0) -> np.ndar
     nb = lumpy > 1 + 1e-9  # else Poisson, the limit as lumpy -> 1
     r, q = small / max(lumpy - 1, 1e-9), 1 - 1 / lumpy
     pmf = lumpy**-r if nb else np.exp(-small)  # P(N = 0)
-    cdf = pmf.copy()
-    open_ = (1 - cdf > risk) & (small > 0)
+    # Only the entries still open take the next step: most close after a step or two, and
+    # the walk of a mean near NORMAL_FROM takes some 60 steps.
+    open_ = np.flatnonzero((1 - pmf > risk) & (small > 0))
+    pmf, cdf = pmf[open_], pmf[open_]
+    grow = ((r * q) if nb else small)[open_]  # P(N = n + 1) = P(N = n) * (grow + n q) / (n + 1)
     step = 0
-    while open_.any():
-        pmf = pmf * ((r + step) * q if nb else small) / (step + 1)  # P(N = step + 1)
+    while open_.size:
+        pmf = pmf * (grow + step * q if nb else grow) / (step + 1)  # P(N = step + 1)
         step += 1
         cdf = cdf + pmf
-        k = np.where(open_, step, k)
-        open_ &= 1 - cdf > risk
+        k[open_] = step
+        still = 1 - cdf > risk
+        open_, pmf, cdf, grow = open_[still], pmf[still], cdf[still], grow[still]
     return np.maximum(k, np.floor(mean + 0.5).astype("int64"))
 
 
