@@ -115,8 +115,13 @@ def test_store_transactions_roll_back_and_calls_survive_a_reopen(tmp_path: Path)
         counter = CallCounter(store)
         for _ in range(3):
             counter("ecommerce/inventory.list")
+        store.put_text("p", "doc", '{"b": [1, 2]}')  # JSON text already encoded: as it is
+        assert store.get_text("p", "missing") is None
     with Store(path) as store:
         assert store.get("p", "k") == {"a": 1}
+        assert store.get("p", "doc") == {"b": [1, 2]}
+        assert store.get_text("p", "doc") == '{"b": [1, 2]}'
+        assert store.get_text("p", "k") == '{"a": 1}'
         assert CallCounter(store).today() == 3
         assert store.migrate() == []  # migrations run once
 

@@ -167,10 +167,19 @@ def test_damaged_memory_is_relearnt_not_a_failed_cycle(
     assert memory.load(store, profile.name) is not None  # rewritten whole
     # a memory from before lots were learnt keeps its rates, lots not known yet; lots that
     # are not two finite sums are damage like any other
-    raw = orjson.loads(store.get(profile.name, memory.KEY))
+    raw = orjson.loads(store.get_text(profile.name, memory.KEY) or "null")
+    assert isinstance(raw, dict)  # stored as the document, not a JSON string holding it
     now = memory.load(store, profile.name)
     assert now is not None
     n = len(now)
+    # a memory written as one JSON string holding the document (before) reads the same;
+    # the writes below keep that form
+    store.put(profile.name, memory.KEY, orjson.dumps(raw).decode())
+    assert isinstance(store.get(profile.name, memory.KEY), str)
+    before = memory.load(store, profile.name)
+    assert before is not None and before.offer_ids.equals(now.offer_ids)
+    for name in ("quantity", "at", "gap", "rate", "sold", "watched"):
+        assert np.array_equal(getattr(before, name), getattr(now, name), equal_nan=True), name
     # a memory written before columns were kept as bytes (JSON lists, -1 for unknown) reads
     # the same
     lists = {

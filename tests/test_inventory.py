@@ -108,9 +108,14 @@ def test_each_kind_of_bad_row_gets_its_reason() -> None:
     items = [{**good, "inventoryLineIds": k, **v} for k, v in cases.items()]
     items.append({**good, "inventoryLineIds": "10"})
     items.append({**good, "inventoryLineIds": "10", "quantity": 9})
+    # lines of other origins are not the open market's: neither a twin of its line nor bad
+    items.append({**good, "inventoryLineIds": "11"})
+    items.append({**good, "inventoryLineIds": "11", "inventoryOrigin": 2})
+    items.append({**good, "inventoryLineIds": "12", "inventoryOrigin": 3, "price": None})
     build = build_offers(items, rules(), today=NOW)
     reasons = dict(zip(build.rejected["offer_id"], build.rejected["reason"], strict=False))
-    assert list(build.offers["offer_id"]) == ["om:1"]
+    assert list(build.offers["offer_id"]) == ["om:1", "om:11"]
+    assert build.open_market == 12 and build.lines_read == 14
     assert reasons == {
         "om:2": "no_price", "om:3": "bad_price", "om:4": "bad_quantity", "om:5": "unknown_box_type",
         "om:6": "bad_units_per_box", "om:7": "contradictory_fields", "om:8": "contradictory_fields",

@@ -8,7 +8,9 @@ channels took and the hours it was watched with stock, both decayed (`sold`, `wa
 other channels' sales are (`lots`: squared surprises and boxes). `offers/holdback.py` decides
 what these mean.
 
-Stored as one key-value row per profile (no table of its own): a cycle rewrites it whole, once.
+Stored as one key-value row per profile (no table of its own): a cycle rewrites it whole, once,
+as the JSON document itself (`Store.put_text`; before, one JSON string holding the document,
+which is still read: escaping and unescaping 6 MB of text cost 45 ms a cycle).
 At 100,000 offers JSON lists of numbers cost 40-50 ms a cycle to read back (half a million
 Python floats built, then copied into arrays), so each column is kept as its bytes in base64
 (`COLUMNS` gives the types: the record's sums as float32, a thousandth of a box or an hour
@@ -57,11 +59,13 @@ class Seen:
 
 def load(store: Store, profile: str) -> Seen | None:
     """The last cycle's memory, or None (first cycle, or a value this version cannot read)."""
-    raw = store.get(profile, KEY)
-    if not isinstance(raw, str):
+    raw = store.get_text(profile, KEY)
+    if raw is None:
         return None
     try:
         data = orjson.loads(raw)
+        if isinstance(data, str):  # written before as one JSON string holding the document
+            data = orjson.loads(data)
         ids = _split(data["ids"])
         # a memory written before the longer record was kept: none yet, learnt from now on
         record = {k: np.zeros(len(ids)) for k in ("sold", "watched") if k not in data}
@@ -143,4 +147,4 @@ def save(store: Store, profile: str, seen: Seen) -> None:
         },
         "lots": [float(seen.lots[0]), float(seen.lots[1])],
     }
-    store.put(profile, KEY, orjson.dumps(payload).decode())
+    store.put_text(profile, KEY, orjson.dumps(payload).decode())

@@ -590,16 +590,27 @@ class Store:
     # --- small key/value state (feed sequence, cursors, last success) ---
 
     def get(self, scope: str, key: str, default: Any = None) -> Any:
+        text = self.get_text(scope, key)
+        return json.loads(text) if text is not None else default
+
+    def put(self, scope: str, key: str, value: Any) -> None:
+        self.put_text(scope, key, json.dumps(value))
+
+    def get_text(self, scope: str, key: str) -> str | None:
+        """The value's JSON text as stored, not decoded (None: no such key): the owner of a
+        large value decodes it faster itself (state/holdback.py, with orjson)."""
         rows = self.query(
             "SELECT value FROM kv WHERE scope = :scope AND key = :key", {"scope": scope, "key": key}
         )
-        return json.loads(rows[0]["value"]) if rows else default
+        return str(rows[0]["value"]) if rows else None
 
-    def put(self, scope: str, key: str, value: Any) -> None:
+    def put_text(self, scope: str, key: str, document: str) -> None:
+        """Store a value already encoded as JSON text, as it is (`put` encodes a value; given
+        the text, it would encode it again as one JSON string, quotes escaped)."""
         with self.atomic() as tx:
             tx.execute(
                 "INSERT INTO kv (scope, key, value, updated_at) "
                 "VALUES (:scope, :key, :value, :updated_at) ON CONFLICT (scope, key) DO UPDATE "
                 "SET value = excluded.value, updated_at = excluded.updated_at",
-                {"scope": scope, "key": key, "value": json.dumps(value), "updated_at": iso()},
+                {"scope": scope, "key": key, "value": document, "updated_at": iso()},
             )
