@@ -167,7 +167,7 @@ def test_damaged_memory_is_relearnt_not_a_failed_cycle(
     assert memory.load(store, profile.name) is not None  # rewritten whole
     # a memory from before lots were learnt keeps its rates, lots not known yet; lots that
     # are not two finite sums are damage like any other
-    raw = orjson.loads(store.get_text(profile.name, memory.KEY) or "null")
+    raw = store.get(profile.name, memory.KEY)
     assert isinstance(raw, dict)  # stored as the document, not a JSON string holding it
     now = memory.load(store, profile.name)
     assert now is not None

@@ -59,12 +59,6 @@ OFFER_FIELDS = [
     "unit_type", "stems_per_bunch", "bunches_per_box", "units_per_box", "quantity_available",
     "price_per_unit", "currency", "available_from", "available_to",
 ]  # fmt: skip
-# The read's columns an offer is built from (`build_offers` takes only these of its rows).
-OFFER_SOURCE = [
-    "offer_id", "sku", "product_name", "category", "variety", "color", "grade", "box_type",
-    "unit_type", "stems_per_bunch", "bunches", "units_per_box", "price_e4", "available_from",
-    "available_to",
-]  # fmt: skip
 
 # Reasons a row is not published. Bad data first (shown as rejections), then business rules.
 BAD_REASONS = (
@@ -212,7 +206,7 @@ def build_offers(
     """Turn Komet inventory items (as the FTD customer sees them) into FTD offers.
 
     Each row is checked where it stands (row-local checks over the whole read, masked to the
-    rows each step concerns) and the offers' columns taken once at the end: each `frame[mask]`
+    rows each step concerns) and the kept rows taken once at the end: each `frame[mask]`
     between the steps copied every column of 100,000 rows again (three copies a read)."""
     frame = items if isinstance(items, pd.DataFrame) else to_frame(items)
     lines_read = len(frame)
@@ -282,8 +276,7 @@ def build_offers(
     left_out = good & ruled_out
     excluded = frame.loc[left_out, ["offer_id"]].assign(reason=rule_reason[left_out])
     keep = good & ~ruled_out
-    wanted = [*OFFER_SOURCE, *(["refreshed_at"] if "refreshed_at" in frame.columns else [])]
-    good, quantity = frame.loc[keep, wanted], quantity[keep]
+    good, quantity = frame[keep], quantity[keep]
 
     markup_bp = round(rules.markup_pct * 100)
     cents = (good["price_e4"].astype("int64") * (10_000 + markup_bp) + 500_000) // 1_000_000

@@ -10,7 +10,7 @@ what these mean.
 
 Stored as one key-value row per profile (no table of its own): a cycle rewrites it whole, once,
 as the JSON document itself (`Store.put_text`; before, one JSON string holding the document,
-which is still read: escaping and unescaping 6 MB of text cost 45 ms a cycle).
+which is still read: escaping and unescaping 6 MB of text cost about 20 ms a cycle).
 At 100,000 offers JSON lists of numbers cost 40-50 ms a cycle to read back (half a million
 Python floats built, then copied into arrays), so each column is kept as its bytes in base64
 (`COLUMNS` gives the types: the record's sums as float32, a thousandth of a box or an hour
