@@ -7,7 +7,12 @@ CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: run test venv lint browser postgres bench lab clean airflow
 
+# The kit is installed editable, so pip compiles none of it: compile its bytecode here, every
+# time (up-to-date files are skipped). Without it, every process of every run compiles the kit
+# from source wherever Python may not write bytecode beside it (PYTHONDONTWRITEBYTECODE, or a
+# clone the scheduling user cannot write): about 0.2 s of CPU per `run sync`, in three processes.
 venv: $(STAMP)
+	@$(BIN)/python -m compileall -q komet_ftd_ops
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'

@@ -27,12 +27,14 @@ s; the HTML copy <= 0.3 s; the warm overhead <= 0.5 s. Exit 1 on a miss. Wall fi
 the load of the machine; CPU figures much less.
 
     python bench/sync.py [--sizes 1000,20000,100000] [--latency-ms 50]
+
+`make bench` runs it after `make venv`, which compiles the kit's bytecode, as for every user's
+run (run directly after an edit, the edited modules are compiled again in every process).
 """
 
 from __future__ import annotations
 
 import argparse
-import compileall
 import json
 import os
 import resource
@@ -323,10 +325,6 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,20000,100000")
     parser.add_argument("--latency-ms", type=int, default=50)
     args = parser.parse_args()
-    # An installed kit has its bytecode (pip compiles it); a working tree under
-    # PYTHONDONTWRITEBYTECODE has none, and every process of a run would compile each of the
-    # kit's modules from source again (about 0.3 s of CPU per process). Compile them once.
-    compileall.compile_dir(ROOT / "komet_ftd_ops", quiet=1)
     with tempfile.TemporaryDirectory(prefix="kfo-bench-") as tmp:
         results = {size: bench(size, args.latency_ms, Path(tmp))
                    for size in [int(s) for s in args.sizes.split(",")]}  # fmt: skip

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -64,3 +67,32 @@ def test_runs_and_state_are_ignored() -> None:
     for pattern in ("runs/*", "*.sqlite3", "secrets.toml"):
         assert pattern in ignore
     assert (REPO / "runs" / ".gitkeep").exists()
+
+
+def _bytecode_is_current(source: Path) -> bool:
+    """Python would load this module's cached bytecode: the file exists and its header names
+    the source's mtime and size (the default, timestamp-checked form)."""
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    if not cached.exists():
+        return False
+    header = cached.read_bytes()[:16]
+    stat = source.stat()
+    return (
+        header[:4] == importlib.util.MAGIC_NUMBER
+        and int.from_bytes(header[4:8], "little") == 0
+        and int.from_bytes(header[8:12], "little") == int(stat.st_mtime) & 0xFFFFFFFF
+        and int.from_bytes(header[12:16], "little") == stat.st_size & 0xFFFFFFFF
+    )
+
+
+def test_make_venv_compiles_the_kit_so_no_run_compiles_it_again() -> None:
+    """The kit is installed editable (pip compiles none of it): `make venv` compiles it, or
+    each process of a run compiles every module again where Python may not write bytecode."""
+    package = REPO / "komet_ftd_ops"
+    modules = sorted(package.rglob("*.py"))
+    for module in modules:  # none, as in a fresh clone (where nothing but make writes them)
+        Path(importlib.util.cache_from_source(str(module))).unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    subprocess.run(["make", "-s", "venv"], cwd=REPO, env=env, check=True, capture_output=True)
+    missing = [str(m.relative_to(REPO)) for m in modules if not _bytecode_is_current(m)]
+    assert not missing, f"no current bytecode after make venv: {missing[:5]}"
