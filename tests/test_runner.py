@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -35,6 +36,7 @@ from komet_ftd_ops.runs.runner import (
     run_notebook,
     secret_leaked,
 )
+from komet_ftd_ops.runs.startup import imports_without_gc
 from komet_ftd_ops.settings.home import Home
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
@@ -316,10 +318,29 @@ def test_the_child_is_a_module_that_never_imports_the_slow_grammar(tmp_path: Pat
 
 def test_a_runs_kernel_is_ipykernel_without_its_debugger(home: Path, profile: str) -> None:
     # The kernelspec's command with runs.ipykernel_launch for ipykernel_launcher: no debugpy
-    # (nothing attaches to a headless run), ipykernel's shell as ever (the folder on sys.path).
+    # (nothing attaches to a headless run), ipykernel's shell as ever (the folder on sys.path),
+    # its imports loaded with the collector paused, then frozen out of it (runs/startup.py).
     record = _run(home, "kernel")
     assert record.status == runs.OK, record.reason
-    assert record.counters == {"debugger": False, "ipykernel": True, "cwd_on_path": True}
+    assert record.counters == {"debugger": False, "ipykernel": True, "cwd_on_path": True,
+                               "gc_enabled": True, "gc_froze_imports": True}  # fmt: skip
+
+
+def test_imports_without_gc_pauses_the_collector_then_restores_it() -> None:
+    before = gc.isenabled()
+    try:
+        gc.enable()
+        with pytest.raises(ImportError), imports_without_gc():
+            assert not gc.isenabled()
+            raise ImportError("a module that does not import")
+        assert gc.isenabled()  # back on, even after a failed import
+        gc.disable()
+        with imports_without_gc():
+            pass
+        assert not gc.isenabled()  # a collector paused before stays paused
+    finally:
+        gc.unfreeze()
+        (gc.enable if before else gc.disable)()
 
 
 def test_only_the_stock_ipykernel_command_is_swapped() -> None:

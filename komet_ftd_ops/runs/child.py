@@ -305,12 +305,16 @@ def main(argv: list[str] | None = None) -> None:
         die_with_parent(args.parent_pid)
     from jupyter_core.utils import run_sync
 
+    from .startup import imports_without_gc
+
     spec, fds = (None, []) if args.warm else read_spec(sys.stdin)
     ours, theirs = socket.socketpair()
-    km = _kernel_manager(theirs.fileno(), fds)
+    with imports_without_gc():  # jupyter_client, then papermill as the kernel starts
+        km = _kernel_manager(theirs.fileno(), fds)
     try:
         try:
-            kc = _start_kernel(km, args.cwd, [m for m in args.preload.split(",") if m])
+            with imports_without_gc():
+                kc = _start_kernel(km, args.cwd, [m for m in args.preload.split(",") if m])
         except Exception as exc:  # no kernel: say so, as papermill would have
             _write(args.result, _failure(exc))
             return

@@ -7,7 +7,8 @@ its debugger.
 (`kernel_command`). ipykernel imports debugpy and pydevd as every kernel starts, for a debugger
 only a front end attaches (about 0.13 s of CPU in every run), and the kernelspec turns Python's
 frozen modules off for that debugger's breakpoints. A run's kernel runs headless: nothing ever
-attaches. Everything else is ipykernel's launch, unchanged.
+attaches. Everything else is ipykernel's launch, unchanged, but for the garbage collector,
+paused while the kernel imports (`runs.startup`).
 """
 
 import sys
@@ -37,6 +38,13 @@ if __name__ == "__main__":
     # it back), so a module of the notebook's folder cannot shadow one of ipykernel's.
     if sys.path[0] == "" or Path(sys.path[0]) == Path.cwd():
         del sys.path[0]
-    from ipykernel import kernelapp
+    from komet_ftd_ops.runs.startup import imports_without_gc
 
-    kernelapp.launch_new_instance()
+    # ipykernel's launch_new_instance, in its two steps: the imports and the preload
+    # (`--IPKernelApp.exec_lines`, run by initialize) without the collector (runs/startup.py)
+    with imports_without_gc():
+        from ipykernel.kernelapp import IPKernelApp
+
+        app = IPKernelApp.instance()
+        app.initialize()
+    app.start()
