@@ -319,11 +319,13 @@ def test_the_child_is_a_module_that_never_imports_the_slow_grammar(tmp_path: Pat
 def test_a_runs_kernel_is_ipykernel_without_its_debugger(home: Path, profile: str) -> None:
     # The kernelspec's command with runs.ipykernel_launch for ipykernel_launcher: no debugpy
     # (nothing attaches to a headless run), ipykernel's shell as ever (the folder on sys.path),
-    # its imports loaded with the collector paused, then frozen out of it (runs/startup.py).
+    # its imports loaded with the collector paused, then frozen out of it (runs/startup.py),
+    # and numpy's OpenBLAS on one thread (no worker spinning for work it never gets).
     record = _run(home, "kernel")
     assert record.status == runs.OK, record.reason
     assert record.counters == {"debugger": False, "ipykernel": True, "cwd_on_path": True,
-                               "gc_enabled": True, "gc_froze_imports": True}  # fmt: skip
+                               "gc_enabled": True, "gc_froze_imports": True,
+                               "blas_threads": 1}  # fmt: skip
 
 
 def test_imports_without_gc_pauses_the_collector_then_restores_it() -> None:

@@ -8,9 +8,11 @@ its debugger.
 only a front end attaches (about 0.13 s of CPU in every run), and the kernelspec turns Python's
 frozen modules off for that debugger's breakpoints. A run's kernel runs headless: nothing ever
 attaches. Everything else is ipykernel's launch, unchanged, but for the garbage collector,
-paused while the kernel imports (`runs.startup`).
+paused while the kernel imports (`runs.startup`), and numpy's BLAS kept to one thread
+(`BLAS_THREADS`).
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +21,10 @@ sys.modules.setdefault("debugpy", None)  # type: ignore[arg-type]
 
 LAUNCHER = "ipykernel_launcher"
 FROZEN_OFF = "-Xfrozen_modules=off"
+# As numpy loads (pandas loads it in every run), its OpenBLAS starts a worker thread for each
+# further core, and each spins a while for work: about 0.1 s of CPU per run on two cores, for
+# nothing, as neither the kit nor pandas nor Arrow calls BLAS. A value the user set is kept.
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "1")
 
 
 def kernel_command(cmd: list[str]) -> list[str]:
@@ -38,6 +44,7 @@ if __name__ == "__main__":
     # it back), so a module of the notebook's folder cannot shadow one of ipykernel's.
     if sys.path[0] == "" or Path(sys.path[0]) == Path.cwd():
         del sys.path[0]
+    os.environ.setdefault(*BLAS_THREADS)  # read by OpenBLAS as it loads, so before any import
     from komet_ftd_ops.runs.startup import imports_without_gc
 
     # ipykernel's launch_new_instance, in its two steps: the imports and the preload
