@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -46,6 +46,7 @@ from komet_ftd_ops.settings.profiles import load_profile  # noqa: E402
 from komet_ftd_ops.settings.secrets import resolve_secret  # noqa: E402
 from komet_ftd_ops.sync import run_cycle  # noqa: E402
 
+T = TypeVar("T")
 DELTA_CPU_TARGET_S = 1.5
 PAGE_ROWS = 500
 
@@ -98,9 +99,9 @@ def change_stock(info: dict[str, Any], lines: int, pct: float, shift: int = 0) -
     return len(changes)
 
 
-def median_span(spans: list[Span]) -> Span:
-    """The span whose kit CPU is the median (an odd count: one of them; even: the upper)."""
-    ordered = sorted(spans, key=lambda span: span.kit_cpu)
+def median_by(items: list[T], key: Callable[[T], float]) -> T:
+    """The item whose `key` is the median (an odd count: one of them; even: the upper)."""
+    ordered = sorted(items, key=key)
     return ordered[len(ordered) // 2]
 
 
@@ -229,7 +230,7 @@ def main() -> int:
                 delta, span = cycle(home, twin, args.profile)
                 spans.append(span)
                 print(line(f"delta {n}", delta, span) + f" [{changed} lines changed]", flush=True)
-            delta_span = median_span(spans)
+            delta_span = median_by(spans, key=lambda span: span.kit_cpu)
             print(line("delta median", delta, delta_span))
             after = raw_pages(home, profile)
             previous = previous_fingerprints(after, args.change_pct)

@@ -53,7 +53,12 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cycle import floor, previous_fingerprints, raw_pages  # noqa: E402  (bench/, this folder)
+from cycle import (  # noqa: E402  (bench/, this folder)
+    floor,
+    median_by,
+    previous_fingerprints,
+    raw_pages,
+)
 
 from komet_ftd_ops.runs import index as runs  # noqa: E402
 from komet_ftd_ops.runs.kernel import WarmSlot  # noqa: E402
@@ -288,7 +293,7 @@ def bench(size: int, latency_ms: int, base: Path, cron_runs: int = 3) -> dict:
             run = crons[-1]
             print(f"{pad} cron `run sync` {n + 1}, delta cycle: tree CPU {run['cpu_s']:5.2f} s, "
                   f"wall {run['wall_s']:5.2f} s", flush=True)  # fmt: skip
-        cron = sorted(crons, key=lambda run: run["cpu_s"])[len(crons) // 2]  # the median run
+        cron = median_by(crons, key=lambda run: run["cpu_s"])
         page = html_copy(cron["notebook"], base)
         roles = ", ".join(f"{r} {cron['by_role'][r]:.2f}" for r in ROLES if cron["by_role"][r])
         print(f"{pad} cron `run sync`, the median of {len(crons)}: tree CPU {cron['cpu_s']:5.2f} s "
