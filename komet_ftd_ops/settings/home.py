@@ -155,6 +155,10 @@ class Home:
     def profile_path(self, name: str) -> Path:
         return self.profiles_dir / f"{name}.toml"
 
+    def checked_profile_path(self, name: str) -> Path:
+        """The profile as last checked (settings.profiles): derived, safe to delete."""
+        return self.root / "cache" / "profiles" / f"{name}.json"
+
     @property
     def secrets_file(self) -> Path:
         return self.root / "secrets.toml"

@@ -4,20 +4,35 @@ A profile names base URLs, ids and defaults, and holds only *references* to secr
 `settings.secrets`). The built-in `sandbox` profile needs no file: it points at the running twin.
 
 Every value is checked by type and range on load (pydantic, with the kinds of value in
-`settings.values`); a bad one is one `ConfigError` line naming the file and the key. The rules
-stay plain frozen dataclasses, so the rest of the kit reads attributes and `dataclasses.replace`
-works as before (a replaced value is not re-checked: that is for tests and benchmarks).
+`settings.values`, the file's shape in `settings.profile_file`); a bad one is one `ConfigError`
+line naming the file and the key. The rules stay plain frozen dataclasses, so the rest of the
+kit reads attributes and `dataclasses.replace` works as before (a replaced value is not
+re-checked: that is for tests and benchmarks).
+
+A profile that passed its checks is kept, as JSON, in `<home>/cache/profiles/<name>.json`
+under the digest of everything its checks read: the file's bytes (and the twin's `info.json`
+for `sandbox`) and the checks' own code. `load_profile` returns the kept profile while that
+digest still matches, so a run's three processes (the command, papermill's child, the kernel)
+do not each import pydantic and build its schemas, about 0.1 s of CPU apiece, to check a file
+that has not changed. Any change to the file, the twin or the kit's checks is checked afresh;
+a file that fails is never kept. The kept profile holds what the file holds: secret
+*references*, never their values.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Annotated, Any, Literal
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from functools import cache
+from importlib.util import find_spec
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from pydantic import AfterValidator, BaseModel, ConfigDict, Strict, ValidationError, with_config
 
 from ..errors import ConfigError
 from .home import Home
@@ -28,24 +43,27 @@ from .values import (
     Currency,
     DeadlineSeconds,
     EveryMinutes,
-    HttpUrl,
-    Id,
     Name,
     Percent,
     PositiveInt,
+    Rule,
     SecretRef,
     TimeoutSeconds,
-    describe,
 )
+
+if TYPE_CHECKING:
+    from .profile_file import ProfileFile
 
 SANDBOX = "sandbox"
 FTD_MAX_BODY_BYTES = 5_000_000  # FTD's contract: 5 MB per request body
-_FORBID = ConfigDict(extra="forbid")  # a misspelt key is refused, never silently ignored
+# A misspelt key is refused, never silently ignored. pydantic reads a dataclass's config from
+# `__pydantic_config__` (what its `with_config` sets), so these classes need no pydantic import.
+FORBID = {"extra": "forbid"}
 
 
-@with_config(_FORBID)
 @dataclass(frozen=True)
 class SyncRules:
+    __pydantic_config__ = FORBID
     markup_pct: Percent = 0.0
     min_boxes: Count = 1
     max_aging_days: Count | None = None
@@ -70,9 +88,9 @@ class SyncRules:
     currency: Currency = "USD"
 
 
-@with_config(_FORBID)
 @dataclass(frozen=True)
 class OrderRules:
+    __pydantic_config__ = FORBID
     price_tolerance_pct: Percent = 1.0
     accept_partial: Bool = False
     overlap_seconds: Count = 120
@@ -94,9 +112,9 @@ class OrderRules:
     delete_on_cancel: Bool = False
 
 
-@with_config(_FORBID)
 @dataclass(frozen=True)
 class AlertRules:
+    __pydantic_config__ = FORBID
     # Apprise URLs embed credentials (a mail password, a Slack token), so a profile lists
     # secret references (`env:NAME`, `file:KEY`) that resolve to them, never the URLs.
     targets: tuple[SecretRef, ...] = ()
@@ -112,9 +130,9 @@ def _hardest() -> dict[str, str]:
     return hardest()
 
 
-@with_config(_FORBID)
 @dataclass(frozen=True)
 class InventoryRules:
+    __pydantic_config__ = FORBID
     # Which of Komet's inventory lines become FTD offers: the open market (lines reserved for
     # no customer), the lines Komet reserves for the FTD customer (`reservedInventory`,
     # Komet's own answer to stale marketplace stock), or both (two reads, no offer twice).
@@ -138,13 +156,13 @@ def _clock(value: str) -> str:
     return f"{int(hours):02d}:{minutes}"
 
 
-@with_config(_FORBID)
 @dataclass(frozen=True)
 class ShippingRules:
+    __pydantic_config__ = FORBID
     # The wholesaler's clock: an FTD order placed before `cutoff` (local time) ships the next
     # day at the earliest; after it, the day after (FTD's wholesale store: 2 pm Eastern).
-    time_zone: Annotated[str, Strict(), AfterValidator(_time_zone)] = "America/New_York"
-    cutoff: Annotated[str, Strict(), AfterValidator(_clock)] = "14:00"
+    time_zone: Annotated[str, Rule(strict=True, after=_time_zone)] = "America/New_York"
+    cutoff: Annotated[str, Rule(strict=True, after=_clock)] = "14:00"
     # An order past the cutoff for its ship date, or outside an offer's window: reject those
     # lines to FTD (PAST_CUTOFF, OUTSIDE_WINDOW), or ship the whole order on the next possible
     # date and tell FTD so (the acknowledgement's ship_date). Never shipped late in silence.
@@ -200,46 +218,6 @@ class Profile:
         return refs
 
 
-# --- the file's shape, as pydantic checks it -------------------------------------------------
-
-
-class _KometTable(BaseModel):
-    model_config = _FORBID
-    base_url: HttpUrl
-    company_id: Id
-    ftd_customer_id: Id
-    token: SecretRef
-    company_token: SecretRef = ""  # optional: only onboarding uses it (customer.list)
-    location_id: Id = ""
-    paid_users: PositiveInt = 1
-    # The kit's share of the company's daily quota; the company's other tokens use the rest.
-    quota_share_pct: Percent = 80.0
-    carrier_id: Id = ""
-    ship_to_id: Id = ""
-    timeout_seconds: TimeoutSeconds = 20.0
-    transaction_fee_pct: Percent = 1.5
-    switches: dict[str, Any] = {}  # checked against komet/switches.py by _switches
-
-
-class _FtdTable(BaseModel):
-    model_config = _FORBID
-    base_url: HttpUrl
-    supplier_id: Id
-    token: SecretRef
-    max_body_bytes: PositiveInt = FTD_MAX_BODY_BYTES
-
-
-class _ProfileFile(BaseModel):
-    model_config = _FORBID
-    komet: _KometTable
-    ftd: _FtdTable
-    sync: SyncRules = SyncRules()
-    orders: OrderRules = OrderRules()
-    alerts: AlertRules = AlertRules()
-    inventory: InventoryRules = InventoryRules()
-    shipping: ShippingRules = ShippingRules()
-
-
 def _switches(given: Mapping[str, Any]) -> dict[str, str]:
     """The [komet.switches] table checked against komet/switches.py; the rest at hardest."""
     from ..komet.switches import SWITCHES
@@ -285,19 +263,18 @@ def _missing(data: Mapping[str, Any], where: str) -> None:
 
 def profile_from_dict(name: str, data: Mapping[str, Any], source: str | None = None) -> Profile:
     """Check the profile's values and build it. `source` (the file) starts every error line."""
+    from .profile_file import check_file  # pydantic: only for a profile not checked before
+
     where = source or f"profile {name!r}"
     _missing(data, where)
-    try:
-        checked = _ProfileFile.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"{where}: {describe(exc)}") from None
+    checked = check_file(data, where)
     try:
         return _build(name, checked)
     except ConfigError as exc:  # a literal token: the message names the key, never the value
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def _build(name: str, checked: _ProfileFile) -> Profile:
+def _build(name: str, checked: ProfileFile) -> Profile:
     komet, ftd = checked.komet, checked.ftd
     for i, ref in enumerate(checked.alerts.targets):
         check_secret_ref(ref, f"alerts.targets[{i}]")
@@ -332,9 +309,10 @@ def _build(name: str, checked: _ProfileFile) -> Profile:
     )
 
 
-def sandbox_profile_dict(home: Home) -> dict[str, Any]:
-    """The built-in profile: whatever twin is running under this home."""
-    info = home.read_sandbox_info()
+def sandbox_profile_dict(home: Home, info: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The built-in profile: whatever twin is running under this home (`info`: its info.json,
+    read here when not given)."""
+    info = home.read_sandbox_info() if info is None else info
     ftd: dict[str, Any] = {
         "base_url": info["ftd"]["base_url"],
         "supplier_id": info["ftd"]["supplier_id"],
@@ -368,23 +346,113 @@ def profile_names(home: Home) -> list[str]:
 
 
 def load_profile(name: str, home: Home) -> Profile:
-    """Read `<home>/profiles/<name>.toml`; `sandbox` works without a file."""
+    """Read `<home>/profiles/<name>.toml`; `sandbox` works without a file. A profile checked
+    before, unchanged since, comes from the cache (module docstring)."""
     path = home.profile_path(name)
-    if path.exists():
+    text = _read(path)
+    twin = _read(home.sandbox_info) if name == SANDBOX else None
+    if text is None and name != SANDBOX:
+        raise ConfigError(
+            f"no profile {name!r}: expected {path}. Create it with `komet-ftd-ops onboard "
+            f"--profile {name}` or copy profiles/example.toml."
+        )
+    kept = home.checked_profile_path(name)
+    digest = _digest(name, text, twin)
+    profile = _kept(kept, digest)
+    if profile is None:
+        profile = _check(name, home, path, text, twin)
+        _keep(kept, digest, profile)
+    return profile
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _check(name: str, home: Home, path: Path, text: bytes | None, twin: bytes | None) -> Profile:
+    """The file (over the twin's values for `sandbox`) checked and built: `ConfigError` if not."""
+    if twin is None and name == SANDBOX:
+        home.read_sandbox_info()  # raises: the twin is not running
+    base = sandbox_profile_dict(home, json.loads(twin)) if twin is not None else None
+    if text is None:
+        assert base is not None  # load_profile: a file, or the twin's info, or an error
+        return profile_from_dict(name, base)
+    try:
+        data = tomllib.loads(text.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    if base is not None:
+        data = _over_twin(base, data)
+    return profile_from_dict(name, data, source=str(path))
+
+
+# What decides whether a profile passes its checks, besides the file: this code and pydantic's.
+_CHECKS = ("profiles.py", "profile_file.py", "values.py", "secrets.py", "../komet/switches.py")
+
+
+@cache
+def _checks_digest() -> bytes:
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in _CHECKS:
+        digest.update((here / name).read_bytes())
+    for package in ("pydantic", "pydantic_core"):  # an upgrade checks every profile again
+        spec = find_spec(package)
+        origin = os.stat(spec.origin) if spec and spec.origin else None
+        digest.update(repr((package, origin and (origin.st_mtime_ns, origin.st_size))).encode())
+    return digest.digest()
+
+
+def _digest(name: str, text: bytes | None, twin: bytes | None) -> str:
+    digest = hashlib.sha256(_checks_digest())
+    for part in (name.encode(), text, twin):
+        digest.update(b"-" if part is None else len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
+def _kept(path: Path, digest: str) -> Profile | None:
+    """The profile kept under `digest`, or None (none kept, another digest, unreadable)."""
+    try:
+        kept = json.loads(path.read_bytes())
+        if kept.get("digest") != digest:
+            return None
+        return _thaw(Profile, kept["profile"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _keep(path: Path, digest: str, profile: Profile) -> None:
+    """Keep a checked profile (atomically: a reader sees the old file or the new one). A home
+    the kit may not write to keeps nothing: every load checks the file, as before."""
+    body = json.dumps({"digest": digest, "profile": asdict(profile)}).encode()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
         try:
-            with path.open("rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-        if name == SANDBOX:
-            data = _over_twin(sandbox_profile_dict(home), data)
-        return profile_from_dict(name, data, source=str(path))
-    if name == SANDBOX:
-        return profile_from_dict(name, sandbox_profile_dict(home))
-    raise ConfigError(
-        f"no profile {name!r}: expected {path}. Create it with `komet-ftd-ops onboard --profile "
-        f"{name}` or copy profiles/example.toml."
-    )
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(body)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass
+
+
+def _thaw(cls: Any, data: Mapping[str, Any]) -> Any:
+    """A dataclass from its `asdict` JSON: nested rules rebuilt, lists back to tuples."""
+    values = {}
+    for f in fields(cls):
+        value = data[f.name]
+        if is_dataclass(f.default_factory):
+            value = _thaw(f.default_factory, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[f.name] = value
+    return cls(**values)
 
 
 def _over_twin(base: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
