@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy.exc
 
 from komet_ftd_ops.errors import (
+    UPSTREAM,
     ApiError,
     AuthError,
     ConfigError,
@@ -26,6 +27,7 @@ from komet_ftd_ops.errors import (
     InvalidParameter,
     ItemNotAvailable,
     KometFtdOpsError,
+    LeaseLost,
     MethodNotAllowed,
     NotFound,
     OutcomeUnknown,
@@ -748,11 +750,38 @@ def test_a_count_that_cannot_be_saved_fails_loudly_after_the_answer() -> None:
     fake.assert_done()
 
 
+def test_a_count_the_lost_run_lease_forbids_stops_the_run_for_the_next_cycle() -> None:
+    """The kernel's store re-checks the run lease before every write: a count it refuses is
+    LeaseLost (exit 75, another machine may hold the profile), not a store to repair."""
+    store = Store(":memory:")
+    counter = CallCounter(store)
+    fake = ExpectedRequests()
+    fake.expect("POST", "/api/web-order.create", json=ok(webOrderId="30200"))
+    client = KometClient(make_config(), transport=fake.transport(), on_call=counter)
+
+    def lost(tx: object) -> None:
+        raise LeaseLost("the run lease is no longer held (database backend 7 lost it)")
+
+    store.set_write_guard(lost)
+    with pytest.raises(LeaseLost) as info:
+        client.web_order_create(CUSTOMER)
+    exc = info.value
+    assert exc.retryable and exc.failure_class == UPSTREAM
+    assert "web-order.create" in str(exc) and "1 Komet call(s) made but not counted" in str(exc)
+    assert exc.details["answer"]["webOrderId"] == "30200"  # Komet's answer is not lost
+    assert len(fake.seen) == 1  # the write was sent once, not resent
+    store.set_write_guard(None)
+    assert counter.today() == 0  # nothing written without the lease
+    assert_no_token(exc)
+
+
 def test_a_count_failure_stops_the_order_cycle_instead_of_parking_one_order() -> None:
     from komet_ftd_ops.orders.cycle import classify
 
     with pytest.raises(StateError):
         classify(StateError("Komet web-order.create: could not be counted"), "komet")
+    with pytest.raises(LeaseLost):  # nor is a lost lease one order's bad data
+        classify(LeaseLost("Komet web-order.create: the run lease is no longer held"), "komet")
 
 
 # --- secrets never printed ---

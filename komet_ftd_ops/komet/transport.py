@@ -13,7 +13,9 @@ raises `OutcomeUnknown`: the caller reads the order back before deciding to send
 Counting: Komet's daily quota is spent by every attempt that reaches the wire, so each one is
 counted in memory as it is sent and handed to `on_call` (the store's `CallCounter`) once the
 call is over, answer or error. A count that cannot be saved is never dropped quietly: it stays
-pending for the next call and the call raises `StateError`, so the run fails.
+pending for the next call and the call raises `StateError`, so the run fails; one the run's
+lease forbids (`LeaseLost`: another machine may hold the profile) stops the run for the next
+cycle (exit 75), as every write the lease forbids does.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ..errors import (
     ConfigError,
     ConnectionFailed,
     KometFtdOpsError,
+    LeaseLost,
     OutcomeUnknown,
     RequestTimeout,
     RequestTooLarge,
@@ -299,6 +302,17 @@ class KometTransport:
                 while self._uncounted:
                     self._on_call(self._uncounted[0])
                     self._uncounted.pop(0)
+            except LeaseLost as exc:
+                # Not a store that forgets: another machine may hold the profile now, so this
+                # run stops as its write guard says (exit 75) and the calls in flight (one per
+                # thread at most) go uncounted with it, inside the kit's share of the quota.
+                raise LeaseLost(
+                    f"Komet {method}: {exc}; {len(self._uncounted)} Komet call(s) made but "
+                    "not counted",
+                    method=method,
+                    uncounted=len(self._uncounted),
+                    answer=answer,
+                ) from exc
             except Exception as exc:
                 after = "" if failure is None else f"; the call itself failed: {failure}"
                 raise StateError(

@@ -37,6 +37,7 @@ from ..errors import (
     CustomerNotAllowed,
     DeadlineExceeded,
     KometFtdOpsError,
+    LeaseLost,
     MethodNotAllowed,
     QuotaExceeded,
     RateLimited,
@@ -96,7 +97,7 @@ def classify(exc: KometFtdOpsError, service: str, *, quota_spent: bool = True) -
     exceeded": `quota_spent` (our own count of today's calls) tells them apart, so one refused
     call with hundreds of calls left is a rate limit for that order, not a day without Komet.
     """
-    if isinstance(exc, DeadlineExceeded | StateError):  # the run stops: not one order's fault
+    if isinstance(exc, DeadlineExceeded | StateError | LeaseLost):  # the run stops, not an order
         raise exc
     if isinstance(exc, QuotaExceeded):
         if quota_spent:
